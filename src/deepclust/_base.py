@@ -1,0 +1,346 @@
+"""What every deep clustering estimator shares.
+
+Input validation, device and seeding, pretraining (or reuse) of the
+autoencoder, the k-means initialisation of the centroids, the self-training
+loop with its periodic full-data pass, and the predict / transform plumbing.
+A method (DEC, ...) supplies three hooks: ``_soft_assign(z, centers)``,
+``_target(q)`` and ``_clustering_loss(z, centers, p)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm.auto import tqdm
+
+from ._data import BatchSource, batches_per_epoch, shuffled_batches
+from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
+
+logger = logging.getLogger(__name__)
+
+# Rows per chunk of a full-data pass, capped so that a densified chunk of a
+# wide sparse matrix stays around 128 MB.
+_FULL_PASS_ROWS = 4096
+_FULL_PASS_FLOATS = 2**25
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as torch reads it."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device; use 'auto', 'cpu' or 'cuda'."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'.")
+    return resolved
+
+
+class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Base class for autoencoder-based deep clustering estimators."""
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dims": [list, tuple],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "pretrain": [StrOptions({"end-to-end", "layerwise"})],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
+        "layerwise_iter": [Interval(Integral, 0, None, closed="left")],
+        "finetune_iter": [Interval(Integral, 0, None, closed="left")],
+        "layerwise_lr": [Interval(Real, 0, None, closed="neither")],
+        "layerwise_lr_step": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "autoencoder": [Autoencoder, None],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None):
+        """Pretrain the autoencoder, initialise the centroids and self-train.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input stays sparse; only mini-batches are
+            densified.
+        y : Ignored
+            Not used, present for API consistency. Labels never reach the
+            clustering.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        n_samples = X.shape[0]
+        if n_samples < self.n_clusters:
+            raise ValueError(
+                f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}; "
+                "lower n_clusters or pass more samples."
+            )
+        hidden_dims = self._check_hidden_dims()
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        kmeans_seed = int(rng.randint(np.iinfo(np.int32).max))
+
+        fork_devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
+            source = BatchSource(X, device)
+            ae = self._initial_autoencoder(source, hidden_dims, device, generator)
+            z = self._embed(ae, source)
+            kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
+            init_labels = kmeans.fit_predict(z.cpu().numpy())
+            centers = torch.nn.Parameter(
+                torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=device)
+            )
+            q, self.n_iter_, self.history_ = self._self_train(
+                ae, centers, source, z, torch.as_tensor(init_labels, device=device), generator
+            )
+
+        self.autoencoder_ = ae.eval()
+        self.cluster_centers_ = centers.detach().cpu().numpy()
+        self.labels_ = q.argmax(dim=1).cpu().numpy()
+        self.device_ = device
+        return self
+
+    def _check_hidden_dims(self) -> tuple[int, ...]:
+        dims = tuple(self.hidden_dims)
+        if not all(isinstance(d, Integral) and not isinstance(d, bool) and d >= 1 for d in dims):
+            raise ValueError(
+                f"hidden_dims={self.hidden_dims!r} must be a sequence of positive ints, "
+                "e.g. (500, 500, 2000)."
+            )
+        return tuple(int(d) for d in dims)
+
+    def _initial_autoencoder(self, source, hidden_dims, device, generator) -> Autoencoder:
+        if self.autoencoder is not None:
+            if self.autoencoder.dims[0] != source.n_features:
+                raise ValueError(
+                    f"The autoencoder takes {self.autoencoder.dims[0]} features but X has "
+                    f"{source.n_features}."
+                )
+            self.pretrain_history_ = []
+            return copy.deepcopy(self.autoencoder).to(device)
+        ae = Autoencoder((source.n_features, *hidden_dims, self.embedding_dim)).to(device)
+        if self.pretrain == "end-to-end":
+            self.pretrain_history_ = pretrain_end_to_end(
+                ae, source, epochs=self.pretrain_epochs, batch_size=self.batch_size,
+                lr=self.pretrain_lr, generator=generator, verbose=self.verbose,
+            )
+        else:
+            self.pretrain_history_ = pretrain_layerwise(
+                ae, source, layer_iter=self.layerwise_iter, finetune_iter=self.finetune_iter,
+                lr=self.layerwise_lr, lr_step=self.layerwise_lr_step, dropout=self.dropout,
+                batch_size=self.batch_size, generator=generator, verbose=self.verbose,
+            )
+        return ae
+
+    def _self_train(self, ae, centers, source, z_init, init_labels, generator):
+        """The clustering phase: the shared self-training loop.
+
+        Every ``update_interval`` iterations one full pass computes q for all
+        points, checks the stopping rule and sets the target p; between two
+        passes, mini-batch SGD moves the centroids (and the encoder unless it
+        is frozen) to reduce the clustering loss against p.
+
+        Returns the final full-data q, the number of iterations and the history.
+        """
+        n = len(source)
+        interval = (
+            math.ceil(batches_per_epoch(n, self.batch_size) / 2)
+            if self.update_interval == "auto" else self.update_interval
+        )
+        params = [centers]
+        for p in ae.encoder.parameters():
+            p.requires_grad_(not self.freeze_encoder)
+        if not self.freeze_encoder:
+            params += list(ae.encoder.parameters())
+        optimizer = torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+        batches = shuffled_batches(n, self.batch_size, generator)
+        # With a frozen encoder the embedding never changes: encode once.
+        z_fixed = z_init if self.freeze_encoder else None
+
+        history, it, labels_last = [], 0, init_labels
+        bar = tqdm(total=self.max_iter, desc="clustering", disable=not self.verbose, leave=False)
+        running = None
+        while True:
+            z = z_fixed if z_fixed is not None else (z_init if it == 0 else self._embed(ae, source))
+            with torch.no_grad():
+                q = self._soft_assign_chunked(z, centers.detach())
+            labels = q.argmax(dim=1)
+            delta = (labels != labels_last).float().mean().item()
+            loss = math.nan if running is None else running.item() / steps
+            if running is not None and not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"clustering: the loss became {loss} before iteration {it}. "
+                    "Lower lr or scale the input."
+                )
+            history.append({"iteration": it, "loss": loss, "delta_label": delta})
+            bar.set_postfix(loss=f"{loss:.4g}", changed=f"{delta:.2%}")
+            labels_last = labels
+            if (it > 0 and delta < self.tol) or it >= self.max_iter:
+                break
+            p = self._target(q)
+            running, steps = None, min(interval, self.max_iter - it)
+            for _ in range(steps):
+                idx = next(batches)
+                zb = z_fixed[idx.to(z_fixed.device)] if z_fixed is not None else ae.encode(source.take(idx))
+                batch_loss = self._clustering_loss(zb, centers, p[idx.to(p.device)])
+                optimizer.zero_grad(set_to_none=True)
+                batch_loss.backward()
+                optimizer.step()
+                running = batch_loss.detach() if running is None else running + batch_loss.detach()
+            it += steps
+            bar.update(steps)
+        bar.close()
+        for p in ae.encoder.parameters():
+            p.requires_grad_(True)
+        logger.info(
+            "clustering stopped after %d iterations (%s)", it,
+            "converged" if it < self.max_iter or delta < self.tol else "max_iter reached",
+        )
+        return q, it, history
+
+    # ------------------------------------------------------- full-data pass
+
+    def _chunk_rows(self, n_features: int) -> int:
+        return max(1, min(_FULL_PASS_ROWS, _FULL_PASS_FLOATS // max(n_features, 1)))
+
+    def _embed(self, ae: Autoencoder, source: BatchSource) -> torch.Tensor:
+        """Embedding of every point, in order, without building a graph."""
+        was_training = ae.training
+        ae.eval()
+        with torch.no_grad():
+            z = torch.cat([ae.encode(x) for x in source.chunks(self._chunk_rows(source.n_features))])
+        ae.train(was_training)
+        return z
+
+    def _soft_assign_chunked(self, z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        rows = self._chunk_rows(centers.shape[0] * centers.shape[1])
+        return torch.cat([self._soft_assign(zc, centers) for zc in z.split(rows)])
+
+    # ----------------------------------------------------- inference on new X
+
+    def _check_test_data(self, X):
+        return validate_data(
+            self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
+
+    def _transform_tensor(self, X) -> torch.Tensor:
+        return self._embed(self.autoencoder_, BatchSource(X, self.device_))
+
+    def _q_tensor(self, X) -> torch.Tensor:
+        centers = torch.as_tensor(self.cluster_centers_, dtype=torch.float32, device=self.device_)
+        with torch.no_grad():
+            return self._soft_assign_chunked(self._transform_tensor(X), centers)
+
+    def transform(self, X):
+        """Embed X with the trained encoder.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, embedding_dim)
+            The embedding, in X's floating dtype.
+        """
+        check_is_fitted(self)
+        X = self._check_test_data(X)
+        return self._transform_tensor(X).cpu().numpy().astype(X.dtype, copy=False)
+
+    def predict_proba(self, X):
+        """Soft assignment q of each point to each cluster (eq. 1).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        q : ndarray of shape (n_samples, n_clusters)
+            Rows sum to one.
+        """
+        check_is_fitted(self)
+        X = self._check_test_data(X)
+        return self._q_tensor(X).cpu().numpy().astype(X.dtype, copy=False)
+
+    def predict(self, X):
+        """Cluster of each point: argmax of its soft assignment.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = self._check_test_data(X)
+        return self._q_tensor(X).argmax(dim=1).cpu().numpy()
+
+    def score(self, X, y=None):
+        """Minus the clustering loss on X: -KL(P || Q) with X's own target.
+
+        Higher is better: X falls confidently into the learned clusters.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X = self._check_test_data(X)
+        centers = torch.as_tensor(self.cluster_centers_, dtype=torch.float32, device=self.device_)
+        z = self._transform_tensor(X)
+        with torch.no_grad():
+            p = self._target(self._soft_assign_chunked(z, centers))
+            return -float(self._clustering_loss(z, centers, p))
+
+    # ------------------------------------------------------------ save/load
+
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` in a format that loads without running code.
+
+        Reload it with :func:`deepclust.load`.
+        """
+        from ._io import save_model
+
+        check_is_fitted(self)
+        save_model(self, path)

@@ -1,0 +1,85 @@
+"""Batches of float32 tensors from dense or sparse arrays.
+
+Every training loop and full-data pass in deepclust reads its data through
+:class:`BatchSource`, so dense and sparse inputs share one code path: dense
+data is copied to the device once, sparse data stays a CSR matrix on the host
+and only the rows of the current batch are densified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+class BatchSource:
+    """Row access to a 2-D array as float32 tensors on ``device``.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Validated input. Sparse input is kept sparse.
+    device : torch.device
+        Where the batches are returned.
+    """
+
+    def __init__(self, X, device: torch.device):
+        self.device = device
+        self.n_samples, self.n_features = X.shape
+        if sp.issparse(X):
+            self._csr = sp.csr_matrix(X, dtype=np.float32)
+            self._dense = None
+        else:
+            self._csr = None
+            # torch.tensor copies, so read-only and memory-mapped inputs are safe.
+            self._dense = torch.tensor(np.asarray(X), dtype=torch.float32, device=device)
+
+    @classmethod
+    def from_tensor(cls, data: torch.Tensor) -> BatchSource:
+        """Wrap a dense float32 tensor that already lives on its device."""
+        self = cls.__new__(cls)
+        self.device = data.device
+        self.n_samples, self.n_features = data.shape
+        self._csr, self._dense = None, data
+        return self
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def take(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` (a 1-D CPU int64 tensor) as a dense device tensor."""
+        if self._dense is not None:
+            return self._dense[idx.to(self.device)]
+        rows = self._csr[idx.numpy()].toarray()
+        return torch.from_numpy(rows).to(self.device, non_blocking=True)
+
+    def chunks(self, batch_size: int) -> Iterator[torch.Tensor]:
+        """Consecutive row blocks, in order, covering every sample once."""
+        for start in range(0, self.n_samples, batch_size):
+            stop = min(start + batch_size, self.n_samples)
+            if self._dense is not None:
+                yield self._dense[start:stop]
+            else:
+                rows = self._csr[start:stop].toarray()
+                yield torch.from_numpy(rows).to(self.device, non_blocking=True)
+
+
+def shuffled_batches(
+    n_samples: int, batch_size: int, generator: torch.Generator
+) -> Iterator[torch.Tensor]:
+    """Endless mini-batch indices: each epoch is a fresh permutation.
+
+    The last batch of an epoch may be smaller, so every sample is seen once
+    per epoch, as in the paper's Caffe data layer.
+    """
+    while True:
+        perm = torch.randperm(n_samples, generator=generator)
+        yield from perm.split(batch_size)
+
+
+def batches_per_epoch(n_samples: int, batch_size: int) -> int:
+    """Number of mini-batches in one pass over ``n_samples`` points."""
+    return -(-n_samples // batch_size)

@@ -1,0 +1,126 @@
+"""Saving and loading fitted models without pickle.
+
+A model file is written by ``torch.save`` but holds only tensors, strings and
+numbers: the estimator's parameters and its non-tensor attributes as one JSON
+string, the network weights and the array attributes as tensors. It is read
+back with ``torch.load(weights_only=True)``, whose unpickler refuses any
+other object, so loading a file cannot execute code from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._version import __version__
+from ._base import resolve_device
+from .autoencoder import Autoencoder
+
+FORMAT = "deepclust-model"
+FORMAT_VERSION = 1
+
+# Attributes saved as arrays; everything else JSON-serialisable is saved in the config.
+_ARRAY_ATTRS = ("labels_", "cluster_centers_")
+_JSON_ATTRS = ("n_features_in_", "n_iter_", "history_", "pretrain_history_")
+
+
+def _estimators() -> dict:
+    from .dec import DEC
+
+    return {"DEC": DEC}
+
+
+def _json_params(est) -> dict:
+    params = est.get_params(deep=False)
+    params["autoencoder"] = None  # the fitted network is saved as autoencoder_
+    params["hidden_dims"] = list(params["hidden_dims"])
+    params["device"] = str(params["device"])
+    if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+        params["random_state"] = None  # a RandomState instance cannot be stored
+    return params
+
+
+def save_model(est, path) -> None:
+    config = {
+        "estimator": type(est).__name__,
+        "deepclust_version": __version__,
+        "params": _json_params(est),
+        "dims": list(est.autoencoder_.dims),
+        "attributes": {name: getattr(est, name) for name in _JSON_ATTRS if hasattr(est, name)},
+    }
+    if hasattr(est, "feature_names_in_"):
+        config["attributes"]["feature_names_in_"] = [str(f) for f in est.feature_names_in_]
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(config, allow_nan=True),
+        "state_dict": {k: v.detach().cpu() for k, v in est.autoencoder_.state_dict().items()},
+        "arrays": {name: torch.from_numpy(np.asarray(getattr(est, name))) for name in _ARRAY_ATTRS},
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load(path, device="auto"):
+    """Load a model written by ``save``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+    device : str or torch.device, default="auto"
+        Where to put the network; "auto" picks CUDA when available.
+
+    Returns
+    -------
+    estimator : DEC
+        A fitted estimator that predicts exactly what the saved one did.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a deepclust model, is corrupted, or would need
+        code to be executed to load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {str(path)!r}.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError (zip), EOFError, ...
+        raise ValueError(
+            f"{str(path)!r} is not a loadable deepclust model file (corrupted, truncated, or "
+            f"containing objects other than tensors): {exc}"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a deepclust model file.")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has model format version {payload.get('format_version')}; this "
+            f"deepclust reads version {FORMAT_VERSION}."
+        )
+    try:
+        config = json.loads(payload["config"])
+        cls = _estimators()[config["estimator"]]
+        params = config["params"]
+        params["hidden_dims"] = tuple(params["hidden_dims"])
+        est = cls(**params)
+        ae = Autoencoder(config["dims"])
+        ae.load_state_dict(payload["state_dict"])
+        attrs = config["attributes"]
+        arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {exc}") from exc
+    est.device_ = resolve_device(device)
+    est.autoencoder_ = ae.to(est.device_).eval()
+    for name, value in attrs.items():
+        setattr(est, name, np.asarray(value, dtype=object) if name == "feature_names_in_" else value)
+    for name, value in arrays.items():
+        setattr(est, name, value)
+    return est

@@ -1,0 +1,229 @@
+"""The MLP autoencoder and its two pretraining schemes (DEC paper, section 3.2).
+
+``Autoencoder(dims)`` stacks fully connected layers ``dims[0] -> ... -> dims[-1]``
+and mirrors them in the decoder. Every layer is followed by a ReLU except the
+embedding layer and the reconstruction layer, which are linear.
+
+Pretraining is either
+
+* :func:`pretrain_end_to_end`: the whole autoencoder trained on the mean squared
+  reconstruction error with Adam, or
+* :func:`pretrain_layerwise`: the paper's greedy layer-wise denoising
+  autoencoder (eqs. 6-9) followed by end-to-end fine-tuning without dropout,
+  with SGD and a step learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ._data import BatchSource, batches_per_epoch, shuffled_batches
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Autoencoder", "pretrain_end_to_end", "pretrain_layerwise"]
+
+
+class Autoencoder(nn.Module):
+    """Symmetric fully connected autoencoder.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Layer widths from the input to the embedding, e.g. the paper's
+        ``(d, 500, 500, 2000, 10)``.
+    """
+
+    def __init__(self, dims: Sequence[int]):
+        super().__init__()
+        dims = tuple(int(d) for d in dims)
+        if len(dims) < 2 or min(dims) < 1:
+            raise ValueError(f"dims must hold at least two positive widths, got {dims}.")
+        self.dims = dims
+        pairs = list(zip(dims[:-1], dims[1:]))
+        self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
+        # decoder[j] undoes encoder[L - 1 - j]: it maps the embedding back to the input.
+        self.decoder = nn.ModuleList(nn.Linear(b, a) for a, b in reversed(pairs))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.encoder)
+
+    def encode(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
+        """The embedding z = f(x); with ``upto=i``, the output of the first i layers."""
+        last = self.n_layers - 1
+        for i, layer in enumerate(self.encoder[:upto]):
+            x = layer(x)
+            if i < last:  # the embedding layer is linear
+                x = F.relu(x)
+        return x
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        last = self.n_layers - 1
+        for j, layer in enumerate(self.decoder):
+            z = layer(z)
+            if j < last:  # the reconstruction layer is linear
+                z = F.relu(z)
+        return z
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+def _train(
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    source: BatchSource,
+    *,
+    n_iter: int,
+    batch_size: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    generator: torch.Generator,
+    desc: str,
+    verbose: bool,
+) -> list[float]:
+    """Run ``n_iter`` mini-batch steps; return the mean loss of each epoch.
+
+    The loss is only read back to the host once per epoch, so the loop does
+    not synchronise with the device at every step.
+    """
+    per_epoch = batches_per_epoch(len(source), batch_size)
+    batches = shuffled_batches(len(source), batch_size, generator)
+    losses: list[float] = []
+    running, count = None, 0
+    bar = tqdm(total=n_iter, desc=desc, disable=not verbose, leave=False)
+    for it in range(n_iter):
+        loss = loss_fn(source.take(next(batches)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        running = loss.detach() if running is None else running + loss.detach()
+        count += 1
+        if count == per_epoch or it == n_iter - 1:
+            mean = running.item() / count
+            if not torch.isfinite(torch.tensor(mean)):
+                raise FloatingPointError(
+                    f"{desc}: the reconstruction loss became {mean} at iteration {it + 1}. "
+                    "Scale the input (e.g. StandardScaler) or lower the learning rate."
+                )
+            losses.append(mean)
+            bar.set_postfix(loss=f"{mean:.4g}")
+            running, count = None, 0
+        bar.update()
+    bar.close()
+    return losses
+
+
+def _reconstruction_loss(model: Callable, x: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(model(x), x)
+
+
+def pretrain_end_to_end(
+    ae: Autoencoder,
+    source: BatchSource,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    verbose: bool = False,
+) -> list[float]:
+    """Train the whole autoencoder on reconstruction error with Adam.
+
+    Returns the mean reconstruction loss of each epoch.
+    """
+    ae.train()
+    n_iter = epochs * batches_per_epoch(len(source), batch_size)
+    optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
+    return _train(
+        lambda x: _reconstruction_loss(ae, x), source,
+        n_iter=n_iter, batch_size=batch_size, optimizer=optimizer, scheduler=None,
+        generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
+    )
+
+
+def _paper_init(module: nn.Module) -> None:
+    """Weights from N(0, 0.01^2) and zero biases (section 4.3)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=0.01)
+            nn.init.zeros_(m.bias)
+
+
+def _sgd_step_schedule(params, lr: float, lr_step: int):
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=0.1)
+    return optimizer, scheduler
+
+
+def pretrain_layerwise(
+    ae: Autoencoder,
+    source: BatchSource,
+    *,
+    layer_iter: int,
+    finetune_iter: int,
+    lr: float,
+    lr_step: int,
+    dropout: float,
+    batch_size: int,
+    generator: torch.Generator,
+    verbose: bool = False,
+) -> list[float]:
+    """The paper's greedy layer-wise denoising pretraining, then fine-tuning.
+
+    Layer i is a denoising autoencoder (eqs. 6-9): its input, the clean output
+    of layers ``0..i-1``, goes through dropout, is encoded, dropped out again
+    and decoded; it is trained for ``layer_iter`` iterations on the squared
+    error against the clean input. The stacked autoencoder is then fine-tuned
+    end to end for ``finetune_iter`` iterations without dropout. Both stages
+    use SGD (momentum 0.9) with ``lr`` divided by 10 every ``lr_step``
+    iterations.
+
+    Returns the mean reconstruction loss of each epoch of every stage.
+    """
+    _paper_init(ae)
+    ae.train()
+    losses: list[float] = []
+    current = source
+    last = ae.n_layers - 1
+    for i in range(ae.n_layers):
+        enc, dec = ae.encoder[i], ae.decoder[last - i]
+        enc_act = F.relu if i < last else (lambda t: t)
+        # Layer 0 reconstructs the data (linear output); deeper layers
+        # reconstruct ReLU codes, so their decoder keeps the ReLU.
+        dec_act = (lambda t: t) if i == 0 else F.relu
+
+        def dae_loss(x, enc=enc, dec=dec, enc_act=enc_act, dec_act=dec_act):
+            h = enc_act(enc(F.dropout(x, dropout, training=True)))
+            y = dec_act(dec(F.dropout(h, dropout, training=True)))
+            return F.mse_loss(y, x)
+
+        params = list(enc.parameters()) + list(dec.parameters())
+        optimizer, scheduler = _sgd_step_schedule(params, lr, lr_step)
+        losses += _train(
+            dae_loss, current, n_iter=layer_iter, batch_size=batch_size,
+            optimizer=optimizer, scheduler=scheduler, generator=generator,
+            desc=f"pretrain layer {i + 1}/{ae.n_layers}", verbose=verbose,
+        )
+        logger.info("layer %d pretrained, loss %.4g", i + 1, losses[-1] if losses else float("nan"))
+        if i < last:
+            # no_grad, not inference_mode: the codes are the next layer's training input.
+            with torch.no_grad():
+                codes = torch.cat([ae.encode(x, upto=i + 1) for x in source.chunks(4096)])
+            current = BatchSource.from_tensor(codes)
+
+    optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
+    losses += _train(
+        lambda x: _reconstruction_loss(ae, x), source,
+        n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
+        scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,
+    )
+    return losses

@@ -1,0 +1,280 @@
+"""Deep Embedded Clustering (Xie, Girshick & Farhadi, ICML 2016).
+
+The paper's math as small tensor functions (eqs. 1-3), and the :class:`DEC`
+estimator that supplies them to the shared training loop in ``_base.py``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseDeepClusterer
+from .autoencoder import Autoencoder
+
+__all__ = ["DEC", "soft_assign", "target_distribution", "kl_divergence"]
+
+
+def _soft_assign_logits(z: torch.Tensor, centers: torch.Tensor, alpha: float) -> torch.Tensor:
+    """log of eq. 1's numerator: -(alpha + 1)/2 * log(1 + ||z_i - mu_j||^2 / alpha)."""
+    sq_dist = (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(-1)
+    return -(alpha + 1.0) / 2.0 * torch.log1p(sq_dist / alpha)
+
+
+def soft_assign(z: torch.Tensor, centers: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Soft assignment q_ij of points to centroids, Student's t kernel (eq. 1).
+
+    Parameters
+    ----------
+    z : Tensor of shape (n, d)
+        Embedded points.
+    centers : Tensor of shape (k, d)
+        Cluster centroids mu_j.
+    alpha : float, default=1.0
+        Degrees of freedom of the Student's t-distribution.
+
+    Returns
+    -------
+    q : Tensor of shape (n, k)
+        Rows sum to one. Computed as a softmax of log-kernels, so far-away
+        points do not underflow to an all-zero row.
+    """
+    return torch.softmax(_soft_assign_logits(z, centers, alpha), dim=1)
+
+
+def target_distribution(q: torch.Tensor) -> torch.Tensor:
+    """Auxiliary target p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j') (eq. 3).
+
+    ``f_j = sum_i q_ij`` are the soft cluster frequencies, so ``q`` must hold
+    the soft assignments of the whole dataset, not of a mini-batch.
+    """
+    weight = q.pow(2) / q.sum(dim=0)
+    return weight / weight.sum(dim=1, keepdim=True)
+
+
+def kl_divergence(p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """KL(P || Q) of eq. 2, averaged over the rows (points) of the batch.
+
+    Takes ``log q`` rather than ``q`` for numerical stability; terms with
+    ``p_ij = 0`` contribute zero. This is what ``nn.KLDivLoss`` computes with
+    ``reduction="batchmean"``.
+    """
+    return (torch.xlogy(p, p) - p * log_q).sum(dim=1).mean()
+
+
+class DEC(BaseDeepClusterer):
+    """Deep Embedded Clustering.
+
+    DEC first pretrains an autoencoder, then clusters its embedding with
+    k-means and refines the encoder and the k centroids jointly by
+    self-training: the soft assignment q (Student's t, eq. 1) is pulled
+    towards the sharpened target p (eq. 3) by minimising KL(P || Q) (eq. 2).
+    The target is recomputed over the whole dataset every ``update_interval``
+    iterations, and training stops when fewer than ``tol`` of the points
+    changed cluster between two target updates.
+
+    Read more in the paper: Xie, Girshick & Farhadi, "Unsupervised Deep
+    Embedding for Clustering Analysis", ICML 2016.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters k.
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Widths of the encoder's hidden layers (the paper's d-500-500-2000-10).
+        Hidden layers use ReLU; the embedding and reconstruction layers are
+        linear.
+    embedding_dim : int, default=10
+        Dimension of the embedding z (paper: 10).
+    pretrain : {"end-to-end", "layerwise"}, default="end-to-end"
+        How the autoencoder is initialised.
+
+        - "end-to-end": the whole autoencoder is trained on the mean squared
+          reconstruction error with Adam for ``pretrain_epochs`` epochs.
+        - "layerwise": the paper's greedy layer-wise denoising autoencoder
+          (eqs. 6-9; weights from N(0, 0.01^2), dropout ``dropout`` on each
+          layer's input and code, ``layerwise_iter`` iterations a layer), then
+          ``finetune_iter`` iterations of end-to-end fine-tuning without
+          dropout; SGD, momentum 0.9, learning rate ``layerwise_lr`` divided by
+          10 every ``layerwise_lr_step`` iterations.
+
+        The default is "end-to-end" because it gave the better clustering per
+        unit of time in ``benchmarks/pretraining.py`` (figures in
+        ``benchmarks/RESULTS.md``): the paper's schedule (300,000 iterations)
+        takes hours on a CPU, and cut to the same time budget it clusters
+        worse. Ignored when ``autoencoder`` is given.
+    pretrain_epochs : int, default=50
+        Epochs of end-to-end pretraining.
+    pretrain_lr : float, default=1e-3
+        Adam learning rate of end-to-end pretraining.
+    layerwise_iter : int, default=50000
+        Iterations per layer of layer-wise pretraining (paper: 50,000).
+    finetune_iter : int, default=100000
+        Iterations of fine-tuning after layer-wise pretraining (paper: 100,000).
+    layerwise_lr : float, default=0.1
+        Initial SGD learning rate of layer-wise pretraining (paper: 0.1).
+    layerwise_lr_step : int, default=20000
+        The layer-wise learning rate is divided by 10 every this many
+        iterations (paper: 20,000).
+    dropout : float, default=0.2
+        Corruption rate of the denoising autoencoders (paper: 20%).
+    autoencoder : Autoencoder, default=None
+        A pretrained :class:`deepclust.autoencoder.Autoencoder` to start
+        from instead of pretraining one (e.g. ``other_model.autoencoder_``).
+        It is copied, never modified; ``hidden_dims``, ``embedding_dim`` and
+        the pretraining parameters are then ignored.
+    n_init : int, default=20
+        Restarts of the k-means that initialises the centroids (paper: 20).
+    alpha : float, default=1.0
+        Degrees of freedom of the Student's t kernel (paper: 1).
+    update_interval : int or "auto", default="auto"
+        Iterations between two recomputations of the target distribution
+        over the whole dataset. "auto" is half an epoch, ``ceil(n_batches /
+        2)``, the rate the paper's own settings amount to (160 iterations on
+        MNIST, 40 on STL-10, 20 on REUTERS-10k).
+    lr : float, default=0.01
+        SGD learning rate of the clustering phase (paper: 0.01).
+    momentum : float, default=0.9
+        SGD momentum of the clustering phase (paper: 0.9).
+    batch_size : int, default=256
+        Mini-batch size of pretraining and clustering (paper: 256).
+    max_iter : int, default=10000
+        Maximum number of SGD iterations of the clustering phase. With
+        ``max_iter=0`` the result is the autoencoder + k-means clustering.
+    tol : float, default=1e-3
+        Stop when fewer than this fraction of points changed cluster between
+        two target updates (paper: 0.1%).
+    freeze_encoder : bool, default=False
+        Only move the centroids and keep the pretrained encoder fixed: the
+        paper's "DEC w/o backprop" ablation.
+    device : str or torch.device, default="auto"
+        Where to train; "auto" picks CUDA when it is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds network initialisation, dropout, batch order and k-means. An
+        int gives identical labels on CPU run after run. The global torch
+        generators are left as they were.
+    verbose : bool, default=False
+        Show progress bars for pretraining and clustering.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training point: argmax of q after training.
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        Centroids in the embedding space.
+    autoencoder_ : Autoencoder
+        The trained network (its encoder is the embedding).
+    n_iter_ : int
+        SGD iterations run in the clustering phase.
+    history_ : list of dict
+        One entry per target update with keys ``iteration``, ``loss`` (mean
+        KL(P||Q) of the mini-batches since the previous update; NaN for the
+        first) and ``delta_label`` (fraction of points that changed cluster;
+        the first entry compares with the k-means initialisation).
+    pretrain_history_ : list of float
+        Mean reconstruction loss of each pretraining epoch.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+    device_ : torch.device
+        Device the network lives on.
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : Clustering in the input space.
+
+    Notes
+    -----
+    ``score(X)`` is minus the clustering loss, -KL(P || Q), evaluated on X
+    with its own target distribution; higher means X is assigned to the
+    clusters more confidently. Section 5.5 of the paper compares this loss on
+    training and held-out data to choose the number of clusters.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import DEC
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> dec = DEC(n_clusters=10, pretrain_epochs=5, max_iter=50, random_state=0)
+    >>> labels = dec.fit_predict(X / 16)
+    >>> labels.shape
+    (1797,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "update_interval": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "freeze_encoder": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        embedding_dim: int = 10,
+        pretrain: str = "end-to-end",
+        pretrain_epochs: int = 50,
+        pretrain_lr: float = 1e-3,
+        layerwise_iter: int = 50000,
+        finetune_iter: int = 100000,
+        layerwise_lr: float = 0.1,
+        layerwise_lr_step: int = 20000,
+        dropout: float = 0.2,
+        autoencoder: Autoencoder | None = None,
+        n_init: int = 20,
+        alpha: float = 1.0,
+        update_interval: int | str = "auto",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        batch_size: int = 256,
+        max_iter: int = 10000,
+        tol: float = 1e-3,
+        freeze_encoder: bool = False,
+        device="auto",
+        random_state=None,
+        verbose: bool = False,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.embedding_dim = embedding_dim
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.layerwise_iter = layerwise_iter
+        self.finetune_iter = finetune_iter
+        self.layerwise_lr = layerwise_lr
+        self.layerwise_lr_step = layerwise_lr_step
+        self.dropout = dropout
+        self.autoencoder = autoencoder
+        self.n_init = n_init
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.lr = lr
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.freeze_encoder = freeze_encoder
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # The three hooks the shared loop in _base.py calls.
+
+    def _soft_assign(self, z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        return soft_assign(z, centers, self.alpha)
+
+    def _target(self, q: torch.Tensor) -> torch.Tensor:
+        return target_distribution(q)
+
+    def _clustering_loss(self, z: torch.Tensor, centers: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return kl_divergence(p, torch.log_softmax(_soft_assign_logits(z, centers, self.alpha), dim=1))

@@ -1,10 +1,21 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
 # Small settings so a fit takes a fraction of a second.
 FAST = dict(hidden_dims=(32,), embedding_dim=3, pretrain_epochs=10, n_init=3, max_iter=60, batch_size=32)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The test networks are tiny: intra-op threads only add synchronisation, and on a
+    busy machine OpenMP threads waiting for each other make training ~100x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture

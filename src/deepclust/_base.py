@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -116,21 +117,28 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
             source = BatchSource(X, device)
+            clock = time.perf_counter()
             ae = self._initial_autoencoder(source, hidden_dims, device, generator)
+            timings = {"pretrain": time.perf_counter() - clock}
+            clock = time.perf_counter()
             z = self._embed(ae, source)
             kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
             init_labels = kmeans.fit_predict(z.cpu().numpy())
             centers = torch.nn.Parameter(
                 torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=device)
             )
+            timings["kmeans"] = time.perf_counter() - clock
+            clock = time.perf_counter()
             q, self.n_iter_, self.history_ = self._self_train(
                 ae, centers, source, z, torch.as_tensor(init_labels, device=device), generator
             )
+            timings["clustering"] = time.perf_counter() - clock
 
         self.autoencoder_ = ae.eval()
         self.cluster_centers_ = centers.detach().cpu().numpy()
         self.labels_ = q.argmax(dim=1).cpu().numpy()
         self.device_ = device
+        self.fit_times_ = timings
         return self
 
     def _check_hidden_dims(self) -> tuple[int, ...]:
@@ -192,7 +200,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         history, it, labels_last = [], 0, init_labels
         bar = tqdm(total=self.max_iter, desc="clustering", disable=not self.verbose, leave=False)
-        running = None
+        running, steps = None, 0
         while True:
             z = z_fixed if z_fixed is not None else (z_init if it == 0 else self._embed(ae, source))
             with torch.no_grad():
@@ -225,10 +233,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         bar.close()
         for p in ae.encoder.parameters():
             p.requires_grad_(True)
-        logger.info(
-            "clustering stopped after %d iterations (%s)", it,
-            "converged" if it < self.max_iter or delta < self.tol else "max_iter reached",
-        )
+        if it > 0 and delta < self.tol:
+            logger.info(
+                "clustering stopped after %d iterations: %.3g%% of the points changed cluster "
+                "(< tol=%g)", it, 100 * delta, self.tol,
+            )
+        else:
+            logger.info("clustering stopped after %d iterations: max_iter reached", it)
         return q, it, history
 
     # ------------------------------------------------------- full-data pass

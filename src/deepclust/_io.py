@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ FORMAT_VERSION = 1
 
 # Attributes saved as arrays; everything else JSON-serialisable is saved in the config.
 _ARRAY_ATTRS = ("labels_", "cluster_centers_")
-_JSON_ATTRS = ("n_features_in_", "n_iter_", "history_", "pretrain_history_")
+_JSON_ATTRS = ("n_features_in_", "n_iter_", "history_", "pretrain_history_", "fit_times_")
 
 
 def _estimators() -> dict:
@@ -62,9 +63,17 @@ def save_model(est, path) -> None:
         "arrays": {name: torch.from_numpy(np.asarray(getattr(est, name))) for name in _ARRAY_ATTRS},
     }
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    # Write beside the target and rename: a crash never leaves a half-written model.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load(path, device="auto"):
@@ -119,8 +128,13 @@ def load(path, device="auto"):
         raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {exc}") from exc
     est.device_ = resolve_device(device)
     est.autoencoder_ = ae.to(est.device_).eval()
-    for name, value in attrs.items():
-        setattr(est, name, np.asarray(value, dtype=object) if name == "feature_names_in_" else value)
-    for name, value in arrays.items():
-        setattr(est, name, value)
+    # Only the known attributes are restored: a crafted file cannot replace methods.
+    for name in (*_JSON_ATTRS, "feature_names_in_"):
+        if name in attrs:
+            value = attrs[name]
+            setattr(est, name, np.asarray(value, dtype=object) if name == "feature_names_in_" else value)
+    for name in _ARRAY_ATTRS:
+        if name not in arrays:
+            raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {name} is missing.")
+        setattr(est, name, arrays[name])
     return est

@@ -134,17 +134,26 @@ def pretrain_end_to_end(
     batch_size: int,
     lr: float,
     generator: torch.Generator,
+    dropout: float = 0.0,
     verbose: bool = False,
 ) -> list[float]:
     """Train the whole autoencoder on reconstruction error with Adam.
+
+    With ``dropout > 0`` it is a denoising autoencoder: each input is
+    corrupted by dropout and the clean input is reconstructed.
 
     Returns the mean reconstruction loss of each epoch.
     """
     ae.train()
     n_iter = epochs * batches_per_epoch(len(source), batch_size)
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
+
+    def loss_fn(x):
+        noisy = F.dropout(x, dropout, training=True) if dropout > 0 else x
+        return F.mse_loss(ae(noisy), x)
+
     return _train(
-        lambda x: _reconstruction_loss(ae, x), source,
+        loss_fn, source,
         n_iter=n_iter, batch_size=batch_size, optimizer=optimizer, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
     )

@@ -181,6 +181,10 @@ class DEC(BaseDeepClusterer):
         Names of features seen during fit, when X has string column names.
     device_ : torch.device
         Device the network lives on.
+    fit_times_ : dict
+        Wall-clock seconds of the three phases of ``fit``: ``"pretrain"``
+        (0 when ``autoencoder`` is given), ``"kmeans"`` (embedding plus
+        k-means) and ``"clustering"`` (self-training).
 
     See Also
     --------

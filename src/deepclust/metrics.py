@@ -62,6 +62,11 @@ def cluster_accuracy(y_true, y_pred, *, return_mapping: bool = False):
     rows, cols = linear_sum_assignment(counts, maximize=True)
     accuracy = float(counts[rows, cols].sum() / y_true.shape[0])
     if return_mapping:
-        mapping = {clusters[r].item(): classes[k].item() for r, k in zip(rows, cols)}
+        mapping = {_py(clusters[r]): _py(classes[k]) for r, k in zip(rows, cols)}
         return accuracy, mapping
     return accuracy
+
+
+def _py(value):
+    """A numpy scalar as the Python value; elements of object arrays are already Python."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,292 @@
+"""The DEC estimator: clustering quality, the contract, inputs, reproducibility, errors."""
+
+import logging
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import adjusted_rand_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import deepclust._base
+from deepclust import DEC
+
+from .conftest import FAST
+
+
+def test_fit_recovers_blobs(blobs):
+    X, y = blobs
+    dec = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    assert adjusted_rand_score(y, dec.labels_) > 0.9
+    assert dec.cluster_centers_.shape == (3, FAST["embedding_dim"])
+    assert dec.n_features_in_ == X.shape[1]
+    assert dec.labels_.shape == (X.shape[0],)
+
+
+def test_fitted_attributes_and_history(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    assert 0 < dec.n_iter_ <= FAST["max_iter"]
+    assert dec.history_[0]["iteration"] == 0
+    assert np.isnan(dec.history_[0]["loss"])
+    for entry in dec.history_[1:]:
+        assert set(entry) == {"iteration", "loss", "delta_label"}
+        assert np.isfinite(entry["loss"]) and entry["loss"] >= 0
+        assert 0.0 <= entry["delta_label"] <= 1.0
+    assert dec.history_[-1]["iteration"] == dec.n_iter_
+    # The pretraining loss went down.
+    assert dec.pretrain_history_[-1] < dec.pretrain_history_[0]
+
+
+def test_labels_equal_predict_on_training_data(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, **FAST)
+    labels = dec.fit_predict(X)
+    np.testing.assert_array_equal(labels, dec.labels_)
+    np.testing.assert_array_equal(dec.predict(X), dec.labels_)
+
+
+def test_predict_proba_transform_score(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    q = dec.predict_proba(X)
+    assert q.shape == (X.shape[0], 3)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(q.argmax(axis=1), dec.predict(X))
+    Z = dec.transform(X)
+    assert Z.shape == (X.shape[0], FAST["embedding_dim"])
+    assert Z.dtype == np.float32
+    assert dec.transform(X.astype(np.float64)).dtype == np.float64
+    score = dec.score(X)
+    assert np.isfinite(score) and score <= 0.0
+    # score is -KL(P || Q) with X's own target distribution (eqs. 2-3).
+    q64 = q.astype(np.float64)
+    w = q64**2 / q64.sum(axis=0)
+    p = w / w.sum(axis=1, keepdims=True)
+    expected = -np.mean(np.sum(p * (np.log(p) - np.log(q64)), axis=1))
+    np.testing.assert_allclose(score, expected, rtol=1e-3, atol=1e-6)
+
+
+def test_dec_sharpens_the_kmeans_initialisation(blobs):
+    X, _ = blobs
+    init = DEC(n_clusters=3, random_state=0, **{**FAST, "max_iter": 0}).fit(X)
+    dec = DEC(n_clusters=3, autoencoder=init.autoencoder_, random_state=0, **FAST).fit(X)
+    # Self-training makes the soft assignments more confident.
+    assert dec.predict_proba(X).max(axis=1).mean() > init.predict_proba(X).max(axis=1).mean()
+
+
+def test_max_iter_zero_is_kmeans_on_the_embedding(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, **{**FAST, "max_iter": 0}).fit(X)
+    assert dec.n_iter_ == 0
+    km = KMeans(3, n_init=FAST["n_init"], random_state=0).fit(dec.transform(X))
+    assert adjusted_rand_score(km.labels_, dec.labels_) > 0.99
+
+
+def test_same_seed_same_labels_and_global_rng_untouched(blobs):
+    X, _ = blobs
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = DEC(n_clusters=3, random_state=7, **FAST).fit(X)
+    np.testing.assert_array_equal(torch.rand(3), expected_next)  # fit did not consume the global RNG
+    b = DEC(n_clusters=3, random_state=7, **FAST).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+def test_different_seeds_give_different_networks(blobs):
+    X, _ = blobs
+    a = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    b = DEC(n_clusters=3, random_state=1, **FAST).fit(X)
+    assert not np.allclose(a.transform(X), b.transform(X))
+
+
+def test_freeze_encoder_only_moves_centroids(blobs):
+    X, _ = blobs
+    init = DEC(n_clusters=3, random_state=0, **{**FAST, "max_iter": 0}).fit(X)
+    frozen = DEC(
+        n_clusters=3, autoencoder=init.autoencoder_, freeze_encoder=True, random_state=0, **FAST
+    ).fit(X)
+    np.testing.assert_array_equal(frozen.transform(X), init.transform(X))
+    assert not np.allclose(frozen.cluster_centers_, init.cluster_centers_)
+    # The given autoencoder is copied, never modified.
+    full = DEC(n_clusters=3, autoencoder=init.autoencoder_, random_state=0, **FAST).fit(X)
+    np.testing.assert_array_equal(init.transform(X), frozen.transform(X))
+    assert not np.allclose(full.transform(X), init.transform(X))
+    assert all(p.requires_grad for p in frozen.autoencoder_.parameters())
+
+
+def test_layerwise_pretraining_runs(blobs):
+    X, y = blobs
+    dec = DEC(
+        n_clusters=3, pretrain="layerwise", hidden_dims=(16,), embedding_dim=3,
+        layerwise_iter=150, finetune_iter=150, layerwise_lr_step=100, batch_size=32,
+        n_init=3, max_iter=60, random_state=0,
+    ).fit(X)
+    assert np.isfinite(dec.pretrain_history_).all()
+    assert adjusted_rand_score(y, dec.labels_) > 0.5
+
+
+def test_fixed_update_interval_and_tol(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, **{**FAST, "max_iter": 50}, update_interval=7, tol=0.0)
+    dec.fit(X)
+    # tol=0 never converges, so it runs to max_iter with an update every 7 iterations.
+    assert dec.n_iter_ == 50
+    assert [h["iteration"] for h in dec.history_] == [0, 7, 14, 21, 28, 35, 42, 49, 50]
+
+
+def test_sparse_input_matches_dense(blobs):
+    X, _ = blobs
+    X = np.where(np.abs(X) < 0.5, 0.0, X).astype(np.float32)
+    dense = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    for fmt in (sp.csr_matrix, sp.csc_matrix, sp.csr_array):
+        sparse = DEC(n_clusters=3, random_state=0, **FAST).fit(fmt(X))
+        np.testing.assert_array_equal(sparse.labels_, dense.labels_)
+        np.testing.assert_allclose(sparse.transform(fmt(X)), dense.transform(X), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(sparse.predict(fmt(X)), dense.predict(X))
+
+
+def test_sparse_input_is_never_densified_whole(blobs, monkeypatch):
+    X, _ = blobs
+    Xs = sp.random(300, 50, density=0.05, format="csr", dtype=np.float32, random_state=0)
+    calls = []
+    original = sp.csr_matrix.toarray
+
+    def spy(self, *args, **kwargs):
+        calls.append(self.shape[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", spy)
+    # Full-data passes read chunks of at most _FULL_PASS_ROWS rows; make that smaller than X.
+    monkeypatch.setattr(deepclust._base, "_FULL_PASS_ROWS", 100)
+    DEC(n_clusters=3, random_state=0, **FAST).fit(Xs)
+    assert calls, "sparse rows were never densified"
+    # Batches and chunks are densified, never the whole matrix at once.
+    assert max(calls) <= 100
+    assert FAST["batch_size"] in calls
+
+
+def test_pandas_dataframe_input(blobs):
+    pd = pytest.importorskip("pandas")
+    X, _ = blobs
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    dec = DEC(n_clusters=3, random_state=0, **FAST).fit(df)
+    np.testing.assert_array_equal(dec.feature_names_in_, df.columns)
+    np.testing.assert_array_equal(dec.labels_, DEC(n_clusters=3, random_state=0, **FAST).fit(X).labels_)
+    np.testing.assert_array_equal(dec.predict(df), dec.labels_)
+
+
+def test_clone_and_pipeline(blobs):
+    X, y = blobs
+    X_raw = X * np.array([1, 10, 100, 0.1, 5, 1000], dtype=np.float32) + 50
+    dec = DEC(n_clusters=3, random_state=0, **FAST)
+    cloned = clone(dec)
+    assert cloned.get_params() == dec.get_params()
+    assert not hasattr(cloned, "labels_")
+    pipe = make_pipeline(StandardScaler(), DEC(n_clusters=3, random_state=0, **FAST))
+    labels = pipe.fit_predict(X_raw)
+    assert adjusted_rand_score(y, labels) > 0.9
+    np.testing.assert_array_equal(pipe.predict(X_raw), labels)
+    assert pipe.transform(X_raw).shape == (X.shape[0], FAST["embedding_dim"])
+
+
+def test_verbose_shows_progress_bars(blobs, capsys):
+    X, _ = blobs
+    DEC(n_clusters=3, random_state=0, verbose=True, **FAST).fit(X)
+    err = capsys.readouterr().err
+    assert "pretrain" in err and "clustering" in err
+    DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_logs_how_clustering_stopped(blobs, caplog):
+    X, _ = blobs
+    with caplog.at_level(logging.INFO, logger="deepclust"):
+        DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    assert any("clustering stopped" in r.getMessage() for r in caplog.records)
+
+
+# ----------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]), "NaN"),
+        (np.array([[0.0, np.inf], [1.0, 2.0], [3.0, 4.0]]), "infinity"),
+        (np.empty((0, 3)), "0 sample"),
+        (np.arange(10.0), "2D array"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), "numeric|convert|float"),
+    ],
+    ids=["nan", "inf", "empty", "1d", "strings"],
+)
+def test_bad_training_data_raises_clearly(bad, match):
+    with pytest.raises(ValueError, match=match):
+        DEC(n_clusters=2, **FAST).fit(bad)
+
+
+def test_fewer_samples_than_clusters():
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    with pytest.raises(ValueError, match=r"n_samples=4 should be >= n_clusters=5"):
+        DEC(n_clusters=5, **FAST).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_clusters": 0}, {"n_clusters": 2.5}, {"pretrain": "greedy"}, {"alpha": 0.0},
+        {"batch_size": 0}, {"tol": 1.5}, {"update_interval": "sometimes"}, {"lr": -1.0},
+        {"hidden_dims": (32, 0)}, {"hidden_dims": "wide"}, {"device": "tpu:9"},
+    ],
+)
+def test_bad_parameters_raise_clearly(blobs, params):
+    X, _ = blobs
+    with pytest.raises((ValueError, TypeError), match=next(iter(params))):
+        DEC(**{**FAST, "n_clusters": 3, **params}).fit(X)
+
+
+def test_cuda_requested_without_cuda(blobs):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    X, _ = blobs
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        DEC(n_clusters=3, device="cuda", **FAST).fit(X)
+
+
+def test_predict_before_fit():
+    X = np.zeros((5, 3))
+    for method in ("predict", "predict_proba", "transform", "score"):
+        with pytest.raises(NotFittedError):
+            getattr(DEC(n_clusters=2), method)(X)
+
+
+def test_feature_count_mismatch_at_predict(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    for method in ("predict", "predict_proba", "transform", "score"):
+        with pytest.raises(ValueError, match="features"):
+            getattr(dec, method)(X[:, :4])
+
+
+def test_autoencoder_with_wrong_input_width(blobs):
+    X, _ = blobs
+    other = DEC(n_clusters=3, random_state=0, **{**FAST, "max_iter": 0}).fit(X[:, :4])
+    with pytest.raises(ValueError, match="autoencoder takes 4 features but X has 6"):
+        DEC(n_clusters=3, autoencoder=other.autoencoder_, **FAST).fit(X)
+
+
+def test_diverging_training_raises_floating_point_error():
+    X, _ = make_blobs(n_samples=120, centers=3, n_features=4, random_state=0)
+    X = (X * 1e18).astype(np.float32)
+    with pytest.raises(FloatingPointError, match="scale|Scale"):
+        DEC(n_clusters=3, random_state=0, **FAST).fit(X)

@@ -1,0 +1,260 @@
+"""Saving and loading fitted models: exact round trip, atomic writes, safe loading."""
+
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+import deepclust
+from deepclust import DEC
+
+from .conftest import FAST
+
+
+@pytest.fixture
+def fitted(blobs):
+    X, _ = blobs
+    return DEC(n_clusters=3, random_state=0, device="cpu", **FAST).fit(X), X
+
+
+@pytest.fixture
+def model_file(fitted, tmp_path):
+    dec, _ = fitted
+    path = tmp_path / "model.pt"
+    dec.save(path)
+    return path
+
+
+class _RunsCode:
+    """Unpickling this creates a marker file: what an attack would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _OpensFile:
+    """Unpickling this creates the marker with a builtin instead of a shell."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+# --------------------------------------------------------------- round trip
+
+
+def test_round_trip_predicts_identically(fitted, tmp_path):
+    dec, X = fitted
+    path = tmp_path / "model.pt"
+    dec.save(path)
+    loaded = deepclust.load(path, device="cpu")
+    assert type(loaded) is DEC
+    assert loaded is not dec
+
+    np.testing.assert_array_equal(loaded.predict(X), dec.predict(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), dec.predict_proba(X))
+    np.testing.assert_array_equal(loaded.transform(X), dec.transform(X))
+    X64 = X.astype(np.float64)
+    np.testing.assert_array_equal(loaded.transform(X64), dec.transform(X64))
+    assert loaded.transform(X64).dtype == np.float64
+    assert loaded.score(X) == dec.score(X)
+
+    np.testing.assert_array_equal(loaded.labels_, dec.labels_)
+    assert loaded.labels_.dtype == dec.labels_.dtype
+    np.testing.assert_array_equal(loaded.cluster_centers_, dec.cluster_centers_)
+    assert loaded.cluster_centers_.dtype == dec.cluster_centers_.dtype
+    assert loaded.n_iter_ == dec.n_iter_
+    np.testing.assert_equal(loaded.history_, dec.history_)  # NaN == NaN here
+    assert np.isnan(loaded.history_[0]["loss"])
+    assert loaded.pretrain_history_ == dec.pretrain_history_
+    assert loaded.n_features_in_ == dec.n_features_in_ == X.shape[1]
+    assert not hasattr(loaded, "feature_names_in_")
+    assert loaded.device_ == torch.device("cpu")
+
+    params, loaded_params = dec.get_params(), loaded.get_params()
+    params.pop("autoencoder")
+    assert loaded_params.pop("autoencoder") is None
+    assert loaded_params == params
+
+    # The network itself: same architecture and bit-identical weights.
+    assert loaded.autoencoder_.dims == dec.autoencoder_.dims
+    assert not loaded.autoencoder_.training
+    for (k1, v1), (k2, v2) in zip(
+        dec.autoencoder_.state_dict().items(), loaded.autoencoder_.state_dict().items()
+    ):
+        assert k1 == k2
+        torch.testing.assert_close(v1, v2, rtol=0, atol=0)
+
+
+def test_round_trip_accepts_str_path_and_default_device(model_file, fitted):
+    dec, X = fitted
+    loaded = deepclust.load(str(model_file))
+    np.testing.assert_array_equal(loaded.predict(X), dec.predict(X))
+
+
+def test_loaded_model_can_be_saved_again(model_file, fitted, tmp_path):
+    dec, X = fitted
+    loaded = deepclust.load(model_file, device="cpu")
+    again = tmp_path / "again.pt"
+    loaded.save(again)
+    reloaded = deepclust.load(again, device="cpu")
+    np.testing.assert_array_equal(reloaded.predict_proba(X), dec.predict_proba(X))
+    np.testing.assert_equal(reloaded.history_, dec.history_)
+
+
+def test_round_trip_keeps_feature_names(blobs, tmp_path):
+    X, _ = blobs
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    dec = DEC(n_clusters=3, random_state=0, device="cpu", **FAST).fit(df)
+    path = tmp_path / "named.pt"
+    dec.save(path)
+    loaded = deepclust.load(path, device="cpu")
+    np.testing.assert_array_equal(loaded.feature_names_in_, dec.feature_names_in_)
+    np.testing.assert_array_equal(loaded.predict(df), dec.predict(df))
+    # Feature-name checks still apply to the loaded model.
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.predict(df[df.columns[::-1]])
+
+
+def test_save_before_fit_raises(tmp_path):
+    path = tmp_path / "unfitted.pt"
+    with pytest.raises(NotFittedError):
+        DEC(n_clusters=3, **FAST).save(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------- atomicity
+
+
+def test_save_leaves_no_temporary_files(fitted, tmp_path):
+    dec, _ = fitted
+    path = tmp_path / "model.pt"
+    dec.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+    # Overwriting an existing model is also clean.
+    dec.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+    deepclust.load(path, device="cpu")
+
+
+def test_failed_save_leaves_previous_file_intact(fitted, tmp_path):
+    dec, _ = fitted
+    path = tmp_path / "model.pt"
+    dec.save(path)
+    before = path.read_bytes()
+    # A model file that cannot be written must not clobber the one in place:
+    # here the path's parent is a file, so nothing can be created next to it
+    # (torch reports that as a RuntimeError, Python's open as an OSError).
+    with pytest.raises((OSError, RuntimeError)):
+        dec.save(path / "inner.pt")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+# ------------------------------------------------------------ bad inputs
+
+
+def test_load_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        deepclust.load(tmp_path / "nope.pt")
+    with pytest.raises(FileNotFoundError):
+        deepclust.load(tmp_path)  # a directory is not a model file
+
+
+def test_load_truncated_file_raises_value_error(model_file):
+    data = model_file.read_bytes()
+    model_file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a loadable deepclust model file"):
+        deepclust.load(model_file)
+
+
+def test_load_empty_file_raises_value_error(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="not a loadable deepclust model file"):
+        deepclust.load(path)
+
+
+def test_load_garbage_raises_value_error(tmp_path):
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(ValueError):
+        deepclust.load(path)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("payload_cls", [_RunsCode, _OpensFile])
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_load_refuses_to_execute_code(tmp_path, payload_cls, writer):
+    marker = tmp_path / "pwned"
+    evil = {"format": "deepclust-model", "format_version": 1, "config": payload_cls(marker)}
+    path = tmp_path / "evil.pt"
+    if writer == "torch.save":
+        torch.save(evil, path)
+    else:
+        with open(path, "wb") as f:
+            pickle.dump(evil, f)
+    # Sanity check that the file really is hostile: unpickling it unguarded runs the payload.
+    probe = tmp_path / "probe"
+    probe_path = tmp_path / "probe.pt"
+    torch.save({"x": payload_cls(probe)}, probe_path)
+    torch.load(probe_path, weights_only=False)
+    assert probe.exists()
+
+    with pytest.raises(ValueError, match="not a loadable deepclust model file"):
+        deepclust.load(path)
+    assert not marker.exists()
+
+
+def test_load_non_deepclust_torch_file_raises_value_error(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"a": 1}, path)
+    with pytest.raises(ValueError, match="not a deepclust model file"):
+        deepclust.load(path)
+    torch.save(torch.zeros(3), path)
+    with pytest.raises(ValueError, match="not a deepclust model file"):
+        deepclust.load(path)
+
+
+def _rewrite(path, edit):
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    torch.save(payload, path)
+
+
+def test_load_other_format_version_raises_value_error(model_file):
+    _rewrite(model_file, lambda p: p.update(format_version=99))
+    with pytest.raises(ValueError, match="format version 99"):
+        deepclust.load(model_file)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda p: p.pop("state_dict"), id="no-weights"),
+        pytest.param(lambda p: p["state_dict"].popitem(), id="missing-weight"),
+        pytest.param(lambda p: p.update(config="{not json"), id="bad-json"),
+        pytest.param(
+            lambda p: p.update(config=p["config"].replace('"DEC"', '"Nope"')), id="unknown-estimator"
+        ),
+        pytest.param(
+            lambda p: p["state_dict"].update(
+                {k: torch.zeros(1) for k in list(p["state_dict"])[:1]}
+            ),
+            id="wrong-shape",
+        ),
+    ],
+)
+def test_load_damaged_model_raises_value_error(model_file, edit):
+    _rewrite(model_file, edit)
+    with pytest.raises(ValueError, match="deepclust model file"):
+        deepclust.load(model_file)

@@ -170,8 +170,9 @@ def test_pretrain_layerwise_lowers_error_vs_paper_init(blobs, dims_hidden):
     after = _mse(ae, X)
     assert np.isfinite(after)
     assert after < 0.5 * before
-    # The last reported value is the fine-tuning's reconstruction error.
-    assert after == pytest.approx(losses[-1], rel=0.5)
+    # The last reported value is the fine-tuning's reconstruction error, on the paper's
+    # scale: (1/2)||x - y||^2 summed over features, i.e. d/2 times the mean squared error.
+    assert 0.5 * X.shape[1] * after == pytest.approx(losses[-1], rel=0.5)
 
 
 def test_pretrain_layerwise_with_zero_iterations_is_paper_init(blobs):

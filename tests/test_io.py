@@ -258,3 +258,12 @@ def test_load_damaged_model_raises_value_error(model_file, edit):
     _rewrite(model_file, edit)
     with pytest.raises(ValueError, match="deepclust model file"):
         deepclust.load(model_file)
+
+
+def test_numpy_scalar_parameters_save_and_load(blobs, tmp_path):
+    X, _ = blobs
+    dec = DEC(n_clusters=np.int64(3), random_state=np.int64(0), **{**FAST, "batch_size": np.int64(32)}).fit(X)
+    dec.save(tmp_path / "np.pt")
+    loaded = deepclust.load(tmp_path / "np.pt")
+    assert loaded.n_clusters == 3 and loaded.random_state == 0
+    np.testing.assert_array_equal(loaded.predict(X), dec.predict(X))

@@ -112,8 +112,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         kmeans_seed = int(rng.randint(np.iinfo(np.int32).max))
 
-        fork_devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork_devices):
+        # manual_seed reseeds every CUDA device: fork (save and restore) all of them.
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
             source = BatchSource(X, device)

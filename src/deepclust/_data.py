@@ -77,7 +77,7 @@ def shuffled_batches(
     """
     while True:
         perm = torch.randperm(n_samples, generator=generator)
-        yield from perm.split(batch_size)
+        yield from perm.split(int(batch_size))
 
 
 def batches_per_epoch(n_samples: int, batch_size: int) -> int:

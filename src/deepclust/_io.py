@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from numbers import Integral
 import tempfile
 from pathlib import Path
 
@@ -40,9 +41,18 @@ def _json_params(est) -> dict:
     params["autoencoder"] = None  # the fitted network is saved as autoencoder_
     params["hidden_dims"] = list(params["hidden_dims"])
     params["device"] = str(params["device"])
-    if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+    if isinstance(params["random_state"], Integral):
+        params["random_state"] = int(params["random_state"])
+    elif params["random_state"] is not None:
         params["random_state"] = None  # a RandomState instance cannot be stored
     return params
+
+
+def _json_default(value):
+    """numpy scalars (e.g. from a grid over np.arange) as Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def save_model(est, path) -> None:
@@ -58,7 +68,7 @@ def save_model(est, path) -> None:
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": json.dumps(config, allow_nan=True),
+        "config": json.dumps(config, allow_nan=True, default=_json_default),
         "state_dict": {k: v.detach().cpu() for k, v in est.autoencoder_.state_dict().items()},
         "arrays": {name: torch.from_numpy(np.asarray(getattr(est, name))) for name in _ARRAY_ATTRS},
     }

@@ -122,8 +122,10 @@ def _train(
     return losses
 
 
-def _reconstruction_loss(model: Callable, x: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(model(x), x)
+def _squared_error(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(1/2n) sum_i ||x_i - y_i||^2, the least-squares loss of eqs. 7-9 as the paper's Caffe code
+    computes it. Summed over features, not averaged: SGD at the paper's lr 0.1 assumes that scale."""
+    return 0.5 * (y - x).pow(2).sum(dim=1).mean()
 
 
 def pretrain_end_to_end(
@@ -189,14 +191,16 @@ def pretrain_layerwise(
     """The paper's greedy layer-wise denoising pretraining, then fine-tuning.
 
     Layer i is a denoising autoencoder (eqs. 6-9): its input, the clean output
-    of layers ``0..i-1``, goes through dropout, is encoded, dropped out again
-    and decoded; it is trained for ``layer_iter`` iterations on the squared
-    error against the clean input. The stacked autoencoder is then fine-tuned
+    of layers ``0..i-1``, goes through dropout (except for the first layer,
+    whose input is the raw data, as in the paper's code), is encoded, dropped
+    out again and decoded; it is trained for ``layer_iter`` iterations on the
+    squared error ``(1/2)||x - y||^2`` against the clean input. The stacked autoencoder is then fine-tuned
     end to end for ``finetune_iter`` iterations without dropout. Both stages
     use SGD (momentum 0.9) with ``lr`` divided by 10 every ``lr_step``
     iterations.
 
-    Returns the mean reconstruction loss of each epoch of every stage.
+    Returns the mean loss of each epoch of every stage, one after another
+    (each layer's stage is on its own scale).
     """
     _paper_init(ae)
     ae.train()
@@ -210,10 +214,14 @@ def pretrain_layerwise(
         # reconstruct ReLU codes, so their decoder keeps the ReLU.
         dec_act = (lambda t: t) if i == 0 else F.relu
 
-        def dae_loss(x, enc=enc, dec=dec, enc_act=enc_act, dec_act=dec_act):
-            h = enc_act(enc(F.dropout(x, dropout, training=True)))
+        # The paper's code corrupts the input of every layer but the first (the raw data),
+        # and every hidden code.
+        in_drop = dropout if i > 0 else 0.0
+
+        def dae_loss(x, enc=enc, dec=dec, enc_act=enc_act, dec_act=dec_act, in_drop=in_drop):
+            h = enc_act(enc(F.dropout(x, in_drop, training=True)))
             y = dec_act(dec(F.dropout(h, dropout, training=True)))
-            return F.mse_loss(y, x)
+            return _squared_error(y, x)
 
         params = list(enc.parameters()) + list(dec.parameters())
         optimizer, scheduler = _sgd_step_schedule(params, lr, lr_step)
@@ -231,7 +239,7 @@ def pretrain_layerwise(
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
     losses += _train(
-        lambda x: _reconstruction_loss(ae, x), source,
+        lambda x: _squared_error(ae(x), x), source,
         n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
         scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,
     )

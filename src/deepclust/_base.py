@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 # wide sparse matrix stays around 128 MB.
 _FULL_PASS_ROWS = 4096
 _FULL_PASS_FLOATS = 2**25
+# The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
+_AUTO_MIN_UPDATE_INTERVAL = 40
 
 
 def resolve_device(device) -> torch.device:
@@ -185,7 +187,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         n = len(source)
         interval = (
-            math.ceil(batches_per_epoch(n, self.batch_size) / 2)
+            max(_AUTO_MIN_UPDATE_INTERVAL, math.ceil(batches_per_epoch(n, self.batch_size) / 2))
             if self.update_interval == "auto" else self.update_interval
         )
         params = [centers]

@@ -24,15 +24,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from ._data import BatchSource, batches_per_epoch, shuffled_batches
+from ._data import BatchSource, batches_per_epoch, chunk_rows, shuffled_batches
 from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
 
 logger = logging.getLogger(__name__)
 
-# Rows per chunk of a full-data pass, capped so that a densified chunk of a
-# wide sparse matrix stays around 128 MB.
-_FULL_PASS_ROWS = 4096
-_FULL_PASS_FLOATS = 2**25
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
 
@@ -246,20 +242,17 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------- full-data pass
 
-    def _chunk_rows(self, n_features: int) -> int:
-        return max(1, min(_FULL_PASS_ROWS, _FULL_PASS_FLOATS // max(n_features, 1)))
-
     def _embed(self, ae: Autoencoder, source: BatchSource) -> torch.Tensor:
         """Embedding of every point, in order, without building a graph."""
         was_training = ae.training
         ae.eval()
         with torch.no_grad():
-            z = torch.cat([ae.encode(x) for x in source.chunks(self._chunk_rows(source.n_features))])
+            z = torch.cat([ae.encode(x) for x in source.chunks(chunk_rows(source.n_features))])
         ae.train(was_training)
         return z
 
     def _soft_assign_chunked(self, z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-        rows = self._chunk_rows(centers.shape[0] * centers.shape[1])
+        rows = chunk_rows(centers.shape[0] * centers.shape[1])
         return torch.cat([self._soft_assign(zc, centers) for zc in z.split(rows)])
 
     # ----------------------------------------------------- inference on new X
@@ -344,7 +337,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         z = self._transform_tensor(X)
         with torch.no_grad():
             p = self._target(self._soft_assign_chunked(z, centers))
-            return -float(self._clustering_loss(z, centers, p))
+            # The loss is a mean over points: sum it chunk by chunk, weighted by chunk size.
+            rows = chunk_rows(centers.shape[0] * centers.shape[1])
+            total = sum(
+                float(self._clustering_loss(zc, centers, pc)) * len(zc)
+                for zc, pc in zip(z.split(rows), p.split(rows))
+            )
+            return -total / len(z)
 
     # ------------------------------------------------------------ save/load
 

@@ -67,6 +67,17 @@ class BatchSource:
                 yield torch.from_numpy(rows).to(self.device, non_blocking=True)
 
 
+# Rows per chunk of a full-data pass, capped so that a densified chunk of a
+# wide sparse matrix stays around 128 MB of float32.
+_FULL_PASS_ROWS = 4096
+_FULL_PASS_FLOATS = 2**25
+
+
+def chunk_rows(width: int) -> int:
+    """Rows per chunk of a full-data pass over rows ``width`` floats wide."""
+    return max(1, min(_FULL_PASS_ROWS, _FULL_PASS_FLOATS // max(width, 1)))
+
+
 def shuffled_batches(
     n_samples: int, batch_size: int, generator: torch.Generator
 ) -> Iterator[torch.Tensor]:

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ._data import BatchSource, batches_per_epoch, shuffled_batches
+from ._data import BatchSource, batches_per_epoch, chunk_rows, shuffled_batches
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def pretrain_layerwise(
         if i < last:
             # no_grad, not inference_mode: the codes are the next layer's training input.
             with torch.no_grad():
-                codes = torch.cat([ae.encode(x, upto=i + 1) for x in source.chunks(4096)])
+                codes = torch.cat([ae.encode(x, upto=i + 1) for x in source.chunks(chunk_rows(source.n_features))])
             current = BatchSource.from_tensor(codes)
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from numbers import Integral
 import tempfile
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np

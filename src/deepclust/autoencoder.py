@@ -136,26 +136,17 @@ def pretrain_end_to_end(
     batch_size: int,
     lr: float,
     generator: torch.Generator,
-    dropout: float = 0.0,
     verbose: bool = False,
 ) -> list[float]:
-    """Train the whole autoencoder on reconstruction error with Adam.
-
-    With ``dropout > 0`` it is a denoising autoencoder: each input is
-    corrupted by dropout and the clean input is reconstructed.
+    """Train the whole autoencoder on the mean squared reconstruction error with Adam.
 
     Returns the mean reconstruction loss of each epoch.
     """
     ae.train()
     n_iter = epochs * batches_per_epoch(len(source), batch_size)
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
-
-    def loss_fn(x):
-        noisy = F.dropout(x, dropout, training=True) if dropout > 0 else x
-        return F.mse_loss(ae(noisy), x)
-
     return _train(
-        loss_fn, source,
+        lambda x: F.mse_loss(ae(x), x), source,
         n_iter=n_iter, batch_size=batch_size, optimizer=optimizer, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
     )
@@ -194,8 +185,9 @@ def pretrain_layerwise(
     of layers ``0..i-1``, goes through dropout (except for the first layer,
     whose input is the raw data, as in the paper's code), is encoded, dropped
     out again and decoded; it is trained for ``layer_iter`` iterations on the
-    squared error ``(1/2)||x - y||^2`` against the clean input. The stacked autoencoder is then fine-tuned
-    end to end for ``finetune_iter`` iterations without dropout. Both stages
+    squared error ``(1/2)||x - y||^2`` against the clean input. The stacked
+    autoencoder is then fine-tuned end to end for ``finetune_iter``
+    iterations without dropout. Both stages
     use SGD (momentum 0.9) with ``lr`` divided by 10 every ``lr_step``
     iterations.
 
@@ -233,8 +225,10 @@ def pretrain_layerwise(
         logger.info("layer %d pretrained, loss %.4g", i + 1, losses[-1] if losses else float("nan"))
         if i < last:
             # no_grad, not inference_mode: the codes are the next layer's training input.
+            # Layer i's clean codes from layer i-1's: one layer per pass, not the whole stack again.
             with torch.no_grad():
-                codes = torch.cat([ae.encode(x, upto=i + 1) for x in source.chunks(chunk_rows(source.n_features))])
+                rows = chunk_rows(current.n_features)
+                codes = torch.cat([enc_act(enc(x)) for x in current.chunks(rows)])
             current = BatchSource.from_tensor(codes)
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)

@@ -1,5 +1,7 @@
 """The MLP autoencoder and its two pretraining schemes, trained for real on small data."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from torch.nn import functional as F
 from deepclust._data import BatchSource
 from deepclust.autoencoder import (
     Autoencoder,
+    _check_not_collapsed,
     _paper_init,
     pretrain_end_to_end,
     pretrain_layerwise,
@@ -213,3 +216,40 @@ def test_non_finite_loss_raises_in_layerwise_pretraining(blobs):
             ae, BatchSource(X_huge, CPU), layer_iter=20, finetune_iter=20, lr=0.1, lr_step=10,
             dropout=0.2, batch_size=32, generator=torch.Generator().manual_seed(0),
         )
+
+
+def test_layerwise_raises_when_a_layer_dies_instead_of_collapsing_silently():
+    # At the paper's lr 0.1, SGD pushes every ReLU of digits' first layer below zero
+    # within 200 iterations: the loss stays finite, only the codes show it.
+    from deepclust.datasets import load_digits
+
+    X, _ = load_digits()
+    torch.manual_seed(0)
+    ae = Autoencoder((X.shape[1], 500, 10))
+    with pytest.raises(FloatingPointError, match=r"layer 1/2.*all units dead.*layerwise_lr"):
+        pretrain_layerwise(
+            ae, BatchSource(X.astype(np.float32), CPU), layer_iter=200, finetune_iter=0, lr=0.1,
+            lr_step=20_000, dropout=0.2, batch_size=256, generator=torch.Generator().manual_seed(0),
+        )
+    # A tenth of the rate trains the same layer.
+    torch.manual_seed(0)
+    ae = Autoencoder((X.shape[1], 500, 10))
+    pretrain_layerwise(
+        ae, BatchSource(X.astype(np.float32), CPU), layer_iter=200, finetune_iter=0, lr=0.01,
+        lr_step=20_000, dropout=0.2, batch_size=256, generator=torch.Generator().manual_seed(0),
+    )
+    with torch.no_grad():
+        codes = ae.encode(torch.as_tensor(X, dtype=torch.float32), upto=1)
+    assert (codes.amax(dim=0) > 0).sum() > 10
+
+
+def test_mostly_dead_relu_layer_warns_but_linear_codes_do_not():
+    codes = torch.zeros(100, 20)
+    codes[:, 0] = torch.linspace(0, 1, 100)  # one unit of twenty still fires
+    with pytest.warns(RuntimeWarning, match=r"95\.0% of the units output 0.*layerwise_lr"):
+        _check_not_collapsed(codes, "layer 1/2", 0.1, relu=True)
+    # A linear embedding may be negative everywhere: that is not a dead unit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_not_collapsed(-1 - codes, "layer 2/2", 0.1, relu=False)
+        _check_not_collapsed(torch.rand(100, 20), "layer 1/2", 0.1, relu=True)

@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 import deepclust._data
 from deepclust import DEC
+from deepclust.autoencoder import Autoencoder
 
 from .conftest import FAST
 
@@ -290,3 +291,29 @@ def test_diverging_training_raises_floating_point_error():
     X = (X * 1e18).astype(np.float32)
     with pytest.raises(FloatingPointError, match="scale|Scale"):
         DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+
+
+def test_fit_refuses_an_autoencoder_whose_embedding_is_constant(blobs):
+    X, _ = blobs
+    torch.manual_seed(0)
+    dead = Autoencoder((X.shape[1], 8, 2))
+    with torch.no_grad():  # every first-layer ReLU off for every input
+        dead.encoder[0].weight.zero_()
+        dead.encoder[0].bias.fill_(-1.0)
+    with pytest.raises(FloatingPointError, match="same embedding"):
+        DEC(n_clusters=3, autoencoder=dead, random_state=0, **FAST).fit(X)
+
+
+def test_identical_samples_are_not_mistaken_for_a_collapsed_embedding():
+    X = np.ones((20, 3), dtype=np.float32)
+    model = DEC(n_clusters=1, random_state=0, **FAST).fit(X)
+    assert np.all(model.labels_ == 0)
+
+
+def test_layerwise_lr_auto_shrinks_with_the_number_of_features(blobs):
+    assert DEC()._layerwise_lr(64) == pytest.approx(0.01)
+    assert DEC()._layerwise_lr(784) == pytest.approx(1 / 784)
+    assert DEC(layerwise_lr=0.1)._layerwise_lr(784) == pytest.approx(0.1)
+    X, _ = blobs
+    with pytest.raises(ValueError, match="layerwise_lr"):
+        DEC(n_clusters=3, pretrain="layerwise", layerwise_lr="fast", **FAST).fit(X)

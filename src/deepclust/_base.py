@@ -29,6 +29,8 @@ from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
 
 logger = logging.getLogger(__name__)
 
+# layerwise_lr="auto" is min(this, 1 / n_features); see DEC's layerwise_lr.
+_AUTO_MAX_LAYERWISE_LR = 0.01
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
 
@@ -60,7 +62,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
         "layerwise_iter": [Interval(Integral, 0, None, closed="left")],
         "finetune_iter": [Interval(Integral, 0, None, closed="left")],
-        "layerwise_lr": [Interval(Real, 0, None, closed="neither")],
+        "layerwise_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "layerwise_lr_step": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "autoencoder": [Autoencoder, None],
@@ -120,6 +122,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             timings = {"pretrain": time.perf_counter() - clock}
             clock = time.perf_counter()
             z = self._embed(ae, source)
+            self._check_embedding_spread(z, source)
             kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
             init_labels = kmeans.fit_predict(z.cpu().numpy())
             centers = torch.nn.Parameter(
@@ -166,10 +169,16 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         else:
             self.pretrain_history_ = pretrain_layerwise(
                 ae, source, layer_iter=self.layerwise_iter, finetune_iter=self.finetune_iter,
-                lr=self.layerwise_lr, lr_step=self.layerwise_lr_step, dropout=self.dropout,
+                lr=self._layerwise_lr(source.n_features), lr_step=self.layerwise_lr_step,
+                dropout=self.dropout,
                 batch_size=self.batch_size, generator=generator, verbose=self.verbose,
             )
         return ae
+
+    def _layerwise_lr(self, n_features: int) -> float:
+        if self.layerwise_lr != "auto":
+            return float(self.layerwise_lr)
+        return min(_AUTO_MAX_LAYERWISE_LR, 1.0 / n_features)
 
     def _self_train(self, ae, centers, source, z_init, init_labels, generator):
         """The clustering phase: the shared self-training loop.
@@ -250,6 +259,21 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             z = torch.cat([ae.encode(x) for x in source.chunks(chunk_rows(source.n_features))])
         ae.train(was_training)
         return z
+
+    @staticmethod
+    def _check_embedding_spread(z: torch.Tensor, source: BatchSource) -> None:
+        """Refuse to cluster an embedding that maps distinct samples to one point."""
+        if z.shape[0] < 2 or bool((z.amax(dim=0) - z.amin(dim=0)).max() > 0):
+            return
+        rows = chunk_rows(source.n_features)
+        lo = torch.stack([x.amin(dim=0) for x in source.chunks(rows)]).amin(dim=0)
+        hi = torch.stack([x.amax(dim=0) for x in source.chunks(rows)]).amax(dim=0)
+        if bool((hi - lo).max() > 0):
+            raise FloatingPointError(
+                "The autoencoder maps every sample to the same embedding (its units died in "
+                "pretraining), so clustering it would put everything in one cluster. Lower the "
+                "pretraining learning rate (pretrain_lr or layerwise_lr) or scale the input."
+            )
 
     def _soft_assign_chunked(self, z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
         rows = chunk_rows(centers.shape[0] * centers.shape[1])

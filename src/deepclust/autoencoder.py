@@ -16,6 +16,7 @@ Pretraining is either
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -28,6 +29,9 @@ from ._data import BatchSource, batches_per_epoch, chunk_rows, shuffled_batches
 logger = logging.getLogger(__name__)
 
 __all__ = ["Autoencoder", "pretrain_end_to_end", "pretrain_layerwise"]
+
+# Warn when at least this fraction of a layer's ReLU units never fire after layer-wise pretraining.
+_DEAD_UNITS_WARNING = 0.9
 
 
 class Autoencoder(nn.Module):
@@ -152,6 +156,33 @@ def pretrain_end_to_end(
     )
 
 
+def _check_not_collapsed(codes: torch.Tensor, stage: str, lr: float, *, relu: bool) -> None:
+    """Raise when every sample got the same code; warn when most units died.
+
+    With too high a learning rate, SGD can push the ReLUs of a layer below
+    zero for all inputs; the loss then stays finite (the decoder outputs its
+    bias), so only the codes reveal it. Clustering such an embedding would
+    silently give one cluster.
+    """
+    if codes.shape[0] < 2:
+        return
+    spread = codes.amax(dim=0) - codes.amin(dim=0)
+    advice = (f"The learning rate {lr:g} is too high for this data: lower layerwise_lr "
+              "(e.g. by 10x), scale the input, or use pretrain='end-to-end'.")
+    if bool(spread.max() == 0):
+        raise FloatingPointError(
+            f"Layer-wise pretraining, {stage}: every sample got the same code (all units dead), "
+            f"so the embedding cannot separate anything. {advice}"
+        )
+    dead = float((codes.amax(dim=0) <= 0).float().mean()) if relu else 0.0
+    if dead >= _DEAD_UNITS_WARNING:
+        warnings.warn(
+            f"Layer-wise pretraining, {stage}: {dead:.1%} of the units output 0 for every sample, "
+            f"so the embedding is likely degenerate. {advice}",
+            RuntimeWarning, stacklevel=3,
+        )
+
+
 def _paper_init(module: nn.Module) -> None:
     """Weights from N(0, 0.01^2) and zero biases (section 4.3)."""
     for m in module.modules():
@@ -223,13 +254,13 @@ def pretrain_layerwise(
             desc=f"pretrain layer {i + 1}/{ae.n_layers}", verbose=verbose,
         )
         logger.info("layer %d pretrained, loss %.4g", i + 1, losses[-1] if losses else float("nan"))
-        if i < last:
-            # no_grad, not inference_mode: the codes are the next layer's training input.
-            # Layer i's clean codes from layer i-1's: one layer per pass, not the whole stack again.
-            with torch.no_grad():
-                rows = chunk_rows(current.n_features)
-                codes = torch.cat([enc_act(enc(x)) for x in current.chunks(rows)])
-            current = BatchSource.from_tensor(codes)
+        # no_grad, not inference_mode: the codes are the next layer's training input.
+        # Layer i's clean codes from layer i-1's: one layer per pass, not the whole stack again.
+        with torch.no_grad():
+            rows = chunk_rows(current.n_features)
+            codes = torch.cat([enc_act(enc(x)) for x in current.chunks(rows)])
+        _check_not_collapsed(codes, f"layer {i + 1}/{ae.n_layers}", lr, relu=i < last)
+        current = BatchSource.from_tensor(codes)
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
     losses += _train(

@@ -300,13 +300,19 @@ def test_fit_refuses_an_autoencoder_whose_embedding_is_constant(blobs):
     with torch.no_grad():  # every first-layer ReLU off for every input
         dead.encoder[0].weight.zero_()
         dead.encoder[0].bias.fill_(-1.0)
-    with pytest.raises(FloatingPointError, match="same embedding"):
+    with pytest.raises(FloatingPointError, match="given autoencoder maps every sample to the same"):
+        DEC(n_clusters=3, autoencoder=dead, random_state=0, **FAST).fit(sp.csr_matrix(X))
+    with torch.no_grad():
+        dead.encoder[0].bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite"):
         DEC(n_clusters=3, autoencoder=dead, random_state=0, **FAST).fit(X)
 
 
-def test_identical_samples_are_not_mistaken_for_a_collapsed_embedding():
+@pytest.mark.parametrize("pretrain", ["end-to-end", "layerwise"])
+def test_identical_samples_are_not_mistaken_for_a_collapsed_embedding(pretrain):
     X = np.ones((20, 3), dtype=np.float32)
-    model = DEC(n_clusters=1, random_state=0, **FAST).fit(X)
+    model = DEC(n_clusters=1, pretrain=pretrain, layerwise_iter=20, finetune_iter=20,
+                random_state=0, **FAST).fit(X)
     assert np.all(model.labels_ == 0)
 
 

@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from ._data import BatchSource, batches_per_epoch, chunk_rows, shuffled_batches
+from ._data import BatchSource, batches_per_epoch, chunk_rows, rows_differ, shuffled_batches
 from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
 
 logger = logging.getLogger(__name__)
@@ -260,19 +260,22 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         ae.train(was_training)
         return z
 
-    @staticmethod
-    def _check_embedding_spread(z: torch.Tensor, source: BatchSource) -> None:
-        """Refuse to cluster an embedding that maps distinct samples to one point."""
+    def _check_embedding_spread(self, z: torch.Tensor, source: BatchSource) -> None:
+        """Refuse to cluster an embedding that is not finite or maps distinct samples to one point."""
+        if self.autoencoder is not None:
+            cause, advice = "The given autoencoder", "Check how it was trained."
+        elif self.pretrain == "end-to-end":
+            cause, advice = "The pretrained autoencoder", "Lower pretrain_lr or scale the input."
+        else:
+            cause, advice = "The pretrained autoencoder", "Lower layerwise_lr or scale the input."
+        if not bool(torch.isfinite(z).all()):
+            raise FloatingPointError(f"{cause} gives non-finite embeddings (NaN or inf). {advice}")
         if z.shape[0] < 2 or bool((z.amax(dim=0) - z.amin(dim=0)).max() > 0):
             return
-        rows = chunk_rows(source.n_features)
-        lo = torch.stack([x.amin(dim=0) for x in source.chunks(rows)]).amin(dim=0)
-        hi = torch.stack([x.amax(dim=0) for x in source.chunks(rows)]).amax(dim=0)
-        if bool((hi - lo).max() > 0):
+        if rows_differ(source):
             raise FloatingPointError(
-                "The autoencoder maps every sample to the same embedding (its units died in "
-                "pretraining), so clustering it would put everything in one cluster. Lower the "
-                "pretraining learning rate (pretrain_lr or layerwise_lr) or scale the input."
+                f"{cause} maps every sample to the same embedding (its units are dead), so "
+                f"clustering it would put everything in one cluster. {advice}"
             )
 
     def _soft_assign_chunked(self, z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:

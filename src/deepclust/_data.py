@@ -8,7 +8,7 @@ and only the rows of the current batch are densified.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -94,3 +94,21 @@ def shuffled_batches(
 def batches_per_epoch(n_samples: int, batch_size: int) -> int:
     """Number of mini-batches in one pass over ``n_samples`` points."""
     return -(-n_samples // batch_size)
+
+
+def column_range(chunks: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column minimum and maximum over row chunks, in one pass and O(n_columns) memory."""
+    lo = hi = None
+    for x in chunks:
+        cmin, cmax = x.amin(dim=0), x.amax(dim=0)
+        lo = cmin if lo is None else torch.minimum(lo, cmin)
+        hi = cmax if hi is None else torch.maximum(hi, cmax)
+    if lo is None:
+        raise ValueError("column_range needs at least one chunk.")
+    return lo, hi
+
+
+def rows_differ(source: BatchSource) -> bool:
+    """Whether the samples are not all identical."""
+    lo, hi = column_range(source.chunks(chunk_rows(source.n_features)))
+    return bool((hi - lo).max() > 0)

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ._data import BatchSource, batches_per_epoch, chunk_rows, shuffled_batches
+from ._data import BatchSource, batches_per_epoch, chunk_rows, rows_differ, shuffled_batches
 
 logger = logging.getLogger(__name__)
 
@@ -156,31 +156,51 @@ def pretrain_end_to_end(
     )
 
 
-def _check_not_collapsed(codes: torch.Tensor, stage: str, lr: float, *, relu: bool) -> None:
-    """Raise when every sample got the same code; warn when most units died.
+def _check_not_collapsed(
+    lo: torch.Tensor, hi: torch.Tensor, stage: str, lr: float, *, relu: bool
+) -> None:
+    """Check a layer's codes from their per-unit minimum ``lo`` and maximum ``hi`` over the data.
 
-    With too high a learning rate, SGD can push the ReLUs of a layer below
-    zero for all inputs; the loss then stays finite (the decoder outputs its
-    bias), so only the codes reveal it. Clustering such an embedding would
-    silently give one cluster.
+    Raise when every sample got the same code (or a non-finite one); warn
+    when most ReLU units never fire. With too high a learning rate, SGD can
+    push the ReLUs of a layer below zero for all inputs; the loss then stays
+    finite (the decoder outputs its bias), so only the codes reveal it, and
+    clustering such an embedding would silently give one cluster. Only call
+    this when the samples themselves differ.
     """
-    if codes.shape[0] < 2:
-        return
-    spread = codes.amax(dim=0) - codes.amin(dim=0)
     advice = (f"The learning rate {lr:g} is too high for this data: lower layerwise_lr "
               "(e.g. by 10x), scale the input, or use pretrain='end-to-end'.")
-    if bool(spread.max() == 0):
+    if not bool(torch.isfinite(lo).all() and torch.isfinite(hi).all()):
+        raise FloatingPointError(f"Layer-wise pretraining, {stage}: the codes are not finite. {advice}")
+    if bool((hi - lo).max() == 0):
         raise FloatingPointError(
             f"Layer-wise pretraining, {stage}: every sample got the same code (all units dead), "
             f"so the embedding cannot separate anything. {advice}"
         )
-    dead = float((codes.amax(dim=0) <= 0).float().mean()) if relu else 0.0
+    dead = float((hi <= 0).float().mean()) if relu else 0.0
     if dead >= _DEAD_UNITS_WARNING:
         warnings.warn(
             f"Layer-wise pretraining, {stage}: {dead:.1%} of the units output 0 for every sample, "
             f"so the embedding is likely degenerate. {advice}",
-            RuntimeWarning, stacklevel=3,
+            RuntimeWarning, stacklevel=2,
         )
+
+
+def _layer_ranges(ae: Autoencoder, source: BatchSource) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-unit (min, max) of every encoder layer's output over the data, in one pass."""
+    last = ae.n_layers - 1
+    lo: list = [None] * ae.n_layers
+    hi: list = [None] * ae.n_layers
+    with torch.no_grad():
+        for x in source.chunks(chunk_rows(source.n_features)):
+            for i, layer in enumerate(ae.encoder):
+                x = layer(x)
+                if i < last:
+                    x = F.relu(x)
+                cmin, cmax = x.amin(dim=0), x.amax(dim=0)
+                lo[i] = cmin if lo[i] is None else torch.minimum(lo[i], cmin)
+                hi[i] = cmax if hi[i] is None else torch.maximum(hi[i], cmax)
+    return list(zip(lo, hi))
 
 
 def _paper_init(module: nn.Module) -> None:
@@ -229,6 +249,8 @@ def pretrain_layerwise(
     ae.train()
     losses: list[float] = []
     current = source
+    # Identical samples give identical codes whatever the training: nothing to check then.
+    check = len(source) > 1 and rows_differ(source)
     last = ae.n_layers - 1
     for i in range(ae.n_layers):
         enc, dec = ae.encoder[i], ae.decoder[last - i]
@@ -259,7 +281,9 @@ def pretrain_layerwise(
         with torch.no_grad():
             rows = chunk_rows(current.n_features)
             codes = torch.cat([enc_act(enc(x)) for x in current.chunks(rows)])
-        _check_not_collapsed(codes, f"layer {i + 1}/{ae.n_layers}", lr, relu=i < last)
+        if check:
+            _check_not_collapsed(codes.amin(dim=0), codes.amax(dim=0), f"layer {i + 1}/{ae.n_layers}",
+                                 lr, relu=i < last)
         current = BatchSource.from_tensor(codes)
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
@@ -268,4 +292,8 @@ def pretrain_layerwise(
         n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
         scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,
     )
+    if check and finetune_iter:
+        for i, (lo, hi) in enumerate(_layer_ranges(ae, source)):
+            _check_not_collapsed(lo, hi, f"layer {i + 1}/{ae.n_layers} after fine-tuning", lr,
+                                 relu=i < last)
     return losses

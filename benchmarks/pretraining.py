@@ -39,7 +39,7 @@ from deepclust.metrics import cluster_accuracy, normalized_mutual_info_score
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--end-to-end-epochs", nargs="+", type=int, default=[50])
+    parser.add_argument("--end-to-end-epochs", nargs="*", type=int, default=[50])
     parser.add_argument("--layerwise", nargs="+", default=["300:600", "1000:2000"],
                         help="LAYER:FINETUNE iteration counts, one schedule each")
     parser.add_argument("--lr-step", type=int, default=1000,

@@ -317,8 +317,9 @@ def test_identical_samples_are_not_mistaken_for_a_collapsed_embedding(pretrain):
 
 
 def test_layerwise_lr_auto_shrinks_with_the_number_of_features(blobs):
-    assert DEC()._layerwise_lr(64) == pytest.approx(0.01)
-    assert DEC()._layerwise_lr(784) == pytest.approx(1 / 784)
+    assert DEC()._layerwise_lr(6) == pytest.approx(0.01)
+    assert DEC()._layerwise_lr(64) == pytest.approx(0.4 / 64)
+    assert DEC()._layerwise_lr(784) == pytest.approx(0.4 / 784)
     assert DEC(layerwise_lr=0.1)._layerwise_lr(784) == pytest.approx(0.1)
     X, _ = blobs
     with pytest.raises(ValueError, match="layerwise_lr"):

@@ -29,8 +29,9 @@ from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
 
 logger = logging.getLogger(__name__)
 
-# layerwise_lr="auto" is min(this, 1 / n_features); see DEC's layerwise_lr.
+# layerwise_lr="auto" is min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / n_features); see DEC's layerwise_lr.
 _AUTO_MAX_LAYERWISE_LR = 0.01
+_AUTO_LAYERWISE_LR_SCALE = 0.4
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
 
@@ -178,7 +179,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _layerwise_lr(self, n_features: int) -> float:
         if self.layerwise_lr != "auto":
             return float(self.layerwise_lr)
-        return min(_AUTO_MAX_LAYERWISE_LR, 1.0 / n_features)
+        return min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / n_features)
 
     def _self_train(self, ae, centers, source, z_init, init_labels, generator):
         """The clustering phase: the shared self-training loop.

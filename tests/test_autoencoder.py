@@ -248,19 +248,29 @@ def test_layerwise_raises_when_a_layer_dies_instead_of_collapsing_silently():
 
 
 def test_mostly_dead_relu_layer_warns_but_linear_codes_do_not():
+    differ = lambda: True  # noqa: E731
     codes = torch.zeros(100, 20)
     codes[:, 0] = torch.linspace(0, 1, 100)  # one unit of twenty still fires
     with pytest.warns(RuntimeWarning, match=r"95\.0% of the units output 0.*layerwise_lr"):
-        _check_not_collapsed(codes.amin(0), codes.amax(0), "layer 1/2", 0.1, relu=True)
+        _check_not_collapsed(codes.amin(0), codes.amax(0), "layer 1/2", 0.1, relu=True,
+                             samples_differ=differ)
     # A linear embedding may be negative everywhere: that is not a dead unit.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         neg = -1 - codes
-        _check_not_collapsed(neg.amin(0), neg.amax(0), "layer 2/2", 0.1, relu=False)
+        _check_not_collapsed(neg.amin(0), neg.amax(0), "layer 2/2", 0.1, relu=False,
+                             samples_differ=differ)
         ok = torch.rand(100, 20)
-        _check_not_collapsed(ok.amin(0), ok.amax(0), "layer 1/2", 0.1, relu=True)
+        _check_not_collapsed(ok.amin(0), ok.amax(0), "layer 1/2", 0.1, relu=True,
+                             samples_differ=differ)
+        # Identical samples: identical (even all-zero) codes are no sign of dead units.
+        zero = torch.zeros(20)
+        _check_not_collapsed(zero, zero, "layer 1/2", 0.1, relu=True, samples_differ=lambda: False)
+    with pytest.raises(FloatingPointError, match="all units dead"):
+        _check_not_collapsed(zero, zero, "layer 1/2", 0.1, relu=True, samples_differ=differ)
     with pytest.raises(FloatingPointError, match="not finite"):
-        _check_not_collapsed(torch.full((3,), float("nan")), torch.ones(3), "layer 1/2", 0.1, relu=True)
+        _check_not_collapsed(torch.full((3,), float("nan")), torch.ones(3), "layer 1/2", 0.1, relu=True,
+                             samples_differ=differ)
 
 
 def test_layerwise_on_identical_samples_is_not_reported_as_dead_units():
@@ -273,3 +283,16 @@ def test_layerwise_on_identical_samples_is_not_reported_as_dead_units():
             ae, BatchSource(X, CPU), layer_iter=20, finetune_iter=20, lr=0.01, lr_step=100,
             dropout=0.2, batch_size=16, generator=torch.Generator().manual_seed(0),
         )
+
+
+def test_encode_upto_matches_layer_outputs():
+    torch.manual_seed(0)
+    ae = Autoencoder((8, 6, 4, 2))
+    x = torch.randn(5, 8)
+    outputs = list(ae.layer_outputs(x))
+    assert [o.shape[1] for o in outputs] == [6, 4, 2]
+    assert (outputs[0] >= 0).all() and (outputs[1] >= 0).all()  # hidden layers are ReLU
+    torch.testing.assert_close(ae.encode(x, upto=0), x)
+    for i, out in enumerate(outputs, start=1):
+        torch.testing.assert_close(ae.encode(x, upto=i), out)
+    torch.testing.assert_close(ae.encode(x), outputs[-1])

@@ -8,7 +8,7 @@ and only the rows of the current batch are densified.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -96,19 +96,19 @@ def batches_per_epoch(n_samples: int, batch_size: int) -> int:
     return -(-n_samples // batch_size)
 
 
-def column_range(chunks: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column minimum and maximum over row chunks, in one pass and O(n_columns) memory."""
-    lo = hi = None
-    for x in chunks:
-        cmin, cmax = x.amin(dim=0), x.amax(dim=0)
-        lo = cmin if lo is None else torch.minimum(lo, cmin)
-        hi = cmax if hi is None else torch.maximum(hi, cmax)
+def running_range(
+    lo: torch.Tensor | None, hi: torch.Tensor | None, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fold the per-column minimum and maximum of ``x`` into ``(lo, hi)`` (``None`` to start)."""
+    cmin, cmax = x.amin(dim=0), x.amax(dim=0)
     if lo is None:
-        raise ValueError("column_range needs at least one chunk.")
-    return lo, hi
+        return cmin, cmax
+    return torch.minimum(lo, cmin), torch.maximum(hi, cmax)
 
 
 def rows_differ(source: BatchSource) -> bool:
-    """Whether the samples are not all identical."""
-    lo, hi = column_range(source.chunks(chunk_rows(source.n_features)))
-    return bool((hi - lo).max() > 0)
+    """Whether the samples are not all identical, from one chunked pass in O(n_features) memory."""
+    lo = hi = None
+    for x in source.chunks(chunk_rows(source.n_features)):
+        lo, hi = running_range(lo, hi, x)
+    return lo is not None and bool((hi - lo).max() > 0)

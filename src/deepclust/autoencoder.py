@@ -15,16 +15,25 @@ Pretraining is either
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ._data import BatchSource, batches_per_epoch, chunk_rows, rows_differ, shuffled_batches
+from ._data import (
+    BatchSource,
+    batches_per_epoch,
+    chunk_rows,
+    rows_differ,
+    running_range,
+    shuffled_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +68,21 @@ class Autoencoder(nn.Module):
     def n_layers(self) -> int:
         return len(self.encoder)
 
-    def encode(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
-        """The embedding z = f(x); with ``upto=i``, the output of the first i layers."""
+    def layer_outputs(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        """The output of each encoder layer in turn; the last one is the embedding."""
         last = self.n_layers - 1
-        for i, layer in enumerate(self.encoder[:upto]):
+        for i, layer in enumerate(self.encoder):
             x = layer(x)
             if i < last:  # the embedding layer is linear
                 x = F.relu(x)
-        return x
+            yield x
+
+    def encode(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
+        """The embedding z = f(x); with ``upto=i``, the output of the first i layers."""
+        z = x
+        for z in islice(self.layer_outputs(x), upto):
+            pass
+        return z
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         last = self.n_layers - 1
@@ -157,50 +173,46 @@ def pretrain_end_to_end(
 
 
 def _check_not_collapsed(
-    lo: torch.Tensor, hi: torch.Tensor, stage: str, lr: float, *, relu: bool
+    lo: torch.Tensor, hi: torch.Tensor, stage: str, lr: float, *, relu: bool,
+    samples_differ: Callable[[], bool],
 ) -> None:
     """Check a layer's codes from their per-unit minimum ``lo`` and maximum ``hi`` over the data.
 
-    Raise when every sample got the same code (or a non-finite one); warn
-    when most ReLU units never fire. With too high a learning rate, SGD can
-    push the ReLUs of a layer below zero for all inputs; the loss then stays
-    finite (the decoder outputs its bias), so only the codes reveal it, and
-    clustering such an embedding would silently give one cluster. Only call
-    this when the samples themselves differ.
+    Raise when the codes are not finite, or when every sample got the same
+    code; warn when most ReLU units never fire. With too high a learning
+    rate, SGD can push the ReLUs of a layer below zero for all inputs; the
+    loss then stays finite (the decoder outputs its bias), so only the codes
+    reveal it, and clustering such an embedding would silently give one
+    cluster. ``samples_differ`` is only called when a problem is found: codes
+    of identical samples are identical whatever the training.
     """
     advice = (f"The learning rate {lr:g} is too high for this data: lower layerwise_lr "
               "(e.g. by 10x), scale the input, or use pretrain='end-to-end'.")
     if not bool(torch.isfinite(lo).all() and torch.isfinite(hi).all()):
         raise FloatingPointError(f"Layer-wise pretraining, {stage}: the codes are not finite. {advice}")
-    if bool((hi - lo).max() == 0):
+    collapsed = bool((hi - lo).max() == 0)
+    dead = float((hi <= 0).float().mean()) if relu else 0.0
+    if not (collapsed or dead >= _DEAD_UNITS_WARNING) or not samples_differ():
+        return
+    if collapsed:
         raise FloatingPointError(
             f"Layer-wise pretraining, {stage}: every sample got the same code (all units dead), "
             f"so the embedding cannot separate anything. {advice}"
         )
-    dead = float((hi <= 0).float().mean()) if relu else 0.0
-    if dead >= _DEAD_UNITS_WARNING:
-        warnings.warn(
-            f"Layer-wise pretraining, {stage}: {dead:.1%} of the units output 0 for every sample, "
-            f"so the embedding is likely degenerate. {advice}",
-            RuntimeWarning, stacklevel=2,
-        )
+    warnings.warn(
+        f"Layer-wise pretraining, {stage}: {dead:.1%} of the units output 0 for every sample, "
+        f"so the embedding is likely degenerate. {advice}",
+        RuntimeWarning, stacklevel=2,
+    )
 
 
 def _layer_ranges(ae: Autoencoder, source: BatchSource) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per-unit (min, max) of every encoder layer's output over the data, in one pass."""
-    last = ae.n_layers - 1
-    lo: list = [None] * ae.n_layers
-    hi: list = [None] * ae.n_layers
+    ranges: list = [(None, None)] * ae.n_layers
     with torch.no_grad():
         for x in source.chunks(chunk_rows(source.n_features)):
-            for i, layer in enumerate(ae.encoder):
-                x = layer(x)
-                if i < last:
-                    x = F.relu(x)
-                cmin, cmax = x.amin(dim=0), x.amax(dim=0)
-                lo[i] = cmin if lo[i] is None else torch.minimum(lo[i], cmin)
-                hi[i] = cmax if hi[i] is None else torch.maximum(hi[i], cmax)
-    return list(zip(lo, hi))
+            ranges = [running_range(*r, h) for r, h in zip(ranges, ae.layer_outputs(x))]
+    return ranges
 
 
 def _paper_init(module: nn.Module) -> None:
@@ -249,8 +261,8 @@ def pretrain_layerwise(
     ae.train()
     losses: list[float] = []
     current = source
-    # Identical samples give identical codes whatever the training: nothing to check then.
-    check = len(source) > 1 and rows_differ(source)
+    # Asked only when a layer looks collapsed, and at most once.
+    samples_differ = functools.cache(lambda: rows_differ(source))
     last = ae.n_layers - 1
     for i in range(ae.n_layers):
         enc, dec = ae.encoder[i], ae.decoder[last - i]
@@ -281,9 +293,8 @@ def pretrain_layerwise(
         with torch.no_grad():
             rows = chunk_rows(current.n_features)
             codes = torch.cat([enc_act(enc(x)) for x in current.chunks(rows)])
-        if check:
-            _check_not_collapsed(codes.amin(dim=0), codes.amax(dim=0), f"layer {i + 1}/{ae.n_layers}",
-                                 lr, relu=i < last)
+        _check_not_collapsed(codes.amin(dim=0), codes.amax(dim=0), f"layer {i + 1}/{ae.n_layers}",
+                             lr, relu=i < last, samples_differ=samples_differ)
         current = BatchSource.from_tensor(codes)
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
@@ -292,8 +303,8 @@ def pretrain_layerwise(
         n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
         scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,
     )
-    if check and finetune_iter:
+    if finetune_iter:
         for i, (lo, hi) in enumerate(_layer_ranges(ae, source)):
             _check_not_collapsed(lo, hi, f"layer {i + 1}/{ae.n_layers} after fine-tuning", lr,
-                                 relu=i < last)
+                                 relu=i < last, samples_differ=samples_differ)
     return losses

@@ -10,9 +10,10 @@ deviation over the seeds. Schedules:
   default, 50);
 * layer-wise: the paper's scheme (dropout 20%, N(0, 0.01^2) init, SGD with
   momentum 0.9 at the library's default ``layerwise_lr``) shortened to
-  ``LAYER:FINETUNE`` iterations (``--layerwise``); the learning rate is divided
-  by 10 every ``--lr-step`` iterations. The paper's own 4 x 50,000 + 100,000
-  iterations take hours on a CPU.
+  ``LAYER:FINETUNE`` iterations, or the library's default "auto" schedule
+  (``--layerwise``); the learning rate is divided by 10 every ``--lr-step``
+  iterations (default: the library's "auto"). The paper's own 4 x 50,000 +
+  100,000 iterations take hours on a CPU.
 
 Labels are used for evaluation only.
 
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from deepclust import DEC, __version__
+from deepclust._data import BatchSource
 from deepclust.datasets import load_digits
 from deepclust.metrics import cluster_accuracy, normalized_mutual_info_score
 
@@ -40,25 +42,27 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--end-to-end-epochs", nargs="*", type=int, default=[50])
-    parser.add_argument("--layerwise", nargs="+", default=["300:600", "1000:2000"],
-                        help="LAYER:FINETUNE iteration counts, one schedule each")
-    parser.add_argument("--lr-step", type=int, default=1000,
-                        help="layer-wise learning rate divided by 10 every this many iterations")
+    parser.add_argument("--layerwise", nargs="*", default=["auto", "300:600"],
+                        help="LAYER:FINETUNE iteration counts, or auto (DEC's default), one schedule each")
+    parser.add_argument("--lr-step", type=int, default=None,
+                        help="layer-wise learning rate divided by 10 every this many iterations "
+                             "(default: DEC's 'auto')")
     args = parser.parse_args(argv)
 
     schedules = {f"end-to-end {e} epochs": dict(pretrain="end-to-end", pretrain_epochs=e)
                  for e in args.end_to_end_epochs}
+    lr_step = "auto" if args.lr_step is None else args.lr_step
     for spec in args.layerwise:
-        layer, finetune = (int(v) for v in spec.split(":"))
-        schedules[f"layer-wise {layer}+{finetune} it"] = dict(
-            pretrain="layerwise", layerwise_iter=layer, finetune_iter=finetune,
-            layerwise_lr_step=args.lr_step,
+        layer, finetune = ("auto", "auto") if spec == "auto" else (int(v) for v in spec.split(":"))
+        schedules[f"layer-wise {spec}"] = dict(
+            pretrain="layerwise", layerwise_iter=layer, finetune_iter=finetune, layerwise_lr_step=lr_step,
         )
 
     X, y = load_digits()
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"digits {X.shape}; layer-wise lr {DEC()._layerwise_lr(X.shape[1]):g}, lr step {args.lr_step}\n")
+    auto = DEC()._layerwise_schedule(BatchSource(np.asarray(X, dtype=np.float32), torch.device("cpu")))
+    print(f"digits {X.shape}; DEC's auto layer-wise schedule here: {auto}; lr step {lr_step}\n")
     print("| pretraining | seed | pretrain s | AE + k-means ACC | NMI | DEC ACC | NMI | whole fit s |")
     print("|---|---|---|---|---|---|---|---|")
     rows = {name: [] for name in schedules}

@@ -4,8 +4,12 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
-# Small settings so a fit takes a fraction of a second.
-FAST = dict(hidden_dims=(32,), embedding_dim=3, pretrain_epochs=10, n_init=3, max_iter=60, batch_size=32)
+# Small networks so a fit takes a fraction of a second: end-to-end pretraining
+# for most tests, and the default layer-wise pretraining with its "auto"
+# schedule (200 iterations a layer + 400 fine-tuning on small data).
+FAST = dict(hidden_dims=(32,), embedding_dim=3, pretrain="end-to-end", pretrain_epochs=10, n_init=3,
+            max_iter=60, batch_size=32)
+FAST_LAYERWISE = dict(hidden_dims=(32,), embedding_dim=3, n_init=3, max_iter=60, batch_size=32)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -86,6 +86,26 @@ def test_invalid_dims_raise(dims):
         Autoencoder(dims)
 
 
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan")])
+def test_invalid_input_scale_raises(scale):
+    with pytest.raises(ValueError, match="input_scale"):
+        Autoencoder((4, 2), input_scale=scale)
+
+
+def test_input_scale_normalises_inside_and_returns_the_data_units():
+    torch.manual_seed(0)
+    plain = Autoencoder((8, 6, 2))
+    scaled = Autoencoder((8, 6, 2), input_scale=0.25)
+    scaled.load_state_dict({**plain.state_dict(), "input_scale": torch.tensor(0.25)})
+    x = torch.randn(5, 8)
+    torch.testing.assert_close(scaled.normalise(x), 0.25 * x)
+    torch.testing.assert_close(scaled.encode(x), plain.encode(0.25 * x))
+    torch.testing.assert_close(scaled(x), plain(0.25 * x) / 0.25)
+    # A buffer, not a parameter: saved with the weights, never trained.
+    assert "input_scale" in scaled.state_dict()
+    assert all(p.dim() > 0 for p in scaled.parameters())
+
+
 # ------------------------------------------------------------- pretraining
 
 
@@ -296,3 +316,15 @@ def test_encode_upto_matches_layer_outputs():
     for i, out in enumerate(outputs, start=1):
         torch.testing.assert_close(ae.encode(x, upto=i), out)
     torch.testing.assert_close(ae.encode(x), outputs[-1])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_energy_and_offset(sparse):
+    import scipy.sparse as sp
+
+    from deepclust._data import energy_and_offset
+
+    X = np.array([[3.0, 0.0], [1.0, 2.0], [0.0, 0.0], [2.0, 2.0]], dtype=np.float32)
+    energy, offset = energy_and_offset(BatchSource(sp.csr_matrix(X) if sparse else X, CPU))
+    assert energy == pytest.approx((X.astype(float) ** 2).sum(axis=1).mean())
+    assert offset == pytest.approx(float((X.mean(axis=0) ** 2).sum()))

@@ -11,7 +11,7 @@ def run(*args, timeout=300):
 
 
 def test_demo_prints_metrics_for_kmeans_and_dec():
-    result = run("demo", "--pretrain-epochs", "3", "--max-iter", "20")
+    result = run("demo", "--pretrain-iter", "20", "--max-iter", "20")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     kmeans = next(line for line in lines if line.startswith("k-means on raw pixels"))
@@ -24,4 +24,11 @@ def test_unknown_command_fails_cleanly():
     result = run("frobnicate")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_negative_iteration_count_is_a_usage_error():
+    result = run("demo", "--pretrain-iter", "-5")
+    assert result.returncode == 2
+    assert "negative" in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,6 +1,7 @@
 """The DEC estimator: clustering quality, the contract, inputs, reproducibility, errors."""
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -16,9 +17,10 @@ from sklearn.preprocessing import StandardScaler
 
 import deepclust._data
 from deepclust import DEC
+from deepclust._data import BatchSource
 from deepclust.autoencoder import Autoencoder
 
-from .conftest import FAST
+from .conftest import FAST, FAST_LAYERWISE
 
 
 def test_fit_recovers_blobs(blobs):
@@ -63,7 +65,9 @@ def test_predict_proba_transform_score(blobs):
     Z = dec.transform(X)
     assert Z.shape == (X.shape[0], FAST["embedding_dim"])
     assert Z.dtype == np.float32
-    assert dec.transform(X.astype(np.float64)).dtype == np.float64
+    # float32 is the network's precision, also for float64 input.
+    assert dec.transform(X.astype(np.float64)).dtype == np.float32
+    assert dec.predict_proba(X.astype(np.float64)).dtype == np.float32
     score = dec.score(X)
     assert np.isfinite(score) and score <= 0.0
     # score is -KL(P || Q) with X's own target distribution (eqs. 2-3).
@@ -287,10 +291,12 @@ def test_autoencoder_with_wrong_input_width(blobs):
 
 
 def test_diverging_training_raises_floating_point_error():
-    X, _ = make_blobs(n_samples=120, centers=3, n_features=4, random_state=0)
-    X = (X * 1e18).astype(np.float32)
-    with pytest.raises(FloatingPointError, match="scale|Scale"):
-        DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    X, y = make_blobs(n_samples=120, centers=3, n_features=4, random_state=0)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        DEC(n_clusters=3, random_state=0, **{**FAST, "pretrain_lr": 1e4}).fit(X.astype(np.float32))
+    # A huge input scale alone no longer diverges: the autoencoder normalises its input.
+    model = DEC(n_clusters=3, random_state=0, **FAST).fit((X * 1e18).astype(np.float32))
+    assert adjusted_rand_score(y, model.labels_) > 0.9
 
 
 def test_fit_refuses_an_autoencoder_whose_embedding_is_constant(blobs):
@@ -311,16 +317,67 @@ def test_fit_refuses_an_autoencoder_whose_embedding_is_constant(blobs):
 @pytest.mark.parametrize("pretrain", ["end-to-end", "layerwise"])
 def test_identical_samples_are_not_mistaken_for_a_collapsed_embedding(pretrain):
     X = np.ones((20, 3), dtype=np.float32)
-    model = DEC(n_clusters=1, pretrain=pretrain, layerwise_iter=20, finetune_iter=20,
-                random_state=0, **FAST).fit(X)
+    model = DEC(n_clusters=1, layerwise_iter=20, finetune_iter=20, random_state=0,
+                **{**FAST, "pretrain": pretrain}).fit(X)
     assert np.all(model.labels_ == 0)
 
 
-def test_layerwise_lr_auto_shrinks_with_the_number_of_features(blobs):
-    assert DEC()._layerwise_lr(6) == pytest.approx(0.01)
-    assert DEC()._layerwise_lr(64) == pytest.approx(0.4 / 64)
-    assert DEC()._layerwise_lr(784) == pytest.approx(0.4 / 784)
-    assert DEC(layerwise_lr=0.1)._layerwise_lr(784) == pytest.approx(0.1)
+def _schedule(X, **params):
+    return DEC(**params)._layerwise_schedule(BatchSource(X, torch.device("cpu")))
+
+
+def test_layerwise_auto_schedule_scales_with_the_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 64)).astype(np.float32)
+    # Small data: the floors (200 a layer, 400 fine-tuning); lr = 0.4 / d for the normalised input,
+    # whatever the scale of X; sparse input gives the same schedule.
+    small = {"layer_iter": 200, "finetune_iter": 400, "lr": pytest.approx(0.4 / 64), "lr_step": 400}
+    assert _schedule(X) == small
+    assert _schedule(1000 * X) == small
+    assert _schedule(sp.csr_matrix(X)) == _schedule(X)
+    assert _schedule(X[:, :8])["lr"] == 0.01  # at most 0.01
+    # Fashion-MNIST's size: 7 and 42 epochs of 274 batches, lr / 10 every 2 layers' worth.
+    big = np.full((70_000, 2), 0.1, dtype=np.float32)
+    assert _schedule(big) == {"layer_iter": 1918, "finetune_iter": 11508, "lr": 0.01, "lr_step": 3836}
+    # Never more than the paper's schedule; explicit settings are kept.
+    assert _schedule(big, batch_size=1) == {"layer_iter": 50_000, "finetune_iter": 100_000, "lr": 0.01,
+                                            "lr_step": 20_000}
+    assert _schedule(X, layerwise_iter=5, finetune_iter=6, layerwise_lr=0.1, layerwise_lr_step=7) == {
+        "layer_iter": 5, "finetune_iter": 6, "lr": 0.1, "lr_step": 7}
+
+
+@pytest.mark.parametrize("pretrain", ["layerwise", "end-to-end"])
+def test_the_autoencoder_normalises_the_input_so_the_scale_of_x_does_not_matter(blobs, pretrain):
+    X, y = blobs
+    params = {**FAST_LAYERWISE, "pretrain": pretrain, "pretrain_epochs": 10}
+    fits = {scale: DEC(n_clusters=3, random_state=0, **params).fit(scale * X) for scale in (1e-3, 1.0, 1e3)}
+    for scale, model in fits.items():
+        # The paper's normalisation: (1/d)||x||^2 = 1 on average over the training data.
+        x = model.autoencoder_.normalise(torch.as_tensor(scale * X))
+        assert float((x ** 2).sum(dim=1).mean()) / X.shape[1] == pytest.approx(1.0, rel=1e-4)
+        assert adjusted_rand_score(y, model.labels_) > 0.9
+        # Reconstructions come back in the data's units.
+        recon = model.autoencoder_(torch.as_tensor(scale * X)).detach().numpy()
+        assert np.abs(recon).mean() == pytest.approx(np.abs(scale * X).mean(), rel=0.5)
+
+
+def test_layerwise_warns_when_a_common_offset_dominates_the_data(blobs):
     X, _ = blobs
-    with pytest.raises(ValueError, match="layerwise_lr"):
-        DEC(n_clusters=3, pretrain="layerwise", layerwise_lr="fast", **FAST).fit(X)
+    with pytest.warns(RuntimeWarning, match="offset.*StandardScaler"):
+        DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE).fit(X + 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE).fit(X + 3)
+        DEC(n_clusters=3, random_state=0, **FAST).fit(X + 1000)
+
+
+def test_layerwise_is_the_default_and_its_schedule_is_recorded(blobs):
+    X, _ = blobs
+    assert DEC().pretrain == "layerwise"
+    model = DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE).fit(X)
+    assert model.layerwise_schedule_ == _schedule(X, **FAST_LAYERWISE)
+    assert model.layerwise_schedule_["layer_iter"] == 200  # the floor of "auto" on small data
+    assert DEC(n_clusters=3, random_state=0, **FAST).fit(X).layerwise_schedule_ is None
+    for name in ("layerwise_lr", "layerwise_iter", "finetune_iter", "layerwise_lr_step"):
+        with pytest.raises(ValueError, match=name):
+            DEC(n_clusters=3, **{**FAST_LAYERWISE, name: "fast"}).fit(X)

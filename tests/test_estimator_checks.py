@@ -4,7 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepclust import DEC
 
-from .conftest import FAST
+from .conftest import FAST, FAST_LAYERWISE
 
 # Checks we skip, each with its reason.
 _PROBA_IS_NOT_CLASSIFIER = (
@@ -20,7 +20,7 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {
 
 
 @parametrize_with_checks(
-    [DEC(n_clusters=3, random_state=0, **FAST)],
+    [DEC(n_clusters=3, random_state=0, **FAST), DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible(estimator, check):

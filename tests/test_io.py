@@ -65,7 +65,7 @@ def test_round_trip_predicts_identically(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.transform(X), dec.transform(X))
     X64 = X.astype(np.float64)
     np.testing.assert_array_equal(loaded.transform(X64), dec.transform(X64))
-    assert loaded.transform(X64).dtype == np.float64
+    assert loaded.transform(X64).dtype == np.float32
     assert loaded.score(X) == dec.score(X)
 
     np.testing.assert_array_equal(loaded.labels_, dec.labels_)
@@ -196,7 +196,8 @@ def test_load_garbage_raises_value_error(tmp_path):
 @pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
 def test_load_refuses_to_execute_code(tmp_path, payload_cls, writer):
     marker = tmp_path / "pwned"
-    evil = {"format": "deepclust-model", "format_version": 1, "config": payload_cls(marker)}
+    evil = {"format": "deepclust-model", "format_version": deepclust._io.FORMAT_VERSION,
+            "config": payload_cls(marker)}
     path = tmp_path / "evil.pt"
     if writer == "torch.save":
         torch.save(evil, path)
@@ -251,6 +252,9 @@ def test_load_other_format_version_raises_value_error(model_file):
                 {k: torch.zeros(1) for k in list(p["state_dict"])[:1]}
             ),
             id="wrong-shape",
+        ),
+        pytest.param(
+            lambda p: p["state_dict"].update(input_scale=torch.tensor(0.0)), id="zero-input-scale",
         ),
     ],
 )

@@ -13,6 +13,7 @@ import copy
 import logging
 import math
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,14 +25,24 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from ._data import BatchSource, batches_per_epoch, chunk_rows, rows_differ, shuffled_batches
+from ._data import (
+    BatchSource, batches_per_epoch, chunk_rows, energy_and_offset, rows_differ, shuffled_batches,
+)
 from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
 
 logger = logging.getLogger(__name__)
 
-# layerwise_lr="auto" is min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / n_features); see DEC's layerwise_lr.
+# The "auto" layer-wise schedule (see DEC's layerwise_* parameters), for the autoencoder's
+# normalised input ((1/d)||x||^2 = 1): lr = min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / d);
+# iterations = a number of epochs, at least a floor and at most the paper's count; the rate
+# is divided by 10 every 2 layers' worth of iterations, at most the paper's 20,000.
 _AUTO_MAX_LAYERWISE_LR = 0.01
 _AUTO_LAYERWISE_LR_SCALE = 0.4
+_AUTO_LAYER_EPOCHS, _AUTO_MIN_LAYER_ITER, _PAPER_LAYER_ITER = 7, 200, 50_000
+_AUTO_FINETUNE_EPOCHS, _AUTO_MIN_FINETUNE_ITER, _PAPER_FINETUNE_ITER = 42, 400, 100_000
+_PAPER_LR_STEP = 20_000
+# Warn before layer-wise pretraining when the samples' spread is below this fraction of their energy.
+_MIN_SPREAD = 0.01
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
 
@@ -61,10 +72,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "pretrain": [StrOptions({"end-to-end", "layerwise"})],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
-        "layerwise_iter": [Interval(Integral, 0, None, closed="left")],
-        "finetune_iter": [Interval(Integral, 0, None, closed="left")],
+        "layerwise_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "finetune_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "layerwise_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "layerwise_lr_step": [Interval(Integral, 1, None, closed="left")],
+        "layerwise_lr_step": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "autoencoder": [Autoencoder, None],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -77,7 +88,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # The network computes in float32; its outputs say so (float64 would claim a precision
+        # it does not have, and the last bits of a row's output depend on the batch around it).
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
     # ------------------------------------------------------------------ fit
@@ -153,6 +166,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return tuple(int(d) for d in dims)
 
     def _initial_autoencoder(self, source, hidden_dims, device, generator) -> Autoencoder:
+        self.layerwise_schedule_ = None
         if self.autoencoder is not None:
             if self.autoencoder.dims[0] != source.n_features:
                 raise ValueError(
@@ -161,25 +175,56 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 )
             self.pretrain_history_ = []
             return copy.deepcopy(self.autoencoder).to(device)
-        ae = Autoencoder((source.n_features, *hidden_dims, self.embedding_dim)).to(device)
+        # The paper's normalisation, (1/d)||x||^2 = 1 on average, inside the network.
+        energy, offset = energy_and_offset(source)
+        input_scale = math.sqrt(source.n_features / energy) if energy > 0 else 1.0
+        if self.pretrain == "layerwise" and energy > 0 and energy - offset < _MIN_SPREAD * energy:
+            spread = 100 * max(energy - offset, 0.0) / energy
+            warnings.warn(
+                f"The samples' spread around their mean is {spread:.2g}% of their energy: a "
+                "large offset common to every sample dominates X. Layer-wise pretraining "
+                "normalises the energy, not the offset, and may give an uninformative embedding; "
+                "standardise X first (e.g. StandardScaler) or use pretrain='end-to-end'.",
+                RuntimeWarning, stacklevel=3,
+            )
+        ae = Autoencoder((source.n_features, *hidden_dims, self.embedding_dim), input_scale).to(device)
         if self.pretrain == "end-to-end":
             self.pretrain_history_ = pretrain_end_to_end(
                 ae, source, epochs=self.pretrain_epochs, batch_size=self.batch_size,
                 lr=self.pretrain_lr, generator=generator, verbose=self.verbose,
             )
         else:
+            self.layerwise_schedule_ = self._layerwise_schedule(source)
+            logger.info("layer-wise pretraining schedule: %s", self.layerwise_schedule_)
             self.pretrain_history_ = pretrain_layerwise(
-                ae, source, layer_iter=self.layerwise_iter, finetune_iter=self.finetune_iter,
-                lr=self._layerwise_lr(source.n_features), lr_step=self.layerwise_lr_step,
-                dropout=self.dropout,
+                ae, source, **self.layerwise_schedule_, dropout=self.dropout,
                 batch_size=self.batch_size, generator=generator, verbose=self.verbose,
             )
         return ae
 
-    def _layerwise_lr(self, n_features: int) -> float:
-        if self.layerwise_lr != "auto":
-            return float(self.layerwise_lr)
-        return min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / n_features)
+    def _layerwise_schedule(self, source: BatchSource) -> dict:
+        """Resolve the "auto" layer-wise settings for this data (see DEC's docstring)."""
+        per_epoch = batches_per_epoch(len(source), self.batch_size)
+
+        def iterations(value, epochs, floor, paper):
+            return value if value != "auto" else min(paper, max(floor, epochs * per_epoch))
+
+        layer_iter = iterations(
+            self.layerwise_iter, _AUTO_LAYER_EPOCHS, _AUTO_MIN_LAYER_ITER, _PAPER_LAYER_ITER
+        )
+        finetune_iter = iterations(
+            self.finetune_iter, _AUTO_FINETUNE_EPOCHS, _AUTO_MIN_FINETUNE_ITER, _PAPER_FINETUNE_ITER
+        )
+        if self.layerwise_lr_step == "auto":
+            lr_step = min(_PAPER_LR_STEP, max(1, 2 * layer_iter))
+        else:
+            lr_step = self.layerwise_lr_step
+        if self.layerwise_lr == "auto":
+            lr = min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / source.n_features)
+        else:
+            lr = float(self.layerwise_lr)
+        return {"layer_iter": int(layer_iter), "finetune_iter": int(finetune_iter),
+                "lr": float(lr), "lr_step": int(lr_step)}
 
     def _self_train(self, ae, centers, source, z_init, init_labels, generator):
         """The clustering phase: the shared self-training loop.
@@ -266,9 +311,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.autoencoder is not None:
             cause, advice = "The given autoencoder", "Check how it was trained."
         elif self.pretrain == "end-to-end":
-            cause, advice = "The pretrained autoencoder", "Lower pretrain_lr or scale the input."
+            cause, advice = "The pretrained autoencoder", "Lower pretrain_lr or standardise the input."
         else:
-            cause, advice = "The pretrained autoencoder", "Lower layerwise_lr or scale the input."
+            cause, advice = "The pretrained autoencoder", (
+                "Lower layerwise_lr or standardise the input (e.g. StandardScaler)."
+            )
         if not bool(torch.isfinite(z).all()):
             raise FloatingPointError(f"{cause} gives non-finite embeddings (NaN or inf). {advice}")
         if z.shape[0] < 2 or bool((z.amax(dim=0) - z.amin(dim=0)).max() > 0):
@@ -308,11 +355,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         Z : ndarray of shape (n_samples, embedding_dim)
-            The embedding, in X's floating dtype.
+            The embedding, float32 (the network's precision) whatever X's dtype.
         """
         check_is_fitted(self)
         X = self._check_test_data(X)
-        return self._transform_tensor(X).cpu().numpy().astype(X.dtype, copy=False)
+        return self._transform_tensor(X).cpu().numpy()
 
     def predict_proba(self, X):
         """Soft assignment q of each point to each cluster (eq. 1).
@@ -324,11 +371,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         q : ndarray of shape (n_samples, n_clusters)
-            Rows sum to one.
+            Rows sum to one; float32, the network's precision.
         """
         check_is_fitted(self)
         X = self._check_test_data(X)
-        return self._q_tensor(X).cpu().numpy().astype(X.dtype, copy=False)
+        return self._q_tensor(X).cpu().numpy()
 
     def predict(self, X):
         """Cluster of each point: argmax of its soft assignment.

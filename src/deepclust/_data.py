@@ -8,6 +8,7 @@ and only the rows of the current batch are densified.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -28,6 +29,7 @@ class BatchSource:
 
     def __init__(self, X, device: torch.device):
         self.device = device
+        self._scale = 1.0
         self.n_samples, self.n_features = X.shape
         if sp.issparse(X):
             self._csr = sp.csr_matrix(X, dtype=np.float32)
@@ -43,8 +45,17 @@ class BatchSource:
         self = cls.__new__(cls)
         self.device = data.device
         self.n_samples, self.n_features = data.shape
-        self._csr, self._dense = None, data
+        self._csr, self._dense, self._scale = None, data, 1.0
         return self
+
+    def scaled(self, factor: float) -> BatchSource:
+        """The same rows multiplied by ``factor`` as they are read (the data is not copied)."""
+        view = copy.copy(self)
+        view._scale = self._scale * float(factor)
+        return view
+
+    def _out(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self._scale == 1.0 else x * self._scale
 
     def __len__(self) -> int:
         return self.n_samples
@@ -52,19 +63,19 @@ class BatchSource:
     def take(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (a 1-D CPU int64 tensor) as a dense device tensor."""
         if self._dense is not None:
-            return self._dense[idx.to(self.device)]
+            return self._out(self._dense[idx.to(self.device)])
         rows = self._csr[idx.numpy()].toarray()
-        return torch.from_numpy(rows).to(self.device, non_blocking=True)
+        return self._out(torch.from_numpy(rows).to(self.device, non_blocking=True))
 
     def chunks(self, batch_size: int) -> Iterator[torch.Tensor]:
         """Consecutive row blocks, in order, covering every sample once."""
         for start in range(0, self.n_samples, batch_size):
             stop = min(start + batch_size, self.n_samples)
             if self._dense is not None:
-                yield self._dense[start:stop]
+                yield self._out(self._dense[start:stop])
             else:
                 rows = self._csr[start:stop].toarray()
-                yield torch.from_numpy(rows).to(self.device, non_blocking=True)
+                yield self._out(torch.from_numpy(rows).to(self.device, non_blocking=True))
 
 
 # Rows per chunk of a full-data pass, capped so that a densified chunk of a
@@ -104,6 +115,22 @@ def running_range(
     if lo is None:
         return cmin, cmax
     return torch.minimum(lo, cmin), torch.maximum(hi, cmax)
+
+
+def energy_and_offset(source: BatchSource) -> tuple[float, float]:
+    """``(mean ||x||^2, ||mean x||^2)`` over the samples, from one chunked pass.
+
+    Their difference is the spread of the samples around their mean (the total
+    variance); when it is a tiny part of the energy, a common offset dominates.
+    """
+    total = 0.0
+    col_sum = torch.zeros(source.n_features, dtype=torch.float64, device=source.device)
+    for x in source.chunks(chunk_rows(source.n_features)):
+        x = x.double()
+        total += float(torch.sum(x * x))
+        col_sum += x.sum(dim=0)
+    n = max(len(source), 1)
+    return total / n, float(torch.sum((col_sum / n) ** 2))
 
 
 def rows_differ(source: BatchSource) -> bool:

@@ -10,6 +10,7 @@ other object, so loading a file cannot execute code from it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from numbers import Integral
@@ -23,7 +24,8 @@ from ._base import resolve_device
 from .autoencoder import Autoencoder
 
 FORMAT = "deepclust-model"
-FORMAT_VERSION = 1
+# 2: the autoencoder's state holds its input_scale (the input normalisation).
+FORMAT_VERSION = 2
 
 # Attributes saved as arrays; everything else JSON-serialisable is saved in the config.
 _ARRAY_ATTRS = ("labels_", "cluster_centers_")
@@ -132,6 +134,9 @@ def load(path, device="auto"):
         est = cls(**params)
         ae = Autoencoder(config["dims"])
         ae.load_state_dict(payload["state_dict"])
+        scale = float(ae.input_scale)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"input_scale is {scale}, not a finite positive number")
         attrs = config["attributes"]
         arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

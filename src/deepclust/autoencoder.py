@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
@@ -51,26 +52,40 @@ class Autoencoder(nn.Module):
     dims : sequence of int
         Layer widths from the input to the embedding, e.g. the paper's
         ``(d, 500, 500, 2000, 10)``.
+    input_scale : float, default=1.0
+        The network sees ``input_scale * x`` and its reconstruction is divided
+        by it again, so it works in normalised units while taking and giving
+        back the data as they are. DEC sets it to the paper's normalisation,
+        (1/d)||x||^2 = 1 on average over the training data. A buffer: it is
+        saved with the weights.
     """
 
-    def __init__(self, dims: Sequence[int]):
+    def __init__(self, dims: Sequence[int], input_scale: float = 1.0):
         super().__init__()
         dims = tuple(int(d) for d in dims)
         if len(dims) < 2 or min(dims) < 1:
             raise ValueError(f"dims must hold at least two positive widths, got {dims}.")
+        if not (math.isfinite(input_scale) and input_scale > 0):
+            raise ValueError(f"input_scale={input_scale!r} must be a finite positive number.")
         self.dims = dims
         pairs = list(zip(dims[:-1], dims[1:]))
         self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
         # decoder[j] undoes encoder[L - 1 - j]: it maps the embedding back to the input.
         self.decoder = nn.ModuleList(nn.Linear(b, a) for a, b in reversed(pairs))
+        self.register_buffer("input_scale", torch.tensor(float(input_scale)))
 
     @property
     def n_layers(self) -> int:
         return len(self.encoder)
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the network's units: ``input_scale * x``."""
+        return x * self.input_scale
+
     def layer_outputs(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
         """The output of each encoder layer in turn; the last one is the embedding."""
         last = self.n_layers - 1
+        x = self.normalise(x)
         for i, layer in enumerate(self.encoder):
             x = layer(x)
             if i < last:  # the embedding layer is linear
@@ -85,12 +100,13 @@ class Autoencoder(nn.Module):
         return z
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of the input from the embedding, in the data's units."""
         last = self.n_layers - 1
         for j, layer in enumerate(self.decoder):
             z = layer(z)
             if j < last:  # the reconstruction layer is linear
                 z = F.relu(z)
-        return z
+        return z / self.input_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
@@ -166,7 +182,7 @@ def pretrain_end_to_end(
     n_iter = epochs * batches_per_epoch(len(source), batch_size)
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
     return _train(
-        lambda x: F.mse_loss(ae(x), x), source,
+        lambda x: F.mse_loss(ae.normalise(ae(x)), ae.normalise(x)), source,
         n_iter=n_iter, batch_size=batch_size, optimizer=optimizer, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
     )
@@ -186,8 +202,9 @@ def _check_not_collapsed(
     cluster. ``samples_differ`` is only called when a problem is found: codes
     of identical samples are identical whatever the training.
     """
-    advice = (f"The learning rate {lr:g} is too high for this data: lower layerwise_lr "
-              "(e.g. by 10x), scale the input, or use pretrain='end-to-end'.")
+    advice = (f"The learning rate {lr:g} may be too high for this data: lower layerwise_lr "
+              "(e.g. by 10x), standardise the input (e.g. StandardScaler: a large offset shared by "
+              "every sample hides the differences between them), or use pretrain='end-to-end'.")
     if not bool(torch.isfinite(lo).all() and torch.isfinite(hi).all()):
         raise FloatingPointError(f"Layer-wise pretraining, {stage}: the codes are not finite. {advice}")
     collapsed = bool((hi - lo).max() == 0)
@@ -254,9 +271,12 @@ def pretrain_layerwise(
     use SGD (momentum 0.9) with ``lr`` divided by 10 every ``lr_step``
     iterations.
 
+    Everything is in the network's normalised units (``ae.input_scale``).
     Returns the mean loss of each epoch of every stage, one after another
     (each layer's stage is on its own scale).
     """
+    raw_source = source
+    source = source.scaled(float(ae.input_scale))
     _paper_init(ae)
     ae.train()
     losses: list[float] = []
@@ -299,12 +319,12 @@ def pretrain_layerwise(
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
     losses += _train(
-        lambda x: _squared_error(ae(x), x), source,
+        lambda x: _squared_error(ae.normalise(ae(x)), ae.normalise(x)), raw_source,
         n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
         scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,
     )
     if finetune_iter:
-        for i, (lo, hi) in enumerate(_layer_ranges(ae, source)):
+        for i, (lo, hi) in enumerate(_layer_ranges(ae, raw_source)):
             _check_not_collapsed(lo, hi, f"layer {i + 1}/{ae.n_layers} after fine-tuning", lr,
                                  relu=i < last, samples_differ=samples_differ)
     return losses

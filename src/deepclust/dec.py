@@ -88,58 +88,65 @@ class DEC(BaseDeepClusterer):
         linear.
     embedding_dim : int, default=10
         Dimension of the embedding z (paper: 10).
-    pretrain : {"end-to-end", "layerwise"}, default="end-to-end"
+    pretrain : {"layerwise", "end-to-end"}, default="layerwise"
         How the autoencoder is initialised.
 
+        - "layerwise" (the paper's): a greedy layer-wise denoising
+          autoencoder (eqs. 6-9; weights from N(0, 0.01^2), dropout
+          ``dropout`` on each layer's input and code, ``layerwise_iter``
+          iterations a layer, each layer trained on the previous one's
+          codes), then ``finetune_iter`` iterations of end-to-end fine-tuning
+          without dropout; SGD, momentum 0.9, learning rate ``layerwise_lr``
+          divided by 10 every ``layerwise_lr_step`` iterations.
         - "end-to-end": the whole autoencoder is trained on the mean squared
           reconstruction error with Adam for ``pretrain_epochs`` epochs.
-        - "layerwise": the paper's greedy layer-wise denoising autoencoder
-          (eqs. 6-9; weights from N(0, 0.01^2), dropout ``dropout`` on each
-          layer's input and code, ``layerwise_iter`` iterations a layer), then
-          ``finetune_iter`` iterations of end-to-end fine-tuning without
-          dropout; SGD, momentum 0.9, learning rate ``layerwise_lr`` divided by
-          10 every ``layerwise_lr_step`` iterations.
 
-        The default is "end-to-end": it fits the time budgets and works
-        unchanged on every dataset we benchmark (``benchmarks/RESULTS.md``).
-        On digits (mean of 3 seeds), DEC reached 0.813 ACC after 17 s of
-        end-to-end pretraining; with about 40 s of pretraining, end-to-end
-        (100 epochs, batch 128) reached 0.825 and layer-wise (300 iterations a
-        layer + 600 fine-tuning, ``layerwise_lr="auto"``) 0.849 ± 0.003. On
-        Fashion-MNIST, one seed of layer-wise pretraining (lr 0.0005, 2,000 +
-        12,000 iterations) gave DEC 0.569 ACC against 0.517 end-to-end for
-        that seed. So layer-wise is the better choice when time allows, but
-        its iteration counts do not adapt to the data size, its SGD is fragile
-        (see ``layerwise_lr``), and the paper's own schedule (300,000
-        iterations) takes hours on a CPU. Ignored when ``autoencoder`` is given.
+        The default is "layerwise" because it gave the better clustering per
+        unit of time on both our benchmarks (``benchmarks/RESULTS.md``, mean
+        of 3 seeds): on digits, DEC 0.855 ACC after 25 s of layer-wise
+        pretraining (the "auto" schedule) against 0.813 after 17 s and 0.825
+        after 43 s of end-to-end pretraining; on Fashion-MNIST, one seed of
+        layer-wise pretraining gave DEC 0.569 ACC against 0.517 end-to-end
+        for the same seed at a similar pretraining time. End-to-end Adam is
+        the more forgiving of unusual input scales. Both are ignored when
+        ``autoencoder`` is given.
     pretrain_epochs : int, default=50
         Epochs of end-to-end pretraining.
     pretrain_lr : float, default=1e-3
         Adam learning rate of end-to-end pretraining.
-    layerwise_iter : int, default=50000
+    layerwise_iter : int or "auto", default="auto"
         Iterations per layer of layer-wise pretraining (paper: 50,000).
-    finetune_iter : int, default=100000
-        Iterations of fine-tuning after layer-wise pretraining (paper: 100,000).
+        "auto" is 7 epochs, at least 200 iterations and at most the paper's
+        50,000: 200 on digits, 1,918 on Fashion-MNIST's 70,000 images.
+    finetune_iter : int or "auto", default="auto"
+        Iterations of fine-tuning after layer-wise pretraining (paper:
+        100,000). "auto" is 42 epochs, at least 400 iterations and at most
+        the paper's 100,000: 400 on digits, 11,508 on Fashion-MNIST. The
+        paper's full schedule (300,000 iterations) takes hours on a CPU; the
+        "auto" one keeps the whole fit within about a minute on digits and
+        half an hour on Fashion-MNIST on a 2-core CPU.
     layerwise_lr : float or "auto", default="auto"
         Initial SGD learning rate of layer-wise pretraining (paper: 0.1).
-        "auto" is ``min(0.01, 0.4 / n_features)``: the paper's (1/2)||x - y||^2
-        loss sums over the features, so for input scaled as the paper does
-        ((1/d)||x||^2 about 1, e.g. :func:`deepclust.datasets.scale_to_unit_energy`
-        or a StandardScaler) its gradient grows with their number, and the
-        rate that trains the network shrinks accordingly; deeper layers and
-        fine-tuning use the same rate. Measured with that scaling
-        (``benchmarks/RESULTS.md``): 0.1 killed every unit of the first layer
-        on digits (64 features) and made the first layer diverge on
-        Fashion-MNIST (784). On Fashion-MNIST 0.01 left 98% of the first
-        layer's units dead and 1/784 trained the layers but diverged in
-        fine-tuning, while 0.0005 (about 0.4/784) trained the whole network;
-        on digits 0.4/64 gave DEC 0.849 ACC against 0.834 at 0.01. For input
-        of much smaller energy (e.g. unit-norm tf-idf rows) "auto" is
-        cautious. A layer whose units all die raises ``FloatingPointError``;
-        one with 90% or more dead units warns.
-    layerwise_lr_step : int, default=20000
+        "auto" is ``min(0.01, 0.4 / d)`` for d features. The network sees
+        its input normalised as the paper does ((1/d)||x||^2 = 1 on average,
+        see Notes), and the paper's (1/2)||x - y||^2 loss sums over the
+        features, so its gradient grows with d and the rate that trains the
+        network shrinks accordingly; deeper layers and fine-tuning use the
+        same rate. Measured (``benchmarks/RESULTS.md``): 0.1 killed every
+        unit of the first layer on digits (64 features) and made the first
+        layer diverge on Fashion-MNIST (784). On Fashion-MNIST 0.01 left 98%
+        of the first layer's units dead and 1/784 trained the layers but
+        diverged in fine-tuning, while 0.0005 (about 0.4/784) trained the
+        whole network; on digits 0.4/64 gave DEC 0.849 ACC against 0.834 at
+        0.01. A layer whose units all die raises ``FloatingPointError``; one
+        with 90% or more dead units warns.
+    layerwise_lr_step : int or "auto", default="auto"
         The layer-wise learning rate is divided by 10 every this many
-        iterations (paper: 20,000).
+        iterations, counted afresh in each layer and in fine-tuning (paper:
+        20,000). "auto" is twice the iterations of a layer, at most 20,000, so
+        each layer trains at one rate; an "auto" fine-tuning longer than two
+        layers' worth (Fashion-MNIST: 11,508 iterations, steps at 3,836 and
+        7,672) ends at a hundredth of it.
     dropout : float, default=0.2
         Corruption rate of the denoising autoencoders (paper: 20%).
     autoencoder : Autoencoder, default=None
@@ -200,6 +207,10 @@ class DEC(BaseDeepClusterer):
         the first entry compares with the k-means initialisation).
     pretrain_history_ : list of float
         Mean reconstruction loss of each pretraining epoch.
+    layerwise_schedule_ : dict or None
+        The layer-wise schedule used, with "auto" resolved for the data:
+        ``layer_iter``, ``finetune_iter``, ``lr`` and ``lr_step``; None when
+        pretraining was end-to-end or ``autoencoder`` was given.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -217,6 +228,20 @@ class DEC(BaseDeepClusterer):
 
     Notes
     -----
+    The autoencoder normalises its input as the paper does: it multiplies X
+    by ``autoencoder_.input_scale = sqrt(d / mean(||x||^2))`` (from the
+    training data) so that (1/d)||x||^2 = 1 on average, and divides its
+    reconstruction by the same factor. Results therefore do not depend on
+    the overall scale of X (pixels in [0, 255] or [0, 1] give the same
+    clustering), and the paper's learning rates keep their meaning. Features
+    in different units, or a large offset shared by every sample, still
+    matter: standardise such data first (e.g. ``StandardScaler``); layer-wise
+    pretraining warns when the samples' spread around their mean is under
+    1% of their energy.
+
+    ``transform`` and ``predict_proba`` return float32, the network's
+    precision, whatever X's dtype.
+
     ``score(X)`` is minus the clustering loss, -KL(P || Q), evaluated on X
     with its own target distribution; higher means X is assigned to the
     clusters more confidently. Section 5.5 of the paper compares this loss on
@@ -227,7 +252,7 @@ class DEC(BaseDeepClusterer):
     >>> from sklearn.datasets import load_digits
     >>> from deepclust import DEC
     >>> X, _ = load_digits(return_X_y=True)
-    >>> dec = DEC(n_clusters=10, pretrain_epochs=5, max_iter=50, random_state=0)
+    >>> dec = DEC(n_clusters=10, layerwise_iter=20, finetune_iter=40, max_iter=50, random_state=0)
     >>> labels = dec.fit_predict(X / 16)
     >>> labels.shape
     (1797,)
@@ -250,13 +275,13 @@ class DEC(BaseDeepClusterer):
         *,
         hidden_dims: tuple[int, ...] = (500, 500, 2000),
         embedding_dim: int = 10,
-        pretrain: str = "end-to-end",
+        pretrain: str = "layerwise",
         pretrain_epochs: int = 50,
         pretrain_lr: float = 1e-3,
-        layerwise_iter: int = 50000,
-        finetune_iter: int = 100000,
+        layerwise_iter: int | str = "auto",
+        finetune_iter: int | str = "auto",
         layerwise_lr: float | str = "auto",
-        layerwise_lr_step: int = 20000,
+        layerwise_lr_step: int | str = "auto",
         dropout: float = 0.2,
         autoencoder: Autoencoder | None = None,
         n_init: int = 20,

@@ -43,6 +43,7 @@ import torch
 from sklearn.cluster import KMeans
 
 from deepclust import DEC, __version__
+from deepclust._data import batches_per_epoch
 from deepclust.datasets import load_digits, load_fashion_mnist
 from deepclust.metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
 
@@ -70,10 +71,12 @@ def run_seed(X, y, k: int, seed: int, device: str) -> dict:
     ae = DEC(k, max_iter=0, random_state=seed, device=device).fit(X)
     ae_seconds = time.perf_counter() - start
     pretrain_s = ae.fit_times_["pretrain"]
-    if ae.layerwise_schedule_ is not None:  # each layer, then fine-tuning, at batch_size a step
+    # Samples per SGD step on average: an epoch's last batch is smaller than batch_size.
+    per_step = n / batches_per_epoch(n, ae.batch_size)
+    if ae.layerwise_schedule_ is not None:  # each layer, then fine-tuning
         schedule = ae.layerwise_schedule_
         n_layers = len(ae.autoencoder_.dims) - 1
-        samples = (n_layers * schedule["layer_iter"] + schedule["finetune_iter"]) * ae.batch_size
+        samples = (n_layers * schedule["layer_iter"] + schedule["finetune_iter"]) * per_step
     else:
         samples = ae.pretrain_epochs * n
     out["AE + k-means"] = {
@@ -93,7 +96,7 @@ def run_seed(X, y, k: int, seed: int, device: str) -> dict:
         out[name] = {
             **scores(y, dec.labels_),
             "seconds": ae_seconds + seconds,  # the whole pipeline, pretraining included
-            "samples_per_s": dec.n_iter_ * dec.batch_size / clustering_s if clustering_s else float("nan"),
+            "samples_per_s": dec.n_iter_ * per_step / clustering_s if clustering_s else float("nan"),
             "n_iter": dec.n_iter_,
             "target_updates": len(dec.history_) - 1,
         }

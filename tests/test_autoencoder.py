@@ -86,7 +86,7 @@ def test_invalid_dims_raise(dims):
         Autoencoder(dims)
 
 
-@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan")])
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan"), 1e39])
 def test_invalid_input_scale_raises(scale):
     with pytest.raises(ValueError, match="input_scale"):
         Autoencoder((4, 2), input_scale=scale)

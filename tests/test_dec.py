@@ -337,6 +337,8 @@ def test_layerwise_auto_schedule_scales_with_the_data():
     assert _schedule(sp.csr_matrix(X)) == _schedule(X)
     assert _schedule(X[:, :8])["lr"] == 0.01  # at most 0.01
     # Fashion-MNIST's size: 7 and 42 epochs of 274 batches, lr / 10 every 2 layers' worth.
+    # Without layer stages, every third of fine-tuning (never every iteration).
+    assert _schedule(X, layerwise_iter=0, finetune_iter=900)["lr_step"] == 300
     big = np.full((70_000, 2), 0.1, dtype=np.float32)
     assert _schedule(big) == {"layer_iter": 1918, "finetune_iter": 11508, "lr": 0.01, "lr_step": 3836}
     # Never more than the paper's schedule; explicit settings are kept.
@@ -351,6 +353,9 @@ def test_the_autoencoder_normalises_the_input_so_the_scale_of_x_does_not_matter(
     X, y = blobs
     params = {**FAST_LAYERWISE, "pretrain": pretrain, "pretrain_epochs": 10}
     fits = {scale: DEC(n_clusters=3, random_state=0, **params).fit(scale * X) for scale in (1e-3, 1.0, 1e3)}
+    # The same clustering at every scale (the network sees the same normalised data).
+    np.testing.assert_array_equal(fits[1e-3].labels_, fits[1.0].labels_)
+    np.testing.assert_array_equal(fits[1e3].labels_, fits[1.0].labels_)
     for scale, model in fits.items():
         # The paper's normalisation: (1/d)||x||^2 = 1 on average over the training data.
         x = model.autoencoder_.normalise(torch.as_tensor(scale * X))
@@ -371,12 +376,14 @@ def test_layerwise_warns_when_a_common_offset_dominates_the_data(blobs):
         DEC(n_clusters=3, random_state=0, **FAST).fit(X + 1000)
 
 
-def test_layerwise_is_the_default_and_its_schedule_is_recorded(blobs):
+def test_layerwise_is_the_default_and_its_schedule_is_recorded(blobs, tmp_path):
     X, _ = blobs
     assert DEC().pretrain == "layerwise"
     model = DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE).fit(X)
     assert model.layerwise_schedule_ == _schedule(X, **FAST_LAYERWISE)
     assert model.layerwise_schedule_["layer_iter"] == 200  # the floor of "auto" on small data
+    model.save(tmp_path / "m.pt")
+    assert deepclust.load(tmp_path / "m.pt").layerwise_schedule_ == model.layerwise_schedule_
     assert DEC(n_clusters=3, random_state=0, **FAST).fit(X).layerwise_schedule_ is None
     for name in ("layerwise_lr", "layerwise_iter", "finetune_iter", "layerwise_lr_step"):
         with pytest.raises(ValueError, match=name):

@@ -232,6 +232,19 @@ def _rewrite(path, edit):
     torch.save(payload, path)
 
 
+def test_version_1_files_load_as_networks_without_input_scaling(tmp_path, blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, device="cpu", **FAST).fit(X)
+    with torch.no_grad():
+        dec.autoencoder_.input_scale.fill_(1.0)  # what a version-1 network was
+    path = tmp_path / "v1.pt"
+    dec.save(path)
+    _rewrite(path, lambda p: (p.update(format_version=1), p["state_dict"].pop("input_scale")))
+    loaded = deepclust.load(path)
+    np.testing.assert_array_equal(loaded.transform(X), dec.transform(X))
+    assert loaded.layerwise_schedule_ is None  # end-to-end pretraining
+
+
 def test_load_other_format_version_raises_value_error(model_file):
     _rewrite(model_file, lambda p: p.update(format_version=99))
     with pytest.raises(ValueError, match="format version 99"):

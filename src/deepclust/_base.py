@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 # The "auto" layer-wise schedule (see DEC's layerwise_* parameters), for the autoencoder's
 # normalised input ((1/d)||x||^2 = 1): lr = min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / d);
 # iterations = a number of epochs, at least a floor and at most the paper's count; the rate
-# is divided by 10 every 2 layers' worth of iterations, at most the paper's 20,000.
+# is divided by 10 every 2 layers' worth of iterations or a third of fine-tuning, whichever
+# is longer, at most the paper's 20,000.
 _AUTO_MAX_LAYERWISE_LR = 0.01
 _AUTO_LAYERWISE_LR_SCALE = 0.4
 _AUTO_LAYER_EPOCHS, _AUTO_MIN_LAYER_ITER, _PAPER_LAYER_ITER = 7, 200, 50_000
@@ -43,6 +44,7 @@ _AUTO_FINETUNE_EPOCHS, _AUTO_MIN_FINETUNE_ITER, _PAPER_FINETUNE_ITER = 42, 400, 
 _PAPER_LR_STEP = 20_000
 # Warn before layer-wise pretraining when the samples' spread is below this fraction of their energy.
 _MIN_SPREAD = 0.01
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
 
@@ -178,7 +180,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         # The paper's normalisation, (1/d)||x||^2 = 1 on average, inside the network.
         energy, offset = energy_and_offset(source)
         input_scale = math.sqrt(source.n_features / energy) if energy > 0 else 1.0
-        if self.pretrain == "layerwise" and energy > 0 and energy - offset < _MIN_SPREAD * energy:
+        if not input_scale < _FLOAT32_MAX:
+            raise ValueError(
+                f"X's values are too small to normalise in float32 (mean squared norm {energy:.3g}); "
+                "multiply X by a large constant first."
+            )
+        if (self.pretrain == "layerwise" and energy > 0 and energy - offset < _MIN_SPREAD * energy
+                and rows_differ(source)):
             spread = 100 * max(energy - offset, 0.0) / energy
             warnings.warn(
                 f"The samples' spread around their mean is {spread:.2g}% of their energy: a "
@@ -216,7 +224,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.finetune_iter, _AUTO_FINETUNE_EPOCHS, _AUTO_MIN_FINETUNE_ITER, _PAPER_FINETUNE_ITER
         )
         if self.layerwise_lr_step == "auto":
-            lr_step = min(_PAPER_LR_STEP, max(1, 2 * layer_iter))
+            lr_step = min(_PAPER_LR_STEP, max(1, 2 * layer_iter, finetune_iter // 3))
         else:
             lr_step = self.layerwise_lr_step
         if self.layerwise_lr == "auto":
@@ -311,7 +319,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.autoencoder is not None:
             cause, advice = "The given autoencoder", "Check how it was trained."
         elif self.pretrain == "end-to-end":
-            cause, advice = "The pretrained autoencoder", "Lower pretrain_lr or standardise the input."
+            cause, advice = "The pretrained autoencoder", (
+                "Lower pretrain_lr or standardise the input (e.g. StandardScaler)."
+            )
         else:
             cause, advice = "The pretrained autoencoder", (
                 "Lower layerwise_lr or standardise the input (e.g. StandardScaler)."

@@ -123,12 +123,14 @@ def energy_and_offset(source: BatchSource) -> tuple[float, float]:
     Their difference is the spread of the samples around their mean (the total
     variance); when it is a tiny part of the energy, a common offset dominates.
     """
+    # float64 (squares of float32 data can overflow float32); MPS has no float64, so its chunks
+    # are summed on the host.
     total = 0.0
-    col_sum = torch.zeros(source.n_features, dtype=torch.float64, device=source.device)
+    col_sum = torch.zeros(source.n_features, dtype=torch.float64)
     for x in source.chunks(chunk_rows(source.n_features)):
-        x = x.double()
+        x = (x.cpu() if x.device.type == "mps" else x).double()
         total += float(torch.sum(x * x))
-        col_sum += x.sum(dim=0)
+        col_sum += x.sum(dim=0).cpu()
     n = max(len(source), 1)
     return total / n, float(torch.sum((col_sum / n) ** 2))
 

@@ -29,7 +29,9 @@ FORMAT_VERSION = 2
 
 # Attributes saved as arrays; everything else JSON-serialisable is saved in the config.
 _ARRAY_ATTRS = ("labels_", "cluster_centers_")
-_JSON_ATTRS = ("n_features_in_", "n_iter_", "history_", "pretrain_history_", "fit_times_")
+_JSON_ATTRS = (
+    "n_features_in_", "n_iter_", "history_", "pretrain_history_", "fit_times_", "layerwise_schedule_",
+)
 
 
 def _estimators() -> dict:
@@ -121,11 +123,15 @@ def load(path, device="auto"):
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a deepclust model file.")
-    if payload.get("format_version") != FORMAT_VERSION:
+    version = payload.get("format_version")
+    if version not in (1, FORMAT_VERSION):
         raise ValueError(
-            f"{str(path)!r} has model format version {payload.get('format_version')}; this "
-            f"deepclust reads version {FORMAT_VERSION}."
+            f"{str(path)!r} has model format version {version}; this deepclust reads versions 1 "
+            f"to {FORMAT_VERSION}."
         )
+    if version == 1 and isinstance(payload.get("state_dict"), dict):
+        # Version 1 predates the autoencoder's input normalisation: its networks took X as given.
+        payload["state_dict"].setdefault("input_scale", torch.tensor(1.0))
     try:
         config = json.loads(payload["config"])
         cls = _estimators()[config["estimator"]]

@@ -65,8 +65,12 @@ class Autoencoder(nn.Module):
         dims = tuple(int(d) for d in dims)
         if len(dims) < 2 or min(dims) < 1:
             raise ValueError(f"dims must hold at least two positive widths, got {dims}.")
-        if not (math.isfinite(input_scale) and input_scale > 0):
-            raise ValueError(f"input_scale={input_scale!r} must be a finite positive number.")
+        # Checked as the float32 the buffer holds: 1e39 is finite in Python but inf there.
+        scale32 = float(torch.tensor(float(input_scale), dtype=torch.float32))
+        if not (math.isfinite(scale32) and scale32 > 0):
+            raise ValueError(
+                f"input_scale={input_scale!r} must be a positive number that is finite in float32."
+            )
         self.dims = dims
         pairs = list(zip(dims[:-1], dims[1:]))
         self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
@@ -148,7 +152,7 @@ def _train(
             if not torch.isfinite(torch.tensor(mean)):
                 raise FloatingPointError(
                     f"{desc}: the reconstruction loss became {mean} at iteration {it + 1}. "
-                    "Scale the input (e.g. StandardScaler) or lower the learning rate."
+                    "Standardise the input (e.g. StandardScaler) or lower the learning rate."
                 )
             losses.append(mean)
             bar.set_postfix(loss=f"{mean:.4g}")
@@ -263,7 +267,7 @@ def pretrain_layerwise(
 
     Layer i is a denoising autoencoder (eqs. 6-9): its input, the clean output
     of layers ``0..i-1``, goes through dropout (except for the first layer,
-    whose input is the raw data, as in the paper's code), is encoded, dropped
+    whose input is the data itself, as in the paper's code), is encoded, dropped
     out again and decoded; it is trained for ``layer_iter`` iterations on the
     squared error ``(1/2)||x - y||^2`` against the clean input. The stacked
     autoencoder is then fine-tuned end to end for ``finetune_iter``
@@ -291,7 +295,7 @@ def pretrain_layerwise(
         # reconstruct ReLU codes, so their decoder keeps the ReLU.
         dec_act = (lambda t: t) if i == 0 else F.relu
 
-        # The paper's code corrupts the input of every layer but the first (the raw data),
+        # The paper's code corrupts the input of every layer but the first (the data),
         # and every hidden code.
         in_drop = dropout if i > 0 else 0.0
 

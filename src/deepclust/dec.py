@@ -93,7 +93,8 @@ class DEC(BaseDeepClusterer):
 
         - "layerwise" (the paper's): a greedy layer-wise denoising
           autoencoder (eqs. 6-9; weights from N(0, 0.01^2), dropout
-          ``dropout`` on each layer's input and code, ``layerwise_iter``
+          ``dropout`` on every code and on the input of every layer but the
+          first, as in the paper's code, ``layerwise_iter``
           iterations a layer, each layer trained on the previous one's
           codes), then ``finetune_iter`` iterations of end-to-end fine-tuning
           without dropout; SGD, momentum 0.9, learning rate ``layerwise_lr``
@@ -106,9 +107,10 @@ class DEC(BaseDeepClusterer):
         (``benchmarks/RESULTS.md``; mean ± std of 3 seeds on a 2-core CPU).
         Digits: DEC 0.855 ± 0.002 ACC in a 62 s pipeline, against 0.813 ±
         0.006 in 45 s end-to-end (100 end-to-end epochs at batch 128 reached
-        0.825). Fashion-MNIST: 0.580 ± 0.013 ACC, 0.630 ± 0.002 NMI in 20-23
-        minutes, against 0.561 ± 0.070 and 0.619 ± 0.034 in about 23 minutes
-        end-to-end: a fifth of the seed-to-seed spread. End-to-end Adam copes
+        0.825). Fashion-MNIST: 0.580 ± 0.013 ACC, 0.630 ± 0.002 NMI, against
+        0.561 ± 0.070 and 0.619 ± 0.034 end-to-end (a fifth of the
+        seed-to-seed spread), the pipelines taking 20 and 23 minutes against
+        19 to 23 minutes on the seeds that ran alone. End-to-end Adam copes
         better with data dominated by an offset common to every sample (see
         Notes). Both are ignored when ``autoencoder`` is given.
     pretrain_epochs : int, default=50
@@ -144,10 +146,12 @@ class DEC(BaseDeepClusterer):
     layerwise_lr_step : int or "auto", default="auto"
         The layer-wise learning rate is divided by 10 every this many
         iterations, counted afresh in each layer and in fine-tuning (paper:
-        20,000). "auto" is twice the iterations of a layer, at most 20,000, so
-        each layer trains at one rate; an "auto" fine-tuning longer than two
-        layers' worth (Fashion-MNIST: 11,508 iterations, steps at 3,836 and
-        7,672) ends at a hundredth of it.
+        20,000). "auto" is twice the iterations of a layer or a third of the
+        fine-tuning's, whichever is larger, at most 20,000. With the "auto"
+        iteration counts each layer then trains at one rate (up to the
+        paper's cap) and fine-tuning ends at a hundredth of it where it is
+        longer than two layers' worth (Fashion-MNIST: 11,508 iterations,
+        steps at 3,836 and 7,672; digits: 400, no step).
     dropout : float, default=0.2
         Corruption rate of the denoising autoencoders (paper: 20%).
     autoencoder : Autoencoder, default=None

@@ -366,6 +366,12 @@ def test_the_autoencoder_normalises_the_input_so_the_scale_of_x_does_not_matter(
         assert np.abs(recon).mean() == pytest.approx(np.abs(scale * X).mean(), rel=0.5)
 
 
+def test_data_too_small_for_float32_normalisation_is_a_clear_error(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="too small to normalise in float32"):
+        DEC(n_clusters=3, random_state=0, **FAST).fit((X * 1e-42).astype(np.float32))
+
+
 def test_layerwise_warns_when_a_common_offset_dominates_the_data(blobs):
     X, _ = blobs
     with pytest.warns(RuntimeWarning, match="offset.*StandardScaler"):

@@ -44,7 +44,6 @@ _AUTO_FINETUNE_EPOCHS, _AUTO_MIN_FINETUNE_ITER, _PAPER_FINETUNE_ITER = 42, 400, 
 _PAPER_LR_STEP = 20_000
 # Warn before layer-wise pretraining when the samples' spread is below this fraction of their energy.
 _MIN_SPREAD = 0.01
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
 
@@ -180,11 +179,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         # The paper's normalisation, (1/d)||x||^2 = 1 on average, inside the network.
         energy, offset = energy_and_offset(source)
         input_scale = math.sqrt(source.n_features / energy) if energy > 0 else 1.0
-        if not input_scale < _FLOAT32_MAX:
+        try:
+            ae = Autoencoder((source.n_features, *hidden_dims, self.embedding_dim), input_scale)
+        except ValueError as exc:  # the scale does not fit in float32
             raise ValueError(
                 f"X's values are too small to normalise in float32 (mean squared norm {energy:.3g}); "
                 "multiply X by a large constant first."
-            )
+            ) from exc
+        ae = ae.to(device)
         if (self.pretrain == "layerwise" and energy > 0 and energy - offset < _MIN_SPREAD * energy
                 and rows_differ(source)):
             spread = 100 * max(energy - offset, 0.0) / energy
@@ -195,7 +197,6 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 "standardise X first (e.g. StandardScaler) or use pretrain='end-to-end'.",
                 RuntimeWarning, stacklevel=3,
             )
-        ae = Autoencoder((source.n_features, *hidden_dims, self.embedding_dim), input_scale).to(device)
         if self.pretrain == "end-to-end":
             self.pretrain_history_ = pretrain_end_to_end(
                 ae, source, epochs=self.pretrain_epochs, batch_size=self.batch_size,

@@ -8,7 +8,6 @@ and only the rows of the current batch are densified.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,7 +28,6 @@ class BatchSource:
 
     def __init__(self, X, device: torch.device):
         self.device = device
-        self._scale = 1.0
         self.n_samples, self.n_features = X.shape
         if sp.issparse(X):
             self._csr = sp.csr_matrix(X, dtype=np.float32)
@@ -45,17 +43,8 @@ class BatchSource:
         self = cls.__new__(cls)
         self.device = data.device
         self.n_samples, self.n_features = data.shape
-        self._csr, self._dense, self._scale = None, data, 1.0
+        self._csr, self._dense = None, data
         return self
-
-    def scaled(self, factor: float) -> BatchSource:
-        """The same rows multiplied by ``factor`` as they are read (the data is not copied)."""
-        view = copy.copy(self)
-        view._scale = self._scale * float(factor)
-        return view
-
-    def _out(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self._scale == 1.0 else x * self._scale
 
     def __len__(self) -> int:
         return self.n_samples
@@ -63,19 +52,19 @@ class BatchSource:
     def take(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (a 1-D CPU int64 tensor) as a dense device tensor."""
         if self._dense is not None:
-            return self._out(self._dense[idx.to(self.device)])
+            return self._dense[idx.to(self.device)]
         rows = self._csr[idx.numpy()].toarray()
-        return self._out(torch.from_numpy(rows).to(self.device, non_blocking=True))
+        return torch.from_numpy(rows).to(self.device, non_blocking=True)
 
     def chunks(self, batch_size: int) -> Iterator[torch.Tensor]:
         """Consecutive row blocks, in order, covering every sample once."""
         for start in range(0, self.n_samples, batch_size):
             stop = min(start + batch_size, self.n_samples)
             if self._dense is not None:
-                yield self._out(self._dense[start:stop])
+                yield self._dense[start:stop]
             else:
                 rows = self._csr[start:stop].toarray()
-                yield self._out(torch.from_numpy(rows).to(self.device, non_blocking=True))
+                yield torch.from_numpy(rows).to(self.device, non_blocking=True)
 
 
 # Rows per chunk of a full-data pass, capped so that a densified chunk of a

@@ -10,7 +10,6 @@ other object, so loading a file cannot execute code from it.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from numbers import Integral
@@ -138,11 +137,9 @@ def load(path, device="auto"):
         params = config["params"]
         params["hidden_dims"] = tuple(params["hidden_dims"])
         est = cls(**params)
-        ae = Autoencoder(config["dims"])
+        # The constructor validates the scale (load_state_dict alone would not).
+        ae = Autoencoder(config["dims"], input_scale=float(payload["state_dict"]["input_scale"]))
         ae.load_state_dict(payload["state_dict"])
-        scale = float(ae.input_scale)
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"input_scale is {scale}, not a finite positive number")
         attrs = config["attributes"]
         arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

@@ -279,8 +279,6 @@ def pretrain_layerwise(
     Returns the mean loss of each epoch of every stage, one after another
     (each layer's stage is on its own scale).
     """
-    raw_source = source
-    source = source.scaled(float(ae.input_scale))
     _paper_init(ae)
     ae.train()
     losses: list[float] = []
@@ -298,8 +296,11 @@ def pretrain_layerwise(
         # The paper's code corrupts the input of every layer but the first (the data),
         # and every hidden code.
         in_drop = dropout if i > 0 else 0.0
+        # Layer 0 reads the data and normalises it; deeper layers read codes already in network units.
+        prep = ae.normalise if i == 0 else (lambda t: t)
 
-        def dae_loss(x, enc=enc, dec=dec, enc_act=enc_act, dec_act=dec_act, in_drop=in_drop):
+        def dae_loss(x, enc=enc, dec=dec, enc_act=enc_act, dec_act=dec_act, in_drop=in_drop, prep=prep):
+            x = prep(x)
             h = enc_act(enc(F.dropout(x, in_drop, training=True)))
             y = dec_act(dec(F.dropout(h, dropout, training=True)))
             return _squared_error(y, x)
@@ -316,19 +317,19 @@ def pretrain_layerwise(
         # Layer i's clean codes from layer i-1's: one layer per pass, not the whole stack again.
         with torch.no_grad():
             rows = chunk_rows(current.n_features)
-            codes = torch.cat([enc_act(enc(x)) for x in current.chunks(rows)])
+            codes = torch.cat([enc_act(enc(prep(x))) for x in current.chunks(rows)])
         _check_not_collapsed(codes.amin(dim=0), codes.amax(dim=0), f"layer {i + 1}/{ae.n_layers}",
                              lr, relu=i < last, samples_differ=samples_differ)
         current = BatchSource.from_tensor(codes)
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
     losses += _train(
-        lambda x: _squared_error(ae.normalise(ae(x)), ae.normalise(x)), raw_source,
+        lambda x: _squared_error(ae.normalise(ae(x)), ae.normalise(x)), source,
         n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
         scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,
     )
     if finetune_iter:
-        for i, (lo, hi) in enumerate(_layer_ranges(ae, raw_source)):
+        for i, (lo, hi) in enumerate(_layer_ranges(ae, source)):
             _check_not_collapsed(lo, hi, f"layer {i + 1}/{ae.n_layers} after fine-tuning", lr,
                                  relu=i < last, samples_differ=samples_differ)
     return losses

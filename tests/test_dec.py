@@ -336,11 +336,12 @@ def test_layerwise_auto_schedule_scales_with_the_data():
     assert _schedule(1000 * X) == small
     assert _schedule(sp.csr_matrix(X)) == _schedule(X)
     assert _schedule(X[:, :8])["lr"] == 0.01  # at most 0.01
-    # Fashion-MNIST's size: 7 and 42 epochs of 274 batches, lr / 10 every 2 layers' worth.
-    # Without layer stages, every third of fine-tuning (never every iteration).
-    assert _schedule(X, layerwise_iter=0, finetune_iter=900)["lr_step"] == 300
+    # Fashion-MNIST's size: 7 and 42 epochs of 274 batches; layers at one rate, fine-tuning's
+    # rate / 10 for its last quarter. Without layer stages too (never every iteration).
+    assert _schedule(X, layerwise_iter=0, finetune_iter=900)["lr_step"] == 675
+    assert _schedule(X, layerwise_iter=0, finetune_iter=1)["lr_step"] == 1
     big = np.full((70_000, 2), 0.1, dtype=np.float32)
-    assert _schedule(big) == {"layer_iter": 1918, "finetune_iter": 11508, "lr": 0.01, "lr_step": 3836}
+    assert _schedule(big) == {"layer_iter": 1918, "finetune_iter": 11508, "lr": 0.01, "lr_step": 8631}
     # Never more than the paper's schedule; explicit settings are kept.
     assert _schedule(big, batch_size=1) == {"layer_iter": 50_000, "finetune_iter": 100_000, "lr": 0.01,
                                             "lr_step": 20_000}

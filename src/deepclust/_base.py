@@ -35,8 +35,10 @@ logger = logging.getLogger(__name__)
 # The "auto" layer-wise schedule (see DEC's layerwise_* parameters), for the autoencoder's
 # normalised input ((1/d)||x||^2 = 1): lr = min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / d);
 # iterations = a number of epochs, at least a floor and at most the paper's count; the rate
-# is divided by 10 every 2 layers' worth of iterations or a third of fine-tuning, whichever
-# is longer, at most the paper's 20,000.
+# is divided by 10 every 2 layers' worth of iterations or three quarters of fine-tuning,
+# whichever is longer, at most the paper's 20,000: each layer trains at one rate and a short
+# fine-tuning anneals once, for its last quarter (a step after its first third left the
+# reconstruction loss of Fashion-MNIST flat for the remaining two thirds).
 _AUTO_MAX_LAYERWISE_LR = 0.01
 _AUTO_LAYERWISE_LR_SCALE = 0.4
 _AUTO_LAYER_EPOCHS, _AUTO_MIN_LAYER_ITER, _PAPER_LAYER_ITER = 7, 200, 50_000
@@ -225,7 +227,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.finetune_iter, _AUTO_FINETUNE_EPOCHS, _AUTO_MIN_FINETUNE_ITER, _PAPER_FINETUNE_ITER
         )
         if self.layerwise_lr_step == "auto":
-            lr_step = min(_PAPER_LR_STEP, max(1, 2 * layer_iter, finetune_iter // 3))
+            lr_step = min(_PAPER_LR_STEP, max(1, 2 * layer_iter, math.ceil(3 * finetune_iter / 4)))
         else:
             lr_step = self.layerwise_lr_step
         if self.layerwise_lr == "auto":

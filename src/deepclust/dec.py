@@ -146,12 +146,14 @@ class DEC(BaseDeepClusterer):
     layerwise_lr_step : int or "auto", default="auto"
         The layer-wise learning rate is divided by 10 every this many
         iterations, counted afresh in each layer and in fine-tuning (paper:
-        20,000). "auto" is twice the iterations of a layer or a third of the
-        fine-tuning's, whichever is larger, at most 20,000. With the "auto"
-        iteration counts each layer then trains at one rate (up to the
-        paper's cap) and fine-tuning ends at a hundredth of it where it is
-        longer than two layers' worth (Fashion-MNIST: 11,508 iterations,
-        steps at 3,836 and 7,672; digits: 400, no step).
+        20,000). "auto" is twice the iterations of a layer or three quarters
+        of the fine-tuning's, whichever is larger, at most 20,000. With the
+        "auto" iteration counts each layer then trains at one rate (up to the
+        paper's cap) and fine-tuning anneals once, for its last quarter, where
+        it is longer than two layers' worth (Fashion-MNIST: 11,508
+        iterations, step at 8,631; digits: 400, no step). A step after each
+        third of fine-tuning, tried first, left Fashion-MNIST's
+        reconstruction loss flat (25.6 -> 25.2) for the last two thirds.
     dropout : float, default=0.2
         Corruption rate of the denoising autoencoders (paper: 20%).
     autoencoder : Autoencoder, default=None

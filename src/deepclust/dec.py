@@ -105,12 +105,13 @@ class DEC(BaseDeepClusterer):
         The default is "layerwise": with its "auto" schedule it gave the
         better clustering on both our benchmarks at a comparable cost
         (``benchmarks/RESULTS.md``; mean ± std of 3 seeds on a 2-core CPU).
-        Digits: DEC 0.855 ± 0.002 ACC in a 62 s pipeline, against 0.813 ±
-        0.006 in 45 s end-to-end (100 end-to-end epochs at batch 128 reached
-        0.825). Fashion-MNIST: 0.580 ± 0.013 ACC, 0.630 ± 0.002 NMI, against
-        0.561 ± 0.070 and 0.619 ± 0.034 end-to-end (a fifth of the
-        seed-to-seed spread), the pipelines taking 20 and 23 minutes against
-        19 to 23 minutes on the seeds that ran alone. End-to-end Adam copes
+        Digits: DEC 0.855 ± 0.002 ACC in a 52 s pipeline (62 s in an
+        earlier run), against 0.813 ± 0.006 in 45 s end-to-end (100
+        end-to-end epochs at batch 128 reached 0.825). Fashion-MNIST: 0.576 ±
+        0.002 ACC, 0.629 ± 0.001 NMI, against 0.561 ± 0.070 and 0.619 ±
+        0.034 end-to-end (a thirtieth of the seed-to-seed spread), the
+        pipelines taking 15.5 to 16 minutes against 19 to 23 minutes on the
+        seeds that ran alone. End-to-end Adam copes
         better with data dominated by an offset common to every sample (see
         Notes). Both are ignored when ``autoencoder`` is given.
     pretrain_epochs : int, default=50

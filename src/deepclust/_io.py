@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._version import __version__
+from ._atomic import atomic_file
 from ._base import resolve_device
+from ._version import __version__
 from .autoencoder import Autoencoder
 
 FORMAT = "deepclust-model"
@@ -44,6 +44,8 @@ def _json_params(est) -> dict:
     params["autoencoder"] = None  # the fitted network is saved as autoencoder_
     params["hidden_dims"] = list(params["hidden_dims"])
     params["device"] = str(params["device"])
+    if params.get("checkpoint_dir") is not None:
+        params["checkpoint_dir"] = os.fspath(params["checkpoint_dir"])
     if isinstance(params["random_state"], Integral):
         params["random_state"] = int(params["random_state"])
     elif params["random_state"] is not None:
@@ -75,18 +77,9 @@ def save_model(est, path) -> None:
         "state_dict": {k: v.detach().cpu() for k, v in est.autoencoder_.state_dict().items()},
         "arrays": {name: torch.from_numpy(np.asarray(getattr(est, name))) for name in _ARRAY_ATTRS},
     }
-    path = Path(path)
-    # Write beside the target and rename: a crash never leaves a half-written model.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Written beside the target and renamed: a crash never leaves a half-written model.
+    with atomic_file(path) as fh:
+        torch.save(payload, fh)
 
 
 def load(path, device="auto"):

@@ -1,0 +1,119 @@
+"""Dataset downloads against a real HTTP server on loopback: checksums, atomic renames, offline
+errors, and two processes downloading the same file at once."""
+
+import hashlib
+import http.server
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from deepclust._download import DownloadError, fetch, sha256sum
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """/good: the payload, in pieces; /bad: other bytes; /cut: a truncated body; /together: the
+    payload, once two requests are in flight at the same time."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        routes = {"/good": PAYLOAD, "/bad": PAYLOAD[::-1], "/cut": PAYLOAD, "/together": PAYLOAD}
+        body = routes.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        if self.path == "/together":
+            self.server.together.wait()  # both downloads are now under way
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path == "/cut":
+            self.wfile.write(body[: len(body) // 3])
+            return  # the connection closes early
+        for start in range(0, len(body), 64 * 1024):
+            self.wfile.write(body[start:start + 64 * 1024])
+            time.sleep(self.server.delay)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.delay = 0.0
+    httpd.together = threading.Barrier(2, timeout=60)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_download_is_checked_and_renamed_into_place(server, tmp_path):
+    _, url = server
+    path = fetch(f"{url}/good", tmp_path / "sub" / "file.gz", DIGEST)
+    assert path.read_bytes() == PAYLOAD and sha256sum(path) == DIGEST
+    assert _leftovers(path.parent) == []
+
+
+def test_an_existing_good_file_is_used_without_the_network(tmp_path):
+    path = tmp_path / "file.gz"
+    path.write_bytes(PAYLOAD)
+    assert fetch("http://127.0.0.1:9/unreachable", path, DIGEST) == path
+
+
+def test_an_existing_damaged_file_is_an_error_and_kept(tmp_path):
+    path = tmp_path / "file.gz"
+    path.write_bytes(b"not it")
+    with pytest.raises(DownloadError, match="damaged or a different file. Delete it"):
+        fetch("http://127.0.0.1:9/unreachable", path, DIGEST)
+    assert path.read_bytes() == b"not it"
+
+
+@pytest.mark.parametrize("route", ["/bad", "/cut", "/missing"])
+def test_a_bad_download_leaves_nothing_behind(server, tmp_path, route):
+    _, url = server
+    with pytest.raises(DownloadError) as info:
+        fetch(f"{url}{route}", tmp_path / "file.gz", DIGEST)
+    assert url + route in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_offline_gives_a_clear_error(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(DownloadError, match="offline, download the file on another one and put it at"):
+        fetch(f"http://127.0.0.1:{port}/good", tmp_path / "file.gz", DIGEST, timeout=5)
+    assert list(tmp_path.iterdir()) == []
+
+
+_FETCH = (
+    "import sys; from deepclust._download import fetch; "
+    "fetch(sys.argv[1], sys.argv[2], sys.argv[3]); print('ok')"
+)
+
+
+def test_two_processes_downloading_at_once_leave_one_good_file(server, tmp_path):
+    httpd, url = server
+    httpd.delay = 0.01
+    target = tmp_path / "file.gz"
+    # The server answers neither before both have asked: the two writes overlap.
+    procs = [subprocess.Popen([sys.executable, "-c", _FETCH, f"{url}/together", str(target), DIGEST],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert not httpd.together.broken
+    assert target.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.gz"]

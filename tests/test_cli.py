@@ -32,3 +32,37 @@ def test_negative_iteration_count_is_a_usage_error():
     assert result.returncode == 2
     assert "negative" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _metric_lines(stdout):
+    return [line.split("(")[0] for line in stdout.splitlines() if line.startswith(("k-means", "DEC "))]
+
+
+def test_demo_checkpoint_and_resume(tmp_path):
+    quick = ("demo", "--pretrain-iter", "20", "--max-iter", "40")
+    directory = str(tmp_path / "ckpt")
+    first = run(*quick, "--checkpoint-dir", directory)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "ckpt" / "checkpoint.pt").is_file()
+    # An existing checkpoint is never reused by accident...
+    again = run(*quick, "--checkpoint-dir", directory)
+    assert again.returncode == 2
+    assert "already holds a checkpoint: pass --resume" in again.stderr
+    assert "Traceback" not in again.stderr
+    # ...but --resume continues it (here: a finished fit, rebuilt with the same labels).
+    resumed = run(*quick, "--checkpoint-dir", directory, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _metric_lines(resumed.stdout) == _metric_lines(first.stdout)
+    # Other settings are refused in one line.
+    other = run("demo", "--pretrain-iter", "21", "--max-iter", "40", "--checkpoint-dir", directory,
+                "--resume")
+    assert other.returncode == 1
+    assert "holds the checkpoint of a different fit" in other.stderr
+    assert "Traceback" not in other.stderr
+
+
+def test_resume_without_a_checkpoint_is_a_usage_error(tmp_path):
+    result = run("demo", "--resume")
+    assert result.returncode == 2 and "--resume needs --checkpoint-dir" in result.stderr
+    result = run("demo", "--resume", "--checkpoint-dir", str(tmp_path))
+    assert result.returncode == 2 and "no checkpoint to resume" in result.stderr

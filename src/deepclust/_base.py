@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 import warnings
 from numbers import Integral, Real
@@ -20,13 +21,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._data import (
-    BatchSource, batches_per_epoch, chunk_rows, energy_and_offset, rows_differ, shuffled_batches,
+    BatchSource, ShuffledBatches, batches_per_epoch, chunk_rows, data_moments, dominant_feature,
+    rows_differ,
 )
 from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
 
@@ -48,6 +51,37 @@ _PAPER_LR_STEP = 20_000
 _MIN_SPREAD = 0.01
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(X):
+    """Refuse finite float64 values that would overflow the network's float32."""
+    values = X.data if hasattr(X, "tocsr") else X
+    if values.dtype != np.float64 or values.size == 0:
+        return X
+    largest = max(float(values.max()), -float(values.min()))  # no |X| copy of a large array
+    if largest > _FLOAT32_MAX:
+        raise ValueError(
+            f"X has values beyond float32's range (largest magnitude {largest:.3g} > "
+            f"{_FLOAT32_MAX:.3g}); the network computes in float32. Scale X down first "
+            "(e.g. StandardScaler)."
+        )
+    return X
+
+
+def _finite_rows(t: torch.Tensor, what: str) -> torch.Tensor:
+    """``t``, or a ValueError naming the rows of X whose ``what`` overflowed float32."""
+    bad = ~torch.isfinite(t).all(dim=1)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).flatten()[:5].tolist()
+        raise ValueError(
+            f"The {what} of {int(bad.sum())} row(s) of X (e.g. rows {rows}) is not finite: their "
+            "values are so far from the training data's that they overflow the network's float32 "
+            "arithmetic. Scale X like the training data (e.g. with the same StandardScaler)."
+        )
+    return t
 
 
 def resolve_device(device) -> torch.device:
@@ -84,6 +118,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -117,6 +153,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        X = _check_float32_range(X)
         n_samples = X.shape[0]
         if n_samples < self.n_clusters:
             raise ValueError(
@@ -133,31 +170,54 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
+            checkpoint = self._checkpointer(X, generator, device)
+            if checkpoint is not None:
+                if checkpoint.resume is not None:
+                    logger.info("resuming from %s at %s", checkpoint.path, checkpoint.resume["position"])
+                    kmeans_seed = int(checkpoint.resume["meta"]["kmeans_seed"])
+                checkpoint.meta["kmeans_seed"] = kmeans_seed  # kept by every later checkpoint
             source = BatchSource(X, device)
             clock = time.perf_counter()
-            ae = self._initial_autoencoder(source, hidden_dims, device, generator)
+            ae = self._initial_autoencoder(source, hidden_dims, device, generator, checkpoint)
             timings = {"pretrain": time.perf_counter() - clock}
             clock = time.perf_counter()
             z = self._embed(ae, source)
             self._check_embedding_spread(z, source)
-            kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
-            init_labels = kmeans.fit_predict(z.cpu().numpy())
-            centers = torch.nn.Parameter(
-                torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=device)
-            )
+            resumed = checkpoint.position("clustering") if checkpoint is not None else None
+            if resumed is not None:  # the centroids and labels are in the checkpoint
+                centers = resumed[2]["centers"].to(device)
+                init_labels = resumed[2]["labels"].to(device)
+            else:
+                kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
+                init_labels = torch.as_tensor(kmeans.fit_predict(z.cpu().numpy()), device=device)
+                centers = torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=device)
+            centers = torch.nn.Parameter(centers)
             timings["kmeans"] = time.perf_counter() - clock
             clock = time.perf_counter()
             q, self.n_iter_, self.history_ = self._self_train(
-                ae, centers, source, z, torch.as_tensor(init_labels, device=device), generator
+                ae, centers, source, z, init_labels, generator, checkpoint
             )
             timings["clustering"] = time.perf_counter() - clock
 
         self.autoencoder_ = ae.eval()
         self.cluster_centers_ = centers.detach().cpu().numpy()
         self.labels_ = q.argmax(dim=1).cpu().numpy()
+        self._warn_empty_clusters()
         self.device_ = device
         self.fit_times_ = timings
         return self
+
+    def _warn_empty_clusters(self) -> None:
+        sizes = np.bincount(self.labels_, minlength=self.n_clusters)
+        empty = int((sizes == 0).sum())
+        if empty:
+            warnings.warn(
+                f"{empty} of the {self.n_clusters} clusters ended empty (no training point is "
+                f"closest to their centroid; the smallest non-empty one has {sizes[sizes > 0].min()} "
+                "points): the clustering collapsed them. The data may hold fewer clusters; try a "
+                "lower n_clusters, or a lower lr. history_ counts empty clusters at each update.",
+                ConvergenceWarning, stacklevel=3,
+            )
 
     def _check_hidden_dims(self) -> tuple[int, ...]:
         dims = tuple(self.hidden_dims)
@@ -168,7 +228,33 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         return tuple(int(d) for d in dims)
 
-    def _initial_autoencoder(self, source, hidden_dims, device, generator) -> Autoencoder:
+    def _checkpointer(self, X, generator, device):
+        """The fit's checkpointer (None without ``checkpoint_dir``), with its checkpoint loaded."""
+        if self.checkpoint_dir is None:
+            return None
+        from ._checkpoint import Checkpointer, data_fingerprint, module_fingerprint
+        from ._io import _json_params
+        from ._version import __version__
+
+        params = _json_params(self)
+        for name in ("verbose", "device", "checkpoint_dir", "checkpoint_every"):
+            params.pop(name, None)
+        identity = {
+            "estimator": type(self).__name__,
+            "params": params,
+            "data": data_fingerprint(X),
+            "autoencoder": None if self.autoencoder is None else module_fingerprint(self.autoencoder),
+            "deepclust_version": __version__,
+        }
+        checkpoint = Checkpointer(
+            self.checkpoint_dir, self.checkpoint_every, identity, generator, device
+        )
+        checkpoint.load()
+        return checkpoint
+
+    def _initial_autoencoder(
+        self, source, hidden_dims, device, generator, checkpoint=None
+    ) -> Autoencoder:
         self.layerwise_schedule_ = None
         if self.autoencoder is not None:
             if self.autoencoder.dims[0] != source.n_features:
@@ -177,9 +263,24 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                     f"{source.n_features}."
                 )
             self.pretrain_history_ = []
-            return copy.deepcopy(self.autoencoder).to(device)
+            ae = copy.deepcopy(self.autoencoder).to(device)
+            if checkpoint is not None:
+                checkpoint.model = ae
+                checkpoint.meta["pretrain_history"] = []
+                checkpoint.restore(ae)
+            return ae
         # The paper's normalisation, (1/d)||x||^2 = 1 on average, inside the network.
-        energy, offset = energy_and_offset(source)
+        energy, offset, variances = data_moments(source)
+        dominant = dominant_feature(variances)
+        if dominant is not None:
+            feature, ratio = dominant
+            warnings.warn(
+                f"Feature {feature} varies {math.sqrt(ratio):.3g} times more than the typical "
+                "feature and holds most of X's variance: distances in X, and so the clusters, "
+                "will follow it almost alone. If the features are in unrelated units, standardise "
+                "X first (e.g. StandardScaler).",
+                RuntimeWarning, stacklevel=3,
+            )
         input_scale = math.sqrt(source.n_features / energy) if energy > 0 else 1.0
         try:
             ae = Autoencoder((source.n_features, *hidden_dims, self.embedding_dim), input_scale)
@@ -199,18 +300,27 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 "standardise X first (e.g. StandardScaler) or use pretrain='end-to-end'.",
                 RuntimeWarning, stacklevel=3,
             )
-        if self.pretrain == "end-to-end":
+        if self.pretrain == "layerwise":
+            self.layerwise_schedule_ = self._layerwise_schedule(source)
+        if checkpoint is not None and checkpoint.phase == "clustering":  # pretrained before
+            checkpoint.model = ae
+            checkpoint.restore(ae)
+            self.pretrain_history_ = list(checkpoint.resume["meta"]["pretrain_history"])
+        elif self.pretrain == "end-to-end":
             self.pretrain_history_ = pretrain_end_to_end(
                 ae, source, epochs=self.pretrain_epochs, batch_size=self.batch_size,
                 lr=self.pretrain_lr, generator=generator, verbose=self.verbose,
+                checkpoint=checkpoint,
             )
         else:
-            self.layerwise_schedule_ = self._layerwise_schedule(source)
             logger.info("layer-wise pretraining schedule: %s", self.layerwise_schedule_)
             self.pretrain_history_ = pretrain_layerwise(
                 ae, source, **self.layerwise_schedule_, dropout=self.dropout,
                 batch_size=self.batch_size, generator=generator, verbose=self.verbose,
+                checkpoint=checkpoint,
             )
+        if checkpoint is not None:
+            checkpoint.meta["pretrain_history"] = list(self.pretrain_history_)
         return ae
 
     def _layerwise_schedule(self, source: BatchSource) -> dict:
@@ -237,13 +347,17 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return {"layer_iter": int(layer_iter), "finetune_iter": int(finetune_iter),
                 "lr": float(lr), "lr_step": int(lr_step)}
 
-    def _self_train(self, ae, centers, source, z_init, init_labels, generator):
+    def _self_train(self, ae, centers, source, z_init, init_labels, generator, checkpoint=None):
         """The clustering phase: the shared self-training loop.
 
         Every ``update_interval`` iterations one full pass computes q for all
         points, checks the stopping rule and sets the target p; between two
         passes, mini-batch SGD moves the centroids (and the encoder unless it
         is frozen) to reduce the clustering loss against p.
+
+        With a ``checkpoint``, the state is saved at the start, at the first
+        target update after every ``checkpoint_every`` iterations and at the
+        end, and a resumed fit continues from it.
 
         Returns the final full-data q, the number of iterations and the history.
         """
@@ -258,13 +372,41 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if not self.freeze_encoder:
             params += list(ae.encoder.parameters())
         optimizer = torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
-        batches = shuffled_batches(n, self.batch_size, generator)
+        batches = ShuffledBatches(n, self.batch_size, generator)
         # With a frozen encoder the embedding never changes: encode once.
         z_fixed = z_init if self.freeze_encoder else None
 
         history, it, labels_last = [], 0, init_labels
-        bar = tqdm(total=self.max_iter, desc="clustering", disable=not self.verbose, leave=False)
         running, steps = None, 0
+
+        def save(finished=False):
+            if running is not None and not math.isfinite(running.item()):
+                return  # never checkpoint a diverged fit; the loop raises at its next update
+            checkpoint.save("clustering", 0, it, {
+                "centers": centers.detach(), "labels": labels_last, "history": history,
+                "optimizer": optimizer.state_dict(), "batches": batches.state_dict(),
+                "running": running, "steps": steps, "finished": finished,
+            })
+
+        resumed = checkpoint.position("clustering") if checkpoint is not None else None
+        if resumed is not None:
+            _, it, loop = resumed
+            optimizer.load_state_dict(loop["optimizer"])
+            batches.load_state_dict(loop["batches"])
+            history = [dict(h) for h in loop["history"]]
+            running, steps = loop["running"], int(loop["steps"])
+            if running is not None:
+                running = running.to(centers.device)
+            if loop["finished"]:  # rebuild the fitted model without training
+                for p in ae.encoder.parameters():
+                    p.requires_grad_(True)
+                z = z_fixed if z_fixed is not None else self._embed(ae, source)
+                with torch.no_grad():
+                    return self._soft_assign_chunked(z, centers.detach()), it, history
+        elif checkpoint is not None:
+            save()
+        bar = tqdm(total=self.max_iter, initial=it, desc="clustering", disable=not self.verbose,
+                   leave=False)
         while True:
             z = z_fixed if z_fixed is not None else (z_init if it == 0 else self._embed(ae, source))
             with torch.no_grad():
@@ -274,10 +416,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             loss = math.nan if running is None else running.item() / steps
             if running is not None and not math.isfinite(loss):
                 raise FloatingPointError(
-                    f"clustering: the loss became {loss} before iteration {it}. "
-                    "Lower lr or scale the input."
+                    f"clustering: the loss became {loss} at iterations {it - steps + 1} to {it}. "
+                    "Lower lr or standardise the input (e.g. StandardScaler); the last "
+                    "checkpoint, if any, was written before it."
                 )
-            history.append({"iteration": it, "loss": loss, "delta_label": delta})
+            sizes = torch.bincount(labels, minlength=self.n_clusters)
+            history.append({"iteration": it, "loss": loss, "delta_label": delta,
+                            "n_empty": int((sizes == 0).sum()), "smallest": int(sizes.min())})
             bar.set_postfix(loss=f"{loss:.4g}", changed=f"{delta:.2%}")
             labels_last = labels
             if (it > 0 and delta < self.tol) or it >= self.max_iter:
@@ -294,7 +439,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 running = batch_loss.detach() if running is None else running + batch_loss.detach()
             it += steps
             bar.update(steps)
+            if checkpoint is not None and checkpoint.due(it, it - steps):
+                save()
         bar.close()
+        if checkpoint is not None:
+            save(finished=True)
         for p in ae.encoder.parameters():
             p.requires_grad_(True)
         if it > 0 and delta < self.tol:
@@ -346,17 +495,19 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     # ----------------------------------------------------- inference on new X
 
     def _check_test_data(self, X):
-        return validate_data(
+        return _check_float32_range(validate_data(
             self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
-        )
+        ))
 
     def _transform_tensor(self, X) -> torch.Tensor:
-        return self._embed(self.autoencoder_, BatchSource(X, self.device_))
+        z = self._embed(self.autoencoder_, BatchSource(X, self.device_))
+        return _finite_rows(z, "embedding")
 
     def _q_tensor(self, X) -> torch.Tensor:
         centers = torch.as_tensor(self.cluster_centers_, dtype=torch.float32, device=self.device_)
         with torch.no_grad():
-            return self._soft_assign_chunked(self._transform_tensor(X), centers)
+            return _finite_rows(self._soft_assign_chunked(self._transform_tensor(X), centers),
+                                "soft assignment")
 
     def transform(self, X):
         """Embed X with the trained encoder.
@@ -424,7 +575,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         centers = torch.as_tensor(self.cluster_centers_, dtype=torch.float32, device=self.device_)
         z = self._transform_tensor(X)
         with torch.no_grad():
-            p = self._target(self._soft_assign_chunked(z, centers))
+            q = _finite_rows(self._soft_assign_chunked(z, centers), "soft assignment")
+            p = self._target(q)
             # The loss is a mean over points: sum it chunk by chunk, weighted by chunk size.
             rows = chunk_rows(centers.shape[0] * centers.shape[1])
             total = sum(

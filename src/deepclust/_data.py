@@ -78,17 +78,44 @@ def chunk_rows(width: int) -> int:
     return max(1, min(_FULL_PASS_ROWS, _FULL_PASS_FLOATS // max(width, 1)))
 
 
-def shuffled_batches(
-    n_samples: int, batch_size: int, generator: torch.Generator
-) -> Iterator[torch.Tensor]:
+class ShuffledBatches:
     """Endless mini-batch indices: each epoch is a fresh permutation.
 
     The last batch of an epoch may be smaller, so every sample is seen once
-    per epoch, as in the paper's Caffe data layer.
+    per epoch, as in the paper's Caffe data layer. The position in the
+    current epoch is part of :meth:`state_dict`, so a checkpointed run
+    resumes with the very batches it would have drawn.
     """
-    while True:
-        perm = torch.randperm(n_samples, generator=generator)
-        yield from perm.split(int(batch_size))
+
+    def __init__(self, n_samples: int, batch_size: int, generator: torch.Generator):
+        self.n_samples, self.batch_size, self.generator = int(n_samples), int(batch_size), generator
+        self._perm: torch.Tensor | None = None
+        self._pos = 0
+
+    def __iter__(self) -> ShuffledBatches:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        if self._perm is None or self._pos >= self.n_samples:
+            self._perm = torch.randperm(self.n_samples, generator=self.generator)
+            self._pos = 0
+        idx = self._perm[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict:
+        perm = self._perm if self._perm is not None else torch.empty(0, dtype=torch.int64)
+        return {"perm": perm.clone(), "pos": self._pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        perm, pos = state["perm"], int(state["pos"])
+        if perm.numel() == 0:
+            self._perm, self._pos = None, 0
+            return
+        if (perm.dtype != torch.int64 or perm.shape != (self.n_samples,) or not 0 <= pos
+                or not bool(torch.equal(perm.sort().values, torch.arange(self.n_samples)))):
+            raise ValueError("the saved batch order is not a permutation of this data's rows")
+        self._perm, self._pos = perm.clone(), pos
 
 
 def batches_per_epoch(n_samples: int, batch_size: int) -> int:
@@ -112,16 +139,49 @@ def energy_and_offset(source: BatchSource) -> tuple[float, float]:
     Their difference is the spread of the samples around their mean (the total
     variance); when it is a tiny part of the energy, a common offset dominates.
     """
+    energy, offset, _ = data_moments(source)
+    return energy, offset
+
+
+def data_moments(source: BatchSource) -> tuple[float, float, torch.Tensor]:
+    """``(mean ||x||^2, ||mean x||^2, per-feature variances)``, from one chunked pass in float64."""
     # float64 (squares of float32 data can overflow float32); MPS has no float64, so its chunks
     # are summed on the host.
     total = 0.0
     col_sum = torch.zeros(source.n_features, dtype=torch.float64)
+    # The variances are summed around the first sample, so a large offset does not cancel them.
+    shift = shifted_sum = shifted_sq = None
     for x in source.chunks(chunk_rows(source.n_features)):
         x = (x.cpu() if x.device.type == "mps" else x).double()
         total += float(torch.sum(x * x))
         col_sum += x.sum(dim=0).cpu()
+        if shift is None:
+            shift = x[0].clone()
+            shifted_sum = torch.zeros_like(shift)
+            shifted_sq = torch.zeros_like(shift)
+        d = x - shift
+        shifted_sum += d.sum(dim=0)
+        shifted_sq += (d * d).sum(dim=0)
     n = max(len(source), 1)
-    return total / n, float(torch.sum((col_sum / n) ** 2))
+    if shift is None:
+        variances = torch.zeros(source.n_features, dtype=torch.float64)
+    else:
+        variances = (shifted_sq / n - (shifted_sum / n) ** 2).clamp_min(0.0).cpu()
+    return total / n, float(torch.sum((col_sum / n) ** 2)), variances
+
+
+def dominant_feature(variances: torch.Tensor, *, share: float = 0.5, ratio: float = 1e4):
+    """``(feature, its variance / the median feature's)`` when one feature holds more than
+    ``share`` of the total variance and over ``ratio`` times the median positive variance
+    (features on wildly different scales), else None."""
+    positive = variances[variances > 0]
+    if variances.numel() < 2 or positive.numel() < 2:
+        return None
+    top = int(variances.argmax())
+    median = float(positive.median())
+    if variances[top] > share * variances.sum() and variances[top] > ratio * median:
+        return top, float(variances[top]) / median
+    return None
 
 
 def rows_differ(source: BatchSource) -> bool:

@@ -29,11 +29,11 @@ from tqdm.auto import tqdm
 
 from ._data import (
     BatchSource,
+    ShuffledBatches,
     batches_per_epoch,
     chunk_rows,
     rows_differ,
     running_range,
-    shuffled_batches,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,18 +127,42 @@ def _train(
     generator: torch.Generator,
     desc: str,
     verbose: bool,
+    resume: tuple[int, dict] | None = None,
+    checkpoint: Callable[[int, dict], None] | None = None,
+    due: Callable[[int], bool] | None = None,
 ) -> list[float]:
     """Run ``n_iter`` mini-batch steps; return the mean loss of each epoch.
 
-    The loss is only read back to the host once per epoch, so the loop does
-    not synchronise with the device at every step.
+    The loss is only read back to the host once per epoch (and before a
+    checkpoint), so the loop does not synchronise with the device at every
+    step. ``resume=(iteration, state)`` continues from a checkpoint's loop
+    state; ``checkpoint(iteration, state)`` is called after each iteration for
+    which ``due(iteration)`` holds, with a finite loss so far.
     """
     per_epoch = batches_per_epoch(len(source), batch_size)
-    batches = shuffled_batches(len(source), batch_size, generator)
+    batches = ShuffledBatches(len(source), batch_size, generator)
     losses: list[float] = []
-    running, count = None, 0
-    bar = tqdm(total=n_iter, desc=desc, disable=not verbose, leave=False)
-    for it in range(n_iter):
+    running, count, start = None, 0, 0
+    if resume is not None and resume[0] > 0:
+        start, state = resume
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        batches.load_state_dict(state["batches"])
+        losses, running, count = list(state["losses"]), state["running"], int(state["count"])
+
+    def check(value: float, it: int) -> None:
+        if not math.isfinite(value):
+            first = it - count + 1  # the loss is summed on the device and read back here
+            where = f"iteration {it}" if first >= it else f"iterations {first} to {it}"
+            raise FloatingPointError(
+                f"{desc}: the reconstruction loss became {value} at {where} of {n_iter}. "
+                "Standardise the input (e.g. StandardScaler) or lower the learning rate; "
+                "the last checkpoint, if any, was written before it."
+            )
+
+    bar = tqdm(total=n_iter, initial=start, desc=desc, disable=not verbose, leave=False)
+    for it in range(start, n_iter):
         loss = loss_fn(source.take(next(batches)))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -149,15 +173,20 @@ def _train(
         count += 1
         if count == per_epoch or it == n_iter - 1:
             mean = running.item() / count
-            if not torch.isfinite(torch.tensor(mean)):
-                raise FloatingPointError(
-                    f"{desc}: the reconstruction loss became {mean} at iteration {it + 1}. "
-                    "Standardise the input (e.g. StandardScaler) or lower the learning rate."
-                )
+            check(mean, it + 1)
             losses.append(mean)
             bar.set_postfix(loss=f"{mean:.4g}")
             running, count = None, 0
         bar.update()
+        if checkpoint is not None and it + 1 < n_iter and due(it + 1):
+            if running is not None:
+                check(running.item(), it + 1)  # never checkpoint a diverged network
+            checkpoint(it + 1, {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "batches": batches.state_dict(),
+                "losses": list(losses), "running": running, "count": count,
+            })
     bar.close()
     return losses
 
@@ -166,6 +195,46 @@ def _squared_error(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """(1/2n) sum_i ||x_i - y_i||^2, the least-squares loss of eqs. 7-9 as the paper's Caffe code
     computes it. Summed over features, not averaged: SGD at the paper's lr 0.1 assumes that scale."""
     return 0.5 * (y - x).pow(2).sum(dim=1).mean()
+
+
+class _Stages:
+    """Where a checkpointed pretraining resumes, and its checkpoint callbacks.
+
+    Stages are numbered in order (each layer, then fine-tuning; or the one
+    end-to-end stage); a checkpoint at ``(stage, 0)`` means every earlier
+    stage is complete.
+    """
+
+    def __init__(self, checkpoint, ae: Autoencoder):
+        self.checkpoint = checkpoint
+        position = checkpoint.position("pretrain") if checkpoint is not None else None
+        self.stage, self.iteration, loop = position if position is not None else (0, 0, {})
+        self.loop = loop
+        self.losses: list[float] = list(loop.get("prior", []))
+        if checkpoint is not None:
+            checkpoint.model = ae
+            if position is not None:
+                checkpoint.restore(ae)
+
+    def done(self, i: int) -> bool:
+        return i < self.stage
+
+    def train_args(self, i: int, losses: list[float]) -> dict:
+        """``_train``'s resume and checkpoint arguments for stage ``i``."""
+        if self.checkpoint is None:
+            return {}
+        prior = list(losses)
+        return {
+            "resume": (self.iteration, self.loop) if i == self.stage else None,
+            "checkpoint": lambda it, state: self.checkpoint.save(
+                "pretrain", i, it, {**state, "prior": prior}),
+            "due": self.checkpoint.due,
+        }
+
+    def finished(self, i: int, losses: list[float]) -> None:
+        """Stage ``i`` is complete: checkpoint the start of the next one."""
+        if self.checkpoint is not None:
+            self.checkpoint.save("pretrain", i + 1, 0, {"prior": list(losses)})
 
 
 def pretrain_end_to_end(
@@ -177,19 +246,28 @@ def pretrain_end_to_end(
     lr: float,
     generator: torch.Generator,
     verbose: bool = False,
+    checkpoint=None,
 ) -> list[float]:
     """Train the whole autoencoder on the mean squared reconstruction error with Adam.
 
-    Returns the mean reconstruction loss of each epoch.
+    ``checkpoint`` (a fit's checkpointer, optional) saves the training state
+    as it goes and resumes from it. Returns the mean reconstruction loss of
+    each epoch.
     """
     ae.train()
+    stages = _Stages(checkpoint, ae)
+    if stages.done(0):
+        return stages.losses
     n_iter = epochs * batches_per_epoch(len(source), batch_size)
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
-    return _train(
+    losses = _train(
         lambda x: F.mse_loss(ae.normalise(ae(x)), ae.normalise(x)), source,
         n_iter=n_iter, batch_size=batch_size, optimizer=optimizer, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
+        **stages.train_args(0, []),
     )
+    stages.finished(0, losses)
+    return losses
 
 
 def _check_not_collapsed(
@@ -262,6 +340,7 @@ def pretrain_layerwise(
     batch_size: int,
     generator: torch.Generator,
     verbose: bool = False,
+    checkpoint=None,
 ) -> list[float]:
     """The paper's greedy layer-wise denoising pretraining, then fine-tuning.
 
@@ -276,17 +355,23 @@ def pretrain_layerwise(
     iterations.
 
     Everything is in the network's normalised units (``ae.input_scale``).
-    Returns the mean loss of each epoch of every stage, one after another
-    (each layer's stage is on its own scale).
+    ``checkpoint`` (a fit's checkpointer, optional) saves the training state
+    as it goes and resumes from it. Returns the mean loss of each epoch of
+    every stage, one after another (each layer's stage is on its own scale).
     """
     _paper_init(ae)
     ae.train()
-    losses: list[float] = []
+    stages = _Stages(checkpoint, ae)
+    if stages.stage > ae.n_layers:  # layers and fine-tuning done
+        return stages.losses
+    losses = stages.losses
     current = source
     # Asked only when a layer looks collapsed, and at most once.
     samples_differ = functools.cache(lambda: rows_differ(source))
     last = ae.n_layers - 1
     for i in range(ae.n_layers):
+        if stages.stage >= ae.n_layers:  # every layer is trained: on to fine-tuning
+            break
         enc, dec = ae.encoder[i], ae.decoder[last - i]
         enc_act = F.relu if i < last else (lambda t: t)
         # Layer 0 reconstructs the data (linear output); deeper layers
@@ -305,21 +390,26 @@ def pretrain_layerwise(
             y = dec_act(dec(F.dropout(h, dropout, training=True)))
             return _squared_error(y, x)
 
-        params = list(enc.parameters()) + list(dec.parameters())
-        optimizer, scheduler = _sgd_step_schedule(params, lr, lr_step)
-        losses += _train(
-            dae_loss, current, n_iter=layer_iter, batch_size=batch_size,
-            optimizer=optimizer, scheduler=scheduler, generator=generator,
-            desc=f"pretrain layer {i + 1}/{ae.n_layers}", verbose=verbose,
-        )
-        logger.info("layer %d pretrained, loss %.4g", i + 1, losses[-1] if losses else float("nan"))
+        trained_before = stages.done(i)  # by the run this one resumes
+        if not trained_before:
+            params = list(enc.parameters()) + list(dec.parameters())
+            optimizer, scheduler = _sgd_step_schedule(params, lr, lr_step)
+            losses += _train(
+                dae_loss, current, n_iter=layer_iter, batch_size=batch_size,
+                optimizer=optimizer, scheduler=scheduler, generator=generator,
+                desc=f"pretrain layer {i + 1}/{ae.n_layers}", verbose=verbose,
+                **stages.train_args(i, losses),
+            )
+            logger.info("layer %d pretrained, loss %.4g", i + 1, losses[-1] if losses else float("nan"))
         # no_grad, not inference_mode: the codes are the next layer's training input.
         # Layer i's clean codes from layer i-1's: one layer per pass, not the whole stack again.
         with torch.no_grad():
             rows = chunk_rows(current.n_features)
             codes = torch.cat([enc_act(enc(prep(x))) for x in current.chunks(rows)])
-        _check_not_collapsed(codes.amin(dim=0), codes.amax(dim=0), f"layer {i + 1}/{ae.n_layers}",
-                             lr, relu=i < last, samples_differ=samples_differ)
+        if not trained_before:
+            _check_not_collapsed(codes.amin(dim=0), codes.amax(dim=0), f"layer {i + 1}/{ae.n_layers}",
+                                 lr, relu=i < last, samples_differ=samples_differ)
+            stages.finished(i, losses)
         current = BatchSource.from_tensor(codes)
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
@@ -327,9 +417,11 @@ def pretrain_layerwise(
         lambda x: _squared_error(ae.normalise(ae(x)), ae.normalise(x)), source,
         n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
         scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,
+        **stages.train_args(ae.n_layers, losses),
     )
     if finetune_iter:
         for i, (lo, hi) in enumerate(_layer_ranges(ae, source)):
             _check_not_collapsed(lo, hi, f"layer {i + 1}/{ae.n_layers} after fine-tuning", lr,
                                  relu=i < last, samples_differ=samples_differ)
+    stages.finished(ae.n_layers, losses)
     return losses

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 
 
 def _demo(args) -> int:
@@ -36,11 +37,30 @@ def _demo(args) -> int:
     overrides = {} if args.max_iter is None else {"max_iter": args.max_iter}
     if args.pretrain_iter is not None:
         overrides.update(layerwise_iter=args.pretrain_iter, finetune_iter=2 * args.pretrain_iter)
+    if args.checkpoint_dir is not None:
+        overrides["checkpoint_dir"] = args.checkpoint_dir
     dec = DEC(n_clusters=10, random_state=args.seed, verbose=args.verbose, **overrides).fit(X)
     report("DEC", dec.labels_, time.perf_counter() - start)
     print(f"DEC: {dec.n_iter_} clustering iterations, {len(dec.history_) - 1} target updates, "
           f"device {dec.device_}")
     return 0
+
+
+def _check_checkpoint_args(parser, args) -> None:
+    """``--resume`` continues the checkpoint in ``--checkpoint-dir``; without it, an existing
+    checkpoint there is an error rather than silently reused."""
+    from ._checkpoint import FILENAME
+
+    if args.checkpoint_dir is None:
+        if args.resume:
+            parser.error("--resume needs --checkpoint-dir, the directory of the fit to resume")
+        return
+    exists = (Path(args.checkpoint_dir) / FILENAME).exists()
+    if args.resume and not exists:
+        parser.error(f"--resume: there is no checkpoint to resume in {args.checkpoint_dir!r}")
+    if not args.resume and exists:
+        parser.error(f"{args.checkpoint_dir!r} already holds a checkpoint: pass --resume to "
+                     "continue it, or choose another --checkpoint-dir")
 
 
 def _count(text: str) -> int:
@@ -65,9 +85,19 @@ def main(argv=None) -> int:
                            "instead of DEC's 'auto' schedule (a quicker, rougher run)")
     demo.add_argument("--max-iter", type=_count, default=None, metavar="N",
                       help="override DEC's max_iter")
+    demo.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                      help="keep a checkpoint of the fit in DIR (written atomically as it goes)")
+    demo.add_argument("--resume", action="store_true",
+                      help="continue the interrupted fit checkpointed in --checkpoint-dir "
+                           "(same settings and data)")
     args = parser.parse_args(argv)
+    _check_checkpoint_args(demo, args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return _demo(args)
+    try:
+        return _demo(args)
+    except (ValueError, OSError) as exc:  # user mistakes: one readable line, no traceback
+        print(f"deepclust: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

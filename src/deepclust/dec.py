@@ -191,6 +191,22 @@ class DEC(BaseDeepClusterer):
         paper's "DEC w/o backprop" ablation.
     device : str or torch.device, default="auto"
         Where to train; "auto" picks CUDA when it is available.
+    checkpoint_dir : str, path-like or None, default=None
+        Directory where the fit keeps a checkpoint of its whole training
+        state (``checkpoint.pt``): network, centroids, optimiser, random
+        generators, phase, iteration and a fingerprint of the settings and the
+        data. It is written atomically every ``checkpoint_every`` iterations
+        and at each phase boundary, and kept after the fit. Fitting again with
+        the same directory, settings and data resumes where the last fit
+        stopped (a finished fit is rebuilt without training); a checkpoint of
+        other settings or data is refused with a ``ValueError``. On CPU with
+        an int ``random_state`` (same torch version and thread count) a
+        resumed fit ends with the labels of an uninterrupted one. A directory
+        holds one fit's checkpoint at a time. ``verbose``, ``device`` and the checkpoint settings
+        may change between the two.
+    checkpoint_every : int, default=1000
+        Iterations between two checkpoints (the clustering phase writes at the
+        first target update after each multiple).
     random_state : int, RandomState instance or None, default=None
         Seeds network initialisation, dropout, batch order and k-means. An
         int gives identical labels on CPU run after run. The global torch
@@ -211,8 +227,11 @@ class DEC(BaseDeepClusterer):
     history_ : list of dict
         One entry per target update with keys ``iteration``, ``loss`` (mean
         KL(P||Q) of the mini-batches since the previous update; NaN for the
-        first) and ``delta_label`` (fraction of points that changed cluster;
-        the first entry compares with the k-means initialisation).
+        first), ``delta_label`` (fraction of points that changed cluster;
+        the first entry compares with the k-means initialisation),
+        ``n_empty`` (clusters with no point) and ``smallest`` (points in the
+        smallest cluster). Clusters that end empty also raise a
+        ``ConvergenceWarning``.
     pretrain_history_ : list of float
         Mean reconstruction loss of each pretraining epoch.
     layerwise_schedule_ : dict or None
@@ -243,9 +262,16 @@ class DEC(BaseDeepClusterer):
     the overall scale of X (pixels in [0, 255] or [0, 1] give the same
     clustering), and the paper's learning rates keep their meaning. Features
     in different units, or a large offset shared by every sample, still
-    matter: standardise such data first (e.g. ``StandardScaler``); layer-wise
-    pretraining warns when the samples' spread around their mean is under
-    1% of their energy.
+    matter: standardise such data first (e.g. ``StandardScaler``). Pretraining
+    warns (``RuntimeWarning``) when one feature holds most of X's variance
+    at over 100 times the typical feature's spread, and layer-wise
+    pretraining when the samples' spread around their mean is under 1% of
+    their energy. Float64 values beyond float32's range are refused, and so
+    are new points whose embedding or assignment overflows float32.
+
+    With ``checkpoint_dir`` a fit can be interrupted at any time (even by
+    ``kill -9``) and resumed by fitting again; see the README's
+    "Reliability" section for what is guaranteed.
 
     ``transform`` and ``predict_proba`` return float32, the network's
     precision, whatever X's dtype.
@@ -302,6 +328,8 @@ class DEC(BaseDeepClusterer):
         tol: float = 1e-3,
         freeze_encoder: bool = False,
         device="auto",
+        checkpoint_dir=None,
+        checkpoint_every: int = 1000,
         random_state=None,
         verbose: bool = False,
     ):
@@ -327,6 +355,8 @@ class DEC(BaseDeepClusterer):
         self.tol = tol
         self.freeze_encoder = freeze_encoder
         self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.random_state = random_state
         self.verbose = verbose
 

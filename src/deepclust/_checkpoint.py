@@ -164,15 +164,10 @@ class Checkpointer:
             stale.unlink(missing_ok=True)
         if not self.path.exists():
             return None
-        try:
-            payload = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # UnpicklingError, RuntimeError (zip), EOFError, ...
-            raise CheckpointError(
-                f"{str(self.path)!r} is not a loadable deepclust checkpoint (corrupted, truncated, "
-                f"or containing objects other than tensors): {exc}. Delete it to start afresh."
-            ) from exc
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise CheckpointError(f"{str(self.path)!r} is not a deepclust checkpoint.")
+        from ._io import read_payload
+
+        payload = read_payload(self.path, FORMAT, "deepclust checkpoint", CheckpointError,
+                               ". Delete it to start afresh.")
         if payload.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(
                 f"{str(self.path)!r} has checkpoint format version {payload.get('format_version')}; "

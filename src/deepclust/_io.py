@@ -60,6 +60,21 @@ def _json_default(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def read_payload(path, fmt: str, what: str, error=ValueError, advice: str = "") -> dict:
+    """Read a deepclust file with ``torch.load(weights_only=True)`` (tensors, numbers and strings
+    only: nothing in it can run) and check it is a dict of format ``fmt``, else raise ``error``."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError (zip), EOFError, ...
+        raise error(
+            f"{str(path)!r} is not a loadable {what} (corrupted, truncated, or containing objects "
+            f"other than tensors): {exc}{advice}"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise error(f"{str(path)!r} is not a {what}.")
+    return payload
+
+
 def save_model(est, path) -> None:
     config = {
         "estimator": type(est).__name__,
@@ -106,15 +121,7 @@ def load(path, device="auto"):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError (zip), EOFError, ...
-        raise ValueError(
-            f"{str(path)!r} is not a loadable deepclust model file (corrupted, truncated, or "
-            f"containing objects other than tensors): {exc}"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a deepclust model file.")
+    payload = read_payload(path, FORMAT, "deepclust model file")
     version = payload.get("format_version")
     if version not in (1, FORMAT_VERSION):
         raise ValueError(

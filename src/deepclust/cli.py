@@ -2,7 +2,11 @@
 
 ``deepclust demo`` runs DEC on scikit-learn's digits (shipped with the
 install, no network needed) and prints ACC / NMI / ARI beside k-means on the
-raw pixels.
+raw pixels. ``deepclust fit`` clusters a data file and saves the model,
+``deepclust predict`` assigns the rows of a data file to a saved model's
+clusters, and ``deepclust evaluate`` compares labels with the truth.
+A user mistake ends with one line on stderr and exit status 1 (2 for a
+usage error), never a traceback.
 """
 
 from __future__ import annotations
@@ -46,6 +50,104 @@ def _demo(args) -> int:
     return 0
 
 
+def _print_scores(y, labels) -> None:
+    from .metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
+
+    print(f"ACC {cluster_accuracy(y, labels):.4f}  NMI {normalized_mutual_info_score(y, labels):.4f}  "
+          f"ARI {adjusted_rand_score(y, labels):.4f}")
+
+
+def _fit(args) -> int:
+    import json
+
+    import numpy as np
+
+    from . import DEC
+    from ._readers import read_table
+
+    X, y = read_table(args.data, args.label_column)
+    params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": args.verbose,
+              "device": args.device}
+    if args.pretrain is not None:
+        params["pretrain"] = args.pretrain
+    if args.max_iter is not None:
+        params["max_iter"] = args.max_iter
+    if args.checkpoint_dir is not None:
+        params["checkpoint_dir"] = args.checkpoint_dir
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a directory for the model.")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    dec = DEC(**params).fit(X)
+    seconds = time.perf_counter() - start
+    dec.save(out / "model.pt")
+    sizes = [int(c) for c in np.bincount(dec.labels_, minlength=args.n_clusters)]
+    summary = {"data": str(args.data), "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+               "n_clusters": args.n_clusters, "cluster_sizes": sizes, "n_iter": dec.n_iter_,
+               "seconds": round(seconds, 2)}
+    (out / "fit.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"clustered {X.shape[0]} rows x {X.shape[1]} features into {args.n_clusters} clusters "
+          f"in {seconds:.1f} s; model saved to {out / 'model.pt'}")
+    print("cluster sizes: " + " ".join(str(c) for c in sizes))
+    if y is not None:
+        print(f"against {args.label_column!r} (evaluation only): ", end="")
+        _print_scores(y, dec.labels_)
+    return 0
+
+
+def _model_path(model: str) -> Path:
+    path = Path(model)
+    return path / "model.pt" if path.is_dir() else path
+
+
+def _predict(args) -> int:
+    import numpy as np
+
+    from . import load
+    from ._readers import read_table
+
+    dec = load(_model_path(args.model), device=args.device)
+    X, _ = read_table(args.data, args.label_column)
+    q = dec.predict_proba(X)
+    labels, confidence = q.argmax(axis=1), q.max(axis=1)
+    out = Path(args.out)
+    with open(out, "w") as fh:
+        fh.write("row,cluster,confidence\n")
+        for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
+            fh.write(f"{i},{int(c)},{float(p):.6f}\n")
+    counts = np.bincount(labels, minlength=q.shape[1])
+    print(f"assigned {len(labels)} rows to {q.shape[1]} clusters; labels written to {out}")
+    print("cluster sizes: " + " ".join(str(int(c)) for c in counts))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from ._readers import read_labels
+
+    labels = read_labels(args.labels, args.labels_column)
+    truth = read_labels(args.truth, args.truth_column)
+    if len(labels) != len(truth):
+        raise ValueError(f"{len(labels)} labels in {args.labels} but {len(truth)} in {args.truth}.")
+    _print_scores(truth, labels)
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive; give 1 or more")
+    return value
+
+
+def _add_checkpoint_args(parser) -> None:
+    parser.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                        help="keep a checkpoint of the fit in DIR (written atomically as it goes)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted fit checkpointed in --checkpoint-dir "
+                             "(same settings and data)")
+
+
 def _check_checkpoint_args(parser, args) -> None:
     """``--resume`` continues the checkpoint in ``--checkpoint-dir``; without it, an existing
     checkpoint there is an error rather than silently reused."""
@@ -85,18 +187,50 @@ def main(argv=None) -> int:
                            "instead of DEC's 'auto' schedule (a quicker, rougher run)")
     demo.add_argument("--max-iter", type=_count, default=None, metavar="N",
                       help="override DEC's max_iter")
-    demo.add_argument("--checkpoint-dir", default=None, metavar="DIR",
-                      help="keep a checkpoint of the fit in DIR (written atomically as it goes)")
-    demo.add_argument("--resume", action="store_true",
-                      help="continue the interrupted fit checkpointed in --checkpoint-dir "
-                           "(same settings and data)")
+    _add_checkpoint_args(demo)
+
+    fit = sub.add_parser("fit", help="cluster the rows of a data file with DEC and save the model")
+    fit.add_argument("data", help="a .npy, .npz, .csv or .parquet file of numeric features")
+    fit.add_argument("--n-clusters", type=_positive, required=True, metavar="K")
+    fit.add_argument("--out", required=True, metavar="MODEL_DIR",
+                     help="directory for model.pt and fit.json")
+    fit.add_argument("--label-column", default=None, metavar="COL",
+                     help="a column (or .npz array) of true labels: kept out of the fit, used only "
+                          "to print ACC / NMI / ARI")
+    fit.add_argument("--pretrain", choices=["layerwise", "end-to-end"], default=None,
+                     help="pretraining scheme (default: DEC's, layer-wise)")
+    fit.add_argument("--max-iter", type=_count, default=None, metavar="N",
+                     help="override DEC's max_iter")
+    fit.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    fit.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    fit.add_argument("--verbose", action="store_true", help="show progress bars")
+    _add_checkpoint_args(fit)
+
+    predict = sub.add_parser("predict", help="assign the rows of a data file to a saved model's clusters")
+    predict.add_argument("model", help="a model directory written by 'fit' (or a model.pt file)")
+    predict.add_argument("data", help="a .npy, .npz, .csv or .parquet file with the training features")
+    predict.add_argument("--out", required=True, metavar="LABELS_CSV",
+                         help="CSV of row, cluster and confidence (the largest soft assignment)")
+    predict.add_argument("--label-column", default=None, metavar="COL",
+                         help="a label column to leave out of the features")
+    predict.add_argument("--device", default="auto")
+
+    evaluate = sub.add_parser("evaluate", help="ACC, NMI and ARI of cluster labels against the truth")
+    evaluate.add_argument("labels", help="cluster labels: .npy, or a CSV such as 'predict' writes")
+    evaluate.add_argument("truth", help="true labels: .npy or .csv")
+    evaluate.add_argument("--labels-column", default=None, metavar="COL")
+    evaluate.add_argument("--truth-column", default=None, metavar="COL")
+
     args = parser.parse_args(argv)
-    _check_checkpoint_args(demo, args)
+    if args.command in ("demo", "fit"):
+        _check_checkpoint_args(sub.choices[args.command], args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    command = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate}[args.command]
     try:
-        return _demo(args)
-    except (ValueError, OSError) as exc:  # user mistakes: one readable line, no traceback
-        print(f"deepclust: error: {exc}", file=sys.stderr)
+        return command(args)
+    except (ValueError, TypeError, OSError) as exc:  # user mistakes: one readable line
+        message = " ".join(str(exc).split())
+        print(f"deepclust: error: {message}", file=sys.stderr)
         return 1
 
 

@@ -1,0 +1,152 @@
+"""Reading the command line's data files: numeric tables and label lists.
+
+Supported: ``.npy``, ``.npz``, ``.csv`` and ``.parquet`` (with pandas and pyarrow installed).
+Every failure is a ``ValueError`` (or ``FileNotFoundError``) whose message says what was wrong
+with which file, so the command line can print it as one line.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+TABLE_SUFFIXES = (".npy", ".npz", ".csv", ".parquet")
+
+
+def _existing(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r} does not exist.")
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r} is not a file.")
+    return path
+
+
+def _load_numpy(path: Path, suffix: str):
+    """``(array, other arrays)`` of a .npy or .npz file, never unpickling anything."""
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False), {}
+        return _npz_array(path, None)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise ValueError(f"{str(path)!r} holds Python objects, which deepclust does not load "
+                             "(it could run code); save a numeric array instead.") from exc
+        if str(exc).startswith(repr(str(path))):  # our own message
+            raise
+        raise ValueError(f"{str(path)!r} is not a readable {suffix} file: {exc}") from exc
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, SyntaxError, UnicodeDecodeError) as exc:
+        # not an .npy/.npz, truncated, a damaged zip or header, ...
+        raise ValueError(f"{str(path)!r} is not a readable {suffix} file: {exc}") from exc
+
+
+def _npz_array(path: Path, key: str | None):
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if not names:
+            raise ValueError(f"{str(path)!r} holds no arrays.")
+        if key is None:
+            key = "X" if "X" in names else names[0]
+        if key not in names:
+            raise ValueError(f"{str(path)!r} has no array {key!r}; it has {names}.")
+        return archive[key], {name: archive[name] for name in names if name != key}
+
+
+def _frame(path: Path):
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ValueError(f"Reading {str(path)!r} needs pandas: pip install pandas.") from exc
+
+    if path.suffix == ".csv":
+        try:
+            return pd.read_csv(path)
+        except pd.errors.EmptyDataError as exc:
+            raise ValueError(f"{str(path)!r} is empty.") from exc
+        except pd.errors.ParserError as exc:  # ragged rows and the like
+            raise ValueError(f"{str(path)!r} is not a well-formed CSV file: {exc}".strip()) from exc
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{str(path)!r} is not a text CSV file ({exc.reason}).") from exc
+    try:
+        return pd.read_parquet(path)
+    except ImportError as exc:
+        raise ValueError(
+            f"Reading {str(path)!r} needs a parquet engine: pip install pyarrow."
+        ) from exc
+    except Exception as exc:  # pyarrow raises its own error types for damaged files
+        raise ValueError(f"{str(path)!r} is not a readable parquet file: {exc}") from exc
+
+
+def read_table(path, label_column: str | None = None):
+    """``(X, y)`` from a data file: X float (n, d); y the label column's values, or None.
+
+    For ``.npz`` files the array ``X`` (or the first one) is X and ``label_column`` names
+    another array; CSV and parquet files need numeric columns apart from the label column.
+    """
+    path = _existing(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(
+            f"{str(path)!r}: unsupported file type {suffix or '(none)'!r}; use one of "
+            f"{', '.join(TABLE_SUFFIXES)}."
+        )
+    y = None
+    if suffix in (".npy", ".npz"):
+        if suffix == ".npy" and label_column is not None:
+            raise ValueError(f"{str(path)!r}: a .npy file has no columns; --label-column needs "
+                             ".npz, .csv or .parquet.")
+        X, others = _load_numpy(path, suffix)
+        if label_column is not None:
+            if label_column not in others:
+                raise ValueError(f"{str(path)!r} has no array {label_column!r} for the labels; "
+                                 f"it has {sorted(others)}.")
+            y = others[label_column]
+    else:
+        frame = _frame(path)
+        if label_column is not None:
+            if label_column not in frame.columns:
+                raise ValueError(f"{str(path)!r} has no column {label_column!r}; its columns are "
+                                 f"{[str(c) for c in frame.columns][:20]}.")
+            y = frame.pop(label_column).to_numpy()
+        non_numeric = [str(c) for c, t in frame.dtypes.items() if t.kind not in "biuf"]
+        if non_numeric:
+            raise ValueError(
+                f"{str(path)!r} has non-numeric columns {non_numeric[:10]}: deepclust clusters "
+                "numeric features. Drop them, or name the label column with --label-column."
+            )
+        X = frame.to_numpy()
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{str(path)!r} holds {X.dtype} values, not numbers.")
+    if X.ndim != 2:
+        raise ValueError(f"{str(path)!r} holds a {X.ndim}-D array; deepclust needs a 2-D table "
+                         "(one row per sample).")
+    if y is not None and len(y) != len(X):
+        raise ValueError(f"{str(path)!r}: {len(y)} labels for {len(X)} rows.")
+    return X.astype(np.float64, copy=False), y
+
+
+def read_labels(path, column: str | None = None) -> np.ndarray:
+    """A 1-D array of labels from ``.npy``, or a column of a CSV file (``column``, else
+    ``cluster``, ``label``, or the file's only or last column)."""
+    path = _existing(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        labels, _ = _load_numpy(path, suffix)
+    elif suffix == ".csv":
+        frame = _frame(path)
+        if frame.shape[1] == 0:
+            raise ValueError(f"{str(path)!r} has no columns.")
+        if column is None:
+            column = next((c for c in ("cluster", "label") if c in frame.columns), frame.columns[-1])
+        if column not in frame.columns:
+            raise ValueError(f"{str(path)!r} has no column {column!r}.")
+        labels = frame[column].to_numpy()
+    else:
+        raise ValueError(f"{str(path)!r}: labels are read from .npy or .csv files.")
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"{str(path)!r} holds a {labels.ndim}-D array; labels are 1-D.")
+    return labels

@@ -1,0 +1,112 @@
+"""deepclust fit / predict / evaluate on real files, run as real subprocesses, error paths too."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+
+from deepclust.metrics import adjusted_rand_score
+
+from .test_cli import run
+
+QUICK = ("--pretrain", "end-to-end", "--max-iter", "60")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    X, y = make_blobs(n_samples=150, centers=3, n_features=4, cluster_std=0.6, random_state=0)
+    np.save(folder / "X.npy", X)
+    np.savez(folder / "X.npz", X=X, y=y)
+    species = np.array(["setosa", "versicolor", "virginica"])[y]
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(4)]).assign(species=species)
+    frame.to_csv(folder / "X.csv", index=False)
+    frame.to_parquet(folder / "X.parquet")
+    np.save(folder / "y.npy", y)
+    return folder, X, y
+
+
+def _fails_cleanly(result, *phrases, code=1):
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    for phrase in phrases:
+        assert phrase in last, last
+
+
+def test_fit_predict_evaluate_round_trip(data, tmp_path):
+    folder, X, y = data
+    model = tmp_path / "model"
+    fit = run("fit", str(folder / "X.csv"), "--n-clusters", "3", "--out", str(model),
+              "--label-column", "species", *QUICK)
+    assert fit.returncode == 0, fit.stderr
+    assert "ACC 1.0000" in fit.stdout or "ACC 0.9" in fit.stdout  # well-separated blobs
+    summary = json.loads((model / "fit.json").read_text())
+    assert summary["n_samples"] == 150 and summary["n_features"] == 4 and sum(summary["cluster_sizes"]) == 150
+
+    labels = tmp_path / "labels.csv"
+    predict = run("predict", str(model), str(folder / "X.npy"), "--out", str(labels))
+    assert predict.returncode == 0, predict.stderr
+    table = pd.read_csv(labels)
+    assert list(table.columns) == ["row", "cluster", "confidence"]
+    assert table["row"].tolist() == list(range(150))
+    assert table["confidence"].between(1 / 3, 1).all()
+    assert adjusted_rand_score(y, table["cluster"]) > 0.9
+
+    evaluate = run("evaluate", str(labels), str(folder / "y.npy"))
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert evaluate.stdout.startswith("ACC ")
+
+
+@pytest.mark.parametrize("name, extra", [("X.npy", ()), ("X.npz", ("--label-column", "y")),
+                                         ("X.parquet", ("--label-column", "species"))])
+def test_fit_reads_each_supported_kind(data, tmp_path, name, extra):
+    folder, _, _ = data
+    result = run("fit", str(folder / name), "--n-clusters", "3", "--out", str(tmp_path / "m"),
+                 *extra, *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "m" / "model.pt").is_file()
+
+
+def test_fit_error_paths(data, tmp_path):
+    """Each ends with one line on stderr and a non-zero status (the readers' other errors are
+    tested in-process in test_readers.py)."""
+    folder, X, _ = data
+    out = str(tmp_path / "m")
+    _fails_cleanly(run("fit", str(tmp_path / "missing.csv"), "--n-clusters", "3", "--out", out),
+                   "missing.csv", "does not exist")
+    _fails_cleanly(run("fit", str(folder / "X.npy"), "--n-clusters", "500", "--out", out, *QUICK),
+                   "n_samples=150 should be >= n_clusters=500")
+    _fails_cleanly(run("fit", str(folder / "X.csv"), "--n-clusters", "3", "--out", out),
+                   "non-numeric columns ['species']", "--label-column")
+    _fails_cleanly(run("fit", str(folder / "X.npy"), "--n-clusters", "0", "--out", out),
+                   "not positive", code=2)
+
+
+def test_predict_and_evaluate_error_paths(data, tmp_path):
+    folder, X, _ = data
+    model = tmp_path / "model"
+    assert run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--out", str(model),
+               *QUICK).returncode == 0
+    np.save(tmp_path / "wide.npy", np.c_[X, X])
+    _fails_cleanly(run("predict", str(model), str(tmp_path / "wide.npy"), "--out",
+                       str(tmp_path / "l.csv")), "8 features", "expecting 4")
+    _fails_cleanly(run("predict", str(tmp_path / "nomodel"), str(folder / "X.npy"), "--out",
+                       str(tmp_path / "l.csv")), "No model file")
+    np.save(tmp_path / "short.npy", np.zeros(10, dtype=int))
+    _fails_cleanly(run("evaluate", str(tmp_path / "short.npy"), str(folder / "y.npy")),
+                   "10 labels", "150")
+
+
+def test_fit_checkpoint_and_resume(data, tmp_path):
+    folder, _, _ = data
+    common = ("fit", str(folder / "X.npy"), "--n-clusters", "3", "--out", str(tmp_path / "m"),
+              "--checkpoint-dir", str(tmp_path / "ckpt"), *QUICK)
+    first = run(*common)
+    assert first.returncode == 0, first.stderr
+    _fails_cleanly(run(*common), "already holds a checkpoint: pass --resume", code=2)
+    resumed = run(*common, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert first.stdout.splitlines()[1] == resumed.stdout.splitlines()[1]  # the cluster sizes

@@ -1,0 +1,106 @@
+"""The command line's file readers, on real files the tests write: every supported kind, and
+hostile ones (property-based) that must give a clear ValueError or FileNotFoundError."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deepclust._readers import read_labels, read_table
+
+
+def test_each_kind_reads_the_same_table(tmp_path):
+    X = np.arange(12, dtype=np.float64).reshape(4, 3)
+    labels = np.array(["a", "b", "a", "c"])
+    np.save(tmp_path / "X.npy", X)
+    np.savez(tmp_path / "X.npz", X=X, y=labels)
+    frame = pd.DataFrame(X, columns=["x", "y", "z"]).assign(kind=labels)
+    frame.to_csv(tmp_path / "X.csv", index=False)
+    frame.to_parquet(tmp_path / "X.parquet")
+    for name, column in [("X.npy", None), ("X.npz", "y"), ("X.csv", "kind"), ("X.parquet", "kind")]:
+        got, y = read_table(tmp_path / name, column)
+        np.testing.assert_array_equal(got, X)
+        assert got.dtype == np.float64
+        if column is not None:
+            assert list(y) == list(labels)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("data.txt", b"1 2\n", "unsupported file type '.txt'"),
+    ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "not a well-formed CSV file"),
+    ("empty.csv", b"", "is empty"),
+    ("text.csv", b"a,b\nx,1\ny,2\n", "non-numeric columns ['a']"),
+    ("binary.csv", bytes(range(128, 256)), "CSV"),
+    ("broken.npy", b"\x93NUMPY garbage", "not a readable .npy file"),
+    ("broken.npz", b"PK\x03\x04 not a zip", "not a readable .npz file"),
+    ("broken.parquet", b"PAR1 nope", "not a readable parquet file"),
+])
+def test_bad_files_give_clear_errors(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=None) as info:
+        read_table(tmp_path / name)
+    assert message in str(info.value) and name in str(info.value)
+
+
+def test_object_arrays_are_never_unpickled(tmp_path):
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, 2], dtype=object))
+    with pytest.raises(ValueError, match="holds Python objects"):
+        read_table(tmp_path / "objects.npy")
+    with pytest.raises(ValueError, match="holds Python objects"):
+        read_labels(tmp_path / "objects.npy")
+
+
+def test_shape_and_column_errors(tmp_path):
+    np.save(tmp_path / "one.npy", np.zeros(5))
+    with pytest.raises(ValueError, match="1-D array; deepclust needs a 2-D table"):
+        read_table(tmp_path / "one.npy")
+    np.save(tmp_path / "X.npy", np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="a .npy file has no columns"):
+        read_table(tmp_path / "X.npy", "label")
+    pd.DataFrame({"a": [1.0, 2.0]}).to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(ValueError, match="has no column 'label'"):
+        read_table(tmp_path / "a.csv", "label")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_table(tmp_path / "nothing.csv")
+    with pytest.raises(ValueError, match="is not a file"):
+        read_table(tmp_path)
+
+
+def test_labels_from_predict_output_and_npy(tmp_path):
+    (tmp_path / "labels.csv").write_text("row,cluster,confidence\n0,2,0.9\n1,0,0.8\n")
+    assert read_labels(tmp_path / "labels.csv").tolist() == [2, 0]
+    (tmp_path / "truth.csv").write_text("label\ncat\ndog\n")
+    assert read_labels(tmp_path / "truth.csv").tolist() == ["cat", "dog"]
+    np.save(tmp_path / "y.npy", np.array([1, 2, 3]))
+    assert read_labels(tmp_path / "y.npy").tolist() == [1, 2, 3]
+    np.save(tmp_path / "y2.npy", np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="labels are 1-D"):
+        read_labels(tmp_path / "y2.npy")
+
+
+_cells = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True).map(repr),
+                   st.text(alphabet=",\"\n\r ;x1.e-", max_size=4), st.just(""))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(_cells, min_size=0, max_size=4), max_size=6),
+       raw=st.binary(max_size=40), suffix=st.sampled_from([".csv", ".npy", ".npz", ".parquet"]))
+def test_generated_files_read_or_raise_a_clear_error(tmp_path, rows, raw, suffix):
+    """Whatever bytes a file holds, the readers return a 2-D float table or raise ValueError."""
+    path = tmp_path / f"generated{suffix}"
+    if suffix == ".csv":
+        path.write_text("\n".join(",".join(r) for r in rows))
+    else:
+        path.write_bytes(raw)
+    for reader in (read_table, read_labels):
+        try:
+            out = reader(path)
+        except ValueError:
+            continue
+        if reader is read_table:
+            X, y = out
+            assert X.ndim == 2 and X.dtype == np.float64 and y is None
+        else:
+            assert out.ndim == 1

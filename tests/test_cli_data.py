@@ -110,3 +110,21 @@ def test_fit_checkpoint_and_resume(data, tmp_path):
     resumed = run(*common, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert first.stdout.splitlines()[1] == resumed.stdout.splitlines()[1]  # the cluster sizes
+
+
+def test_predict_refuses_reordered_columns_and_overwriting_its_inputs(data, tmp_path):
+    folder, X, _ = data
+    model = tmp_path / "model"
+    assert run("fit", str(folder / "X.csv"), "--n-clusters", "3", "--out", str(model),
+               "--label-column", "species", *QUICK).returncode == 0
+    frame = pd.read_csv(folder / "X.csv").drop(columns="species")
+    frame[frame.columns[::-1]].to_csv(tmp_path / "reordered.csv", index=False)
+    _fails_cleanly(run("predict", str(model), str(tmp_path / "reordered.csv"), "--out",
+                       str(tmp_path / "l.csv")), "feature names")
+    _fails_cleanly(run("predict", str(model), str(folder / "X.npy"), "--out", str(folder / "X.npy")),
+                   "would overwrite")
+    # A headerless CSV of the same numbers predicts one row per line.
+    np.savetxt(tmp_path / "nohdr.csv", X, delimiter=",")
+    result = run("predict", str(model), str(tmp_path / "nohdr.csv"), "--out", str(tmp_path / "l.csv"))
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(tmp_path / "l.csv")) == len(X)

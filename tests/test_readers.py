@@ -20,6 +20,7 @@ def test_each_kind_reads_the_same_table(tmp_path):
     frame.to_parquet(tmp_path / "X.parquet")
     for name, column in [("X.npy", None), ("X.npz", "y"), ("X.csv", "kind"), ("X.parquet", "kind")]:
         got, y = read_table(tmp_path / name, column)
+        got = np.asarray(got)  # CSV and parquet come as DataFrames, keeping their column names
         np.testing.assert_array_equal(got, X)
         assert got.dtype == np.float64
         if column is not None:
@@ -101,6 +102,67 @@ def test_generated_files_read_or_raise_a_clear_error(tmp_path, rows, raw, suffix
             continue
         if reader is read_table:
             X, y = out
+            X = np.asarray(X)
             assert X.ndim == 2 and X.dtype == np.float64 and y is None
         else:
             assert out.ndim == 1
+
+
+def test_a_csv_without_header_keeps_its_first_row(tmp_path):
+    X = np.arange(12, dtype=np.float64).reshape(4, 3) / 7
+    np.savetxt(tmp_path / "nohdr.csv", X, delimiter=",")
+    got, _ = read_table(tmp_path / "nohdr.csv")
+    np.testing.assert_allclose(np.asarray(got), X)
+
+
+def test_blank_lines_are_not_dropped(tmp_path):
+    (tmp_path / "gap.csv").write_text("a,b\n1,2\n\n3,4\n")
+    got, _ = read_table(tmp_path / "gap.csv")
+    assert len(got) == 3 and np.isnan(np.asarray(got)[1]).all()  # refused later by the fit
+    (tmp_path / "labels.csv").write_text("label\n1\n\n2\n")
+    with pytest.raises(ValueError, match="missing labels"):
+        read_labels(tmp_path / "labels.csv")
+
+
+def test_index_and_label_like_columns(tmp_path):
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "label": [0, 1, 0]})
+    frame.to_csv(tmp_path / "with_index.csv")  # pandas writes its index as an unnamed column
+    with pytest.raises(ValueError, match="usually a saved row index"):
+        read_table(tmp_path / "with_index.csv")
+    frame.to_csv(tmp_path / "intlabel.csv", index=False)
+    with pytest.warns(UserWarning, match=r"\['label'\] look like labels"):
+        X, _ = read_table(tmp_path / "intlabel.csv")
+    assert X.shape == (3, 2)
+    X, y = read_table(tmp_path / "intlabel.csv", "label")
+    assert X.shape == (3, 1) and y.tolist() == [0, 1, 0]
+    pd.DataFrame({"a": [1.0, 2.0], "label": ["x", None]}).to_csv(tmp_path / "nanlabel.csv", index=False)
+    with pytest.raises(ValueError, match="has missing values"):
+        read_table(tmp_path / "nanlabel.csv", "label")
+
+
+def test_named_columns_are_kept_for_the_model(tmp_path):
+    pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}).to_csv(tmp_path / "ab.csv", index=False)
+    X, _ = read_table(tmp_path / "ab.csv")
+    assert list(X.columns) == ["a", "b"]
+
+
+def test_npz_features_are_not_the_label_array(tmp_path):
+    np.savez(tmp_path / "lab_first.npz", labels=np.array([0, 1, 1]), feats=np.ones((3, 2)))
+    X, y = read_table(tmp_path / "lab_first.npz", "labels")
+    assert X.shape == (3, 2) and y.tolist() == [0, 1, 1]
+
+
+def test_ambiguous_or_wrong_label_files(tmp_path):
+    (tmp_path / "two.csv").write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(ValueError, match="several columns"):
+        read_labels(tmp_path / "two.csv")
+    assert read_labels(tmp_path / "two.csv", "b").tolist() == [2, 4]
+    (tmp_path / "float.csv").write_text("label\n0.5\n1.25\n")
+    with pytest.raises(ValueError, match="fractional numbers"):
+        read_labels(tmp_path / "float.csv")
+    np.save(tmp_path / "y.npy", np.array([1, 2]))
+    with pytest.raises(ValueError, match="no columns to choose from"):
+        read_labels(tmp_path / "y.npy", "label")
+    (tmp_path / "header_only.csv").write_text("a,b\n")
+    with pytest.raises(ValueError, match="has no rows"):
+        read_table(tmp_path / "header_only.csv")

@@ -7,6 +7,7 @@ with which file, so the command line can print it as one line.
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -24,16 +25,17 @@ def _existing(path) -> Path:
     return path
 
 
-def _load_numpy(path: Path, suffix: str):
+def _load_numpy(path: Path, suffix: str, exclude: str | None = None):
     """``(array, other arrays)`` of a .npy or .npz file, never unpickling anything."""
     try:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False), {}
-        return _npz_array(path, None)
+        return _npz_array(path, None, exclude)
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise ValueError(f"{str(path)!r} holds Python objects, which deepclust does not load "
-                             "(it could run code); save a numeric array instead.") from exc
+            raise ValueError(f"{str(path)!r} is not a numeric {suffix} array file: it is either "
+                             "something else or holds Python objects, which deepclust does not "
+                             "load (they could run code). Save a numeric array.") from exc
         if str(exc).startswith(repr(str(path))):  # our own message
             raise
         raise ValueError(f"{str(path)!r} is not a readable {suffix} file: {exc}") from exc
@@ -42,16 +44,29 @@ def _load_numpy(path: Path, suffix: str):
         raise ValueError(f"{str(path)!r} is not a readable {suffix} file: {exc}") from exc
 
 
-def _npz_array(path: Path, key: str | None):
+def _npz_array(path: Path, key: str | None, exclude: str | None = None):
     with np.load(path, allow_pickle=False) as archive:
         names = list(archive.files)
-        if not names:
-            raise ValueError(f"{str(path)!r} holds no arrays.")
+        candidates = [n for n in names if n != exclude]
+        if not candidates:
+            raise ValueError(f"{str(path)!r} holds no arrays of features.")
         if key is None:
-            key = "X" if "X" in names else names[0]
+            key = "X" if "X" in candidates else candidates[0]
         if key not in names:
             raise ValueError(f"{str(path)!r} has no array {key!r}; it has {names}.")
         return archive[key], {name: archive[name] for name in names if name != key}
+
+
+def _is_number(name) -> bool:
+    try:
+        float(name)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# Column names that usually hold labels or a saved index rather than features.
+_LABEL_LIKE = {"label", "labels", "class", "target", "y", "cluster", "species", "category"}
 
 
 def _frame(path: Path):
@@ -62,7 +77,12 @@ def _frame(path: Path):
 
     if path.suffix == ".csv":
         try:
-            return pd.read_csv(path)
+            # Blank lines stay rows (of NaN, refused later): dropping them would shift the rows.
+            frame = pd.read_csv(path, skip_blank_lines=False)
+            if len(frame.columns) and all(_is_number(c) for c in frame.columns):
+                # The first line is data, not a header: read it as a row.
+                frame = pd.read_csv(path, header=None, skip_blank_lines=False)
+            return frame
         except pd.errors.EmptyDataError as exc:
             raise ValueError(f"{str(path)!r} is empty.") from exc
         except pd.errors.ParserError as exc:  # ragged rows and the like
@@ -97,7 +117,7 @@ def read_table(path, label_column: str | None = None):
         if suffix == ".npy" and label_column is not None:
             raise ValueError(f"{str(path)!r}: a .npy file has no columns; --label-column needs "
                              ".npz, .csv or .parquet.")
-        X, others = _load_numpy(path, suffix)
+        X, others = _load_numpy(path, suffix, exclude=label_column)
         if label_column is not None:
             if label_column not in others:
                 raise ValueError(f"{str(path)!r} has no array {label_column!r} for the labels; "
@@ -105,18 +125,44 @@ def read_table(path, label_column: str | None = None):
             y = others[label_column]
     else:
         frame = _frame(path)
+        if len(frame) == 0:
+            raise ValueError(f"{str(path)!r} has no rows.")
         if label_column is not None:
             if label_column not in frame.columns:
                 raise ValueError(f"{str(path)!r} has no column {label_column!r}; its columns are "
                                  f"{[str(c) for c in frame.columns][:20]}.")
             y = frame.pop(label_column).to_numpy()
+        index_like = [str(c) for c in frame.columns if str(c).startswith("Unnamed: ")]
+        if index_like:
+            raise ValueError(
+                f"{str(path)!r} has unnamed columns {index_like[:5]}, usually a saved row index "
+                "(pandas' to_csv without index=False): clustering on it would be wrong. Drop it."
+            )
         non_numeric = [str(c) for c, t in frame.dtypes.items() if t.kind not in "biuf"]
         if non_numeric:
             raise ValueError(
                 f"{str(path)!r} has non-numeric columns {non_numeric[:10]}: deepclust clusters "
                 "numeric features. Drop them, or name the label column with --label-column."
             )
-        X = frame.to_numpy()
+        suspicious = [str(c) for c in frame.columns if str(c).lower() in _LABEL_LIKE]
+        if suspicious:
+            warnings.warn(
+                f"{str(path)!r}: column(s) {suspicious} look like labels but are used as features; "
+                "pass --label-column to keep a label column out of the fit.", UserWarning,
+                stacklevel=2,
+            )
+        # Columns keep their names, so a model fitted on them refuses reordered columns later.
+        X = frame.astype(np.float64) if all(isinstance(c, str) for c in frame.columns) else frame.to_numpy()
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"{str(path)!r}: the labels {label_column!r} are {y.ndim}-D, not 1-D.")
+        if _missing(y).any():
+            raise ValueError(f"{str(path)!r}: the label column {label_column!r} has missing values.")
+    if hasattr(X, "columns"):
+        if X.shape[1] == 0:
+            raise ValueError(f"{str(path)!r} has no feature columns.")
+        return X, y
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{str(path)!r} holds {X.dtype} values, not numbers.")
@@ -128,19 +174,36 @@ def read_table(path, label_column: str | None = None):
     return X.astype(np.float64, copy=False), y
 
 
+def _missing(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind == "O":
+        return np.array([v is None or (isinstance(v, float) and v != v) for v in values], dtype=bool)
+    return np.zeros(len(values), dtype=bool)
+
+
 def read_labels(path, column: str | None = None) -> np.ndarray:
-    """A 1-D array of labels from ``.npy``, or a column of a CSV file (``column``, else
-    ``cluster``, ``label``, or the file's only or last column)."""
+    """A 1-D array of labels from ``.npy``, or a column of a CSV file: ``column``, else
+    ``cluster`` or ``label``, else the file's only column."""
     path = _existing(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
+        if column is not None:
+            raise ValueError(f"{str(path)!r}: a .npy file has no columns to choose from.")
         labels, _ = _load_numpy(path, suffix)
     elif suffix == ".csv":
         frame = _frame(path)
         if frame.shape[1] == 0:
             raise ValueError(f"{str(path)!r} has no columns.")
         if column is None:
-            column = next((c for c in ("cluster", "label") if c in frame.columns), frame.columns[-1])
+            named = [c for c in ("cluster", "label") if c in frame.columns]
+            if named:
+                column = named[0]
+            elif frame.shape[1] == 1:
+                column = frame.columns[0]
+            else:
+                raise ValueError(f"{str(path)!r} has several columns and none is 'cluster' or "
+                                 "'label': name the one that holds the labels.")
         if column not in frame.columns:
             raise ValueError(f"{str(path)!r} has no column {column!r}.")
         labels = frame[column].to_numpy()
@@ -149,4 +212,8 @@ def read_labels(path, column: str | None = None) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"{str(path)!r} holds a {labels.ndim}-D array; labels are 1-D.")
+    if _missing(labels).any():
+        raise ValueError(f"{str(path)!r} has missing labels (empty cells or NaN).")
+    if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
+        raise ValueError(f"{str(path)!r} holds fractional numbers, not labels.")
     return labels

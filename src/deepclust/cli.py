@@ -107,11 +107,14 @@ def _predict(args) -> int:
     from . import load
     from ._readers import read_table
 
+    out = Path(args.out)
+    for source in (Path(args.data), _model_path(args.model)):
+        if out.resolve() == source.resolve():
+            raise ValueError(f"--out {str(out)!r} would overwrite {str(source)!r}; choose another file.")
     dec = load(_model_path(args.model), device=args.device)
     X, _ = read_table(args.data, args.label_column)
     q = dec.predict_proba(X)
     labels, confidence = q.argmax(axis=1), q.max(axis=1)
-    out = Path(args.out)
     with open(out, "w") as fh:
         fh.write("row,cluster,confidence\n")
         for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):

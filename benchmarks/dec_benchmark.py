@@ -22,6 +22,7 @@ Usage::
     python benchmarks/dec_benchmark.py                       # digits and Fashion-MNIST, 3 seeds
     python benchmarks/dec_benchmark.py --datasets digits --seeds 0 1 2
     python benchmarks/dec_benchmark.py --json benchmarks/out/dec.json
+    python benchmarks/dec_benchmark.py --precision float32    # DEC's precision (default: "auto")
 
 Fashion-MNIST is all 70,000 images from Debian's ``dataset-fashion-mnist``
 (``/usr/share/datasets/fashion-mnist``) or ``$DEEPCLUST_DATA/fashion-mnist``;
@@ -59,7 +60,7 @@ def scores(y, labels) -> dict:
     }
 
 
-def run_seed(X, y, k: int, seed: int, device: str) -> dict:
+def run_seed(X, y, k: int, seed: int, device: str, precision: str) -> dict:
     out = {}
     n = X.shape[0]
 
@@ -68,7 +69,7 @@ def run_seed(X, y, k: int, seed: int, device: str) -> dict:
     out["k-means"] = {**scores(y, km.labels_), "seconds": time.perf_counter() - start}
 
     start = time.perf_counter()
-    ae = DEC(k, max_iter=0, random_state=seed, device=device).fit(X)
+    ae = DEC(k, max_iter=0, random_state=seed, device=device, precision=precision).fit(X)
     ae_seconds = time.perf_counter() - start
     pretrain_s = ae.fit_times_["pretrain"]
     # Samples per SGD step on average: an epoch's last batch is smaller than batch_size.
@@ -79,6 +80,7 @@ def run_seed(X, y, k: int, seed: int, device: str) -> dict:
         samples = (n_layers * schedule["layer_iter"] + schedule["finetune_iter"]) * per_step
     else:
         samples = ae.pretrain_epochs * n
+    out["precision"] = ae.precision_
     out["AE + k-means"] = {
         **scores(y, ae.labels_),
         "seconds": ae_seconds,
@@ -90,7 +92,7 @@ def run_seed(X, y, k: int, seed: int, device: str) -> dict:
     for name, frozen in (("DEC w/o backprop", True), ("DEC", False)):
         start = time.perf_counter()
         dec = DEC(k, autoencoder=ae.autoencoder_, freeze_encoder=frozen, random_state=seed,
-                  device=device).fit(X)
+                  device=device, precision=precision).fit(X)
         seconds = time.perf_counter() - start
         clustering_s = dec.fit_times_["clustering"]
         out[name] = {
@@ -114,8 +116,9 @@ def summarise(runs: list[dict]) -> dict:
     return summary
 
 
-def print_table(name: str, n: int, d: int, summary: dict, n_seeds: int) -> None:
-    print(f"\n## {name}: {n} samples x {d} features, mean ± std over {n_seeds} seeds\n")
+def print_table(name: str, n: int, d: int, summary: dict, n_seeds: int, precision: str) -> None:
+    print(f"\n## {name}: {n} samples x {d} features, mean ± std over {n_seeds} seeds, "
+          f"{precision} training steps\n")
     print("| method | ACC | NMI | ARI | wall time (s) | training throughput (samples/s) |")
     print("|---|---|---|---|---|---|")
     for method, row in summary.items():
@@ -133,6 +136,8 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=sorted(LOADERS), default=list(LOADERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="DEC's precision (default 'auto': bfloat16 on a CPU with native units)")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     args = parser.parse_args(argv)
 
@@ -149,13 +154,14 @@ def main(argv=None) -> int:
         k = len(np.unique(y))
         runs = []
         for seed in args.seeds:
-            run = run_seed(X, y, k, seed, args.device)
+            run = run_seed(X, y, k, seed, args.device, args.precision)
             runs.append(run)
-            print(f"{name} seed {seed}: " + "; ".join(
-                f"{m} ACC {r['acc']:.3f} NMI {r['nmi']:.3f} {r['seconds']:.0f}s" for m, r in run.items()
+            print(f"{name} seed {seed} ({run['precision']}): " + "; ".join(
+                f"{m} ACC {run[m]['acc']:.3f} NMI {run[m]['nmi']:.3f} {run[m]['seconds']:.0f}s"
+                for m in METHODS
             ), flush=True)
         summary = summarise(runs)
-        print_table(name, X.shape[0], X.shape[1], summary, len(args.seeds))
+        print_table(name, X.shape[0], X.shape[1], summary, len(args.seeds), runs[0]["precision"])
         results[name] = {"runs": runs, "summary": summary, "n_samples": X.shape[0], "n_features": X.shape[1]}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

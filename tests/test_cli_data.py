@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
+import deepclust
 from deepclust.metrics import adjusted_rand_score
 
 from .test_cli import run
@@ -60,7 +61,8 @@ def test_fit_predict_evaluate_round_trip(data, tmp_path):
     assert evaluate.stdout.startswith("ACC ")
 
 
-@pytest.mark.parametrize("name, extra", [("X.npy", ()), ("X.npz", ("--label-column", "y")),
+@pytest.mark.parametrize("name, extra", [("X.npy", ("--precision", "float32")),
+                                         ("X.npz", ("--label-column", "y")),
                                          ("X.parquet", ("--label-column", "species"))])
 def test_fit_reads_each_supported_kind(data, tmp_path, name, extra):
     folder, _, _ = data
@@ -68,6 +70,8 @@ def test_fit_reads_each_supported_kind(data, tmp_path, name, extra):
                  *extra, *QUICK)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "m" / "model.pt").is_file()
+    if "--precision" in extra:
+        assert deepclust.load(tmp_path / "m" / "model.pt").precision_ == "float32"
 
 
 def test_fit_error_paths(data, tmp_path):

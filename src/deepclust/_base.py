@@ -31,6 +31,7 @@ from ._data import (
     BatchSource, ShuffledBatches, batches_per_epoch, chunk_rows, data_moments, dominant_feature,
     rows_differ,
 )
+from ._precision import PRECISIONS, autocast, resolve_precision
 from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -131,6 +133,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         # it does not have, and the last bits of a row's output depend on the batch around it).
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+    @property
+    def _compute_dtype(self) -> torch.dtype:
+        """The dtype of the training steps' matrix products, resolved by ``fit``."""
+        return getattr(torch, self.precision_)
 
     # ------------------------------------------------------------------ fit
 
@@ -162,6 +169,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         hidden_dims = self._check_hidden_dims()
         device = resolve_device(self.device)
+        self.precision_ = str(resolve_precision(self.precision, device)).removeprefix("torch.")
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         kmeans_seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -245,6 +253,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             "data": data_fingerprint(X),
             "autoencoder": None if self.autoencoder is None else module_fingerprint(self.autoencoder),
             "deepclust_version": __version__,
+            "precision": self.precision_,  # "auto" may resolve differently on another machine
         }
         checkpoint = Checkpointer(
             self.checkpoint_dir, self.checkpoint_every, identity, generator, device
@@ -310,14 +319,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.pretrain_history_ = pretrain_end_to_end(
                 ae, source, epochs=self.pretrain_epochs, batch_size=self.batch_size,
                 lr=self.pretrain_lr, generator=generator, verbose=self.verbose,
-                checkpoint=checkpoint,
+                checkpoint=checkpoint, compute_dtype=self._compute_dtype,
             )
         else:
             logger.info("layer-wise pretraining schedule: %s", self.layerwise_schedule_)
             self.pretrain_history_ = pretrain_layerwise(
                 ae, source, **self.layerwise_schedule_, dropout=self.dropout,
                 batch_size=self.batch_size, generator=generator, verbose=self.verbose,
-                checkpoint=checkpoint,
+                checkpoint=checkpoint, compute_dtype=self._compute_dtype,
             )
         if checkpoint is not None:
             checkpoint.meta["pretrain_history"] = list(self.pretrain_history_)
@@ -431,7 +440,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             running, steps = None, min(interval, self.max_iter - it)
             for _ in range(steps):
                 idx = next(batches)
-                zb = z_fixed[idx.to(z_fixed.device)] if z_fixed is not None else ae.encode(source.take(idx))
+                if z_fixed is not None:
+                    zb = z_fixed[idx.to(z_fixed.device)]
+                else:
+                    with autocast(source.device, self._compute_dtype):
+                        zb = ae.encode(source.take(idx))
+                    zb = zb.float()  # q, p and the loss in float32
                 batch_loss = self._clustering_loss(zb, centers, p[idx.to(p.device)])
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss.backward()

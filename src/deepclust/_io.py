@@ -30,6 +30,7 @@ FORMAT_VERSION = 2
 _ARRAY_ATTRS = ("labels_", "cluster_centers_")
 _JSON_ATTRS = (
     "n_features_in_", "n_iter_", "history_", "pretrain_history_", "fit_times_", "layerwise_schedule_",
+    "precision_",
 )
 
 

@@ -35,6 +35,7 @@ from ._data import (
     rows_differ,
     running_range,
 )
+from ._precision import autocast
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +131,12 @@ def _train(
     resume: tuple[int, dict] | None = None,
     checkpoint: Callable[[int, dict], None] | None = None,
     due: Callable[[int], bool] | None = None,
+    compute_dtype: torch.dtype = torch.float32,
 ) -> list[float]:
     """Run ``n_iter`` mini-batch steps; return the mean loss of each epoch.
+
+    ``compute_dtype`` is the dtype of the steps' matrix products (see
+    ``_precision``); the loss and the parameters stay float32.
 
     The loss is only read back to the host once per epoch (and before a
     checkpoint), so the loop does not synchronise with the device at every
@@ -163,7 +168,8 @@ def _train(
 
     bar = tqdm(total=n_iter, initial=start, desc=desc, disable=not verbose, leave=False)
     for it in range(start, n_iter):
-        loss = loss_fn(source.take(next(batches)))
+        with autocast(source.device, compute_dtype):
+            loss = loss_fn(source.take(next(batches)))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -247,12 +253,14 @@ def pretrain_end_to_end(
     generator: torch.Generator,
     verbose: bool = False,
     checkpoint=None,
+    compute_dtype: torch.dtype = torch.float32,
 ) -> list[float]:
     """Train the whole autoencoder on the mean squared reconstruction error with Adam.
 
     ``checkpoint`` (a fit's checkpointer, optional) saves the training state
-    as it goes and resumes from it. Returns the mean reconstruction loss of
-    each epoch.
+    as it goes and resumes from it. ``compute_dtype`` is the dtype of the
+    matrix products (float32, or bfloat16 under autocast). Returns the mean
+    reconstruction loss of each epoch.
     """
     ae.train()
     stages = _Stages(checkpoint, ae)
@@ -264,7 +272,7 @@ def pretrain_end_to_end(
         lambda x: F.mse_loss(ae.normalise(ae(x)), ae.normalise(x)), source,
         n_iter=n_iter, batch_size=batch_size, optimizer=optimizer, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
-        **stages.train_args(0, []),
+        compute_dtype=compute_dtype, **stages.train_args(0, []),
     )
     stages.finished(0, losses)
     return losses
@@ -341,6 +349,7 @@ def pretrain_layerwise(
     generator: torch.Generator,
     verbose: bool = False,
     checkpoint=None,
+    compute_dtype: torch.dtype = torch.float32,
 ) -> list[float]:
     """The paper's greedy layer-wise denoising pretraining, then fine-tuning.
 
@@ -356,8 +365,11 @@ def pretrain_layerwise(
 
     Everything is in the network's normalised units (``ae.input_scale``).
     ``checkpoint`` (a fit's checkpointer, optional) saves the training state
-    as it goes and resumes from it. Returns the mean loss of each epoch of
-    every stage, one after another (each layer's stage is on its own scale).
+    as it goes and resumes from it. ``compute_dtype`` is the dtype of the
+    training steps' matrix products (float32, or bfloat16 under autocast);
+    the codes passed from layer to layer are computed in float32. Returns the
+    mean loss of each epoch of every stage, one after another (each layer's
+    stage is on its own scale).
     """
     _paper_init(ae)
     ae.train()
@@ -398,7 +410,7 @@ def pretrain_layerwise(
                 dae_loss, current, n_iter=layer_iter, batch_size=batch_size,
                 optimizer=optimizer, scheduler=scheduler, generator=generator,
                 desc=f"pretrain layer {i + 1}/{ae.n_layers}", verbose=verbose,
-                **stages.train_args(i, losses),
+                compute_dtype=compute_dtype, **stages.train_args(i, losses),
             )
             logger.info("layer %d pretrained, loss %.4g", i + 1, losses[-1] if losses else float("nan"))
         # no_grad, not inference_mode: the codes are the next layer's training input.
@@ -417,7 +429,7 @@ def pretrain_layerwise(
         lambda x: _squared_error(ae.normalise(ae(x)), ae.normalise(x)), source,
         n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
         scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,
-        **stages.train_args(ae.n_layers, losses),
+        compute_dtype=compute_dtype, **stages.train_args(ae.n_layers, losses),
     )
     if finetune_iter:
         for i, (lo, hi) in enumerate(_layer_ranges(ae, source)):

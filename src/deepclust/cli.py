@@ -46,7 +46,7 @@ def _demo(args) -> int:
     dec = DEC(n_clusters=10, random_state=args.seed, verbose=args.verbose, **overrides).fit(X)
     report("DEC", dec.labels_, time.perf_counter() - start)
     print(f"DEC: {dec.n_iter_} clustering iterations, {len(dec.history_) - 1} target updates, "
-          f"device {dec.device_}")
+          f"device {dec.device_}, {dec.precision_} training steps")
     return 0
 
 
@@ -67,7 +67,7 @@ def _fit(args) -> int:
 
     X, y = read_table(args.data, args.label_column)
     params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": args.verbose,
-              "device": args.device}
+              "device": args.device, "precision": args.precision}
     if args.pretrain is not None:
         params["pretrain"] = args.pretrain
     if args.max_iter is not None:
@@ -206,6 +206,9 @@ def main(argv=None) -> int:
                      help="override DEC's max_iter")
     fit.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
     fit.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    fit.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                     help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 on a "
+                          "CPU with native bfloat16 units)")
     fit.add_argument("--verbose", action="store_true", help="show progress bars")
     _add_checkpoint_args(fit)
 

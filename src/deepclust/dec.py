@@ -191,6 +191,17 @@ class DEC(BaseDeepClusterer):
         paper's "DEC w/o backprop" ablation.
     device : str or torch.device, default="auto"
         Where to train; "auto" picks CUDA when it is available.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of the training steps. "float32" computes everything in
+        float32. "bfloat16" runs the matrix products of the pretraining and
+        clustering steps in bfloat16 (``torch.autocast``), keeping the
+        weights, the optimiser, the losses, q and p in float32; the full-data
+        passes (the target distribution, ``labels_``, ``transform``,
+        ``predict``) stay float32 either way. "auto" picks "bfloat16" on a
+        CPU with native bfloat16 units (AVX512-BF16 or AMX), where training
+        runs about 2.5 times faster (``benchmarks/RESULTS.md``), and
+        "float32" elsewhere (GPUs are not measured yet; explicit "bfloat16"
+        works there too).
     checkpoint_dir : str, path-like or None, default=None
         Directory where the fit keeps a checkpoint of its whole training
         state (``checkpoint.pt``): network, centroids, optimiser, random
@@ -244,6 +255,9 @@ class DEC(BaseDeepClusterer):
         Names of features seen during fit, when X has string column names.
     device_ : torch.device
         Device the network lives on.
+    precision_ : str
+        The arithmetic the training used, "float32" or "bfloat16" (see
+        ``precision``).
     fit_times_ : dict
         Wall-clock seconds of the three phases of ``fit``: ``"pretrain"``
         (0 when ``autoencoder`` is given), ``"kmeans"`` (embedding plus
@@ -328,6 +342,7 @@ class DEC(BaseDeepClusterer):
         tol: float = 1e-3,
         freeze_encoder: bool = False,
         device="auto",
+        precision: str = "auto",
         checkpoint_dir=None,
         checkpoint_every: int = 1000,
         random_state=None,
@@ -355,6 +370,7 @@ class DEC(BaseDeepClusterer):
         self.tol = tol
         self.freeze_encoder = freeze_encoder
         self.device = device
+        self.precision = precision
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.random_state = random_state

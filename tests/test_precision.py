@@ -1,0 +1,86 @@
+"""The arithmetic of training: float32, bfloat16 autocast, and what "auto" picks."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import adjusted_rand_score
+
+import deepclust
+from deepclust import DEC
+from deepclust._data import BatchSource
+from deepclust._precision import native_bfloat16, resolve_precision
+from deepclust.autoencoder import Autoencoder, pretrain_end_to_end
+
+from .conftest import FAST, FAST_LAYERWISE
+
+
+def test_resolve_precision():
+    cpu = torch.device("cpu")
+    assert resolve_precision("float32", cpu) == torch.float32
+    assert resolve_precision("bfloat16", cpu) == torch.bfloat16
+    assert resolve_precision("auto", cpu) == (torch.bfloat16 if native_bfloat16(cpu) else torch.float32)
+    # Not measured on GPUs yet: "auto" stays float32 there (the device need not exist to ask).
+    assert resolve_precision("auto", torch.device("cuda")) == torch.float32
+    assert not native_bfloat16(torch.device("cuda"))
+
+
+def test_bfloat16_autocast_changes_the_training_steps(blobs):
+    """The bfloat16 path really runs (different last bits), trains as well, and is reproducible."""
+    X, _ = blobs
+    source = BatchSource(X, torch.device("cpu"))
+
+    def pretrain(dtype):
+        torch.manual_seed(0)
+        ae = Autoencoder((X.shape[1], 32, 3))
+        losses = pretrain_end_to_end(ae, source, epochs=15, batch_size=32, lr=1e-3,
+                                     generator=torch.Generator().manual_seed(0), compute_dtype=dtype)
+        return losses, torch.cat([p.detach().flatten() for p in ae.parameters()])
+
+    losses32, w32 = pretrain(torch.float32)
+    losses16, w16 = pretrain(torch.bfloat16)
+    assert not torch.equal(w32, w16)
+    assert all(p.dtype == torch.float32 for p in (w32, w16))  # float32 weights either way
+    assert losses16[-1] < 0.5 * losses16[0]
+    assert losses16[-1] == pytest.approx(losses32[-1], rel=0.1)
+    again, w16_again = pretrain(torch.bfloat16)
+    assert again == losses16 and torch.equal(w16, w16_again)
+
+
+@pytest.mark.parametrize("settings", [FAST, FAST_LAYERWISE], ids=["end-to-end", "layerwise"])
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_dec_trains_in_each_precision(blobs, settings, precision):
+    X, y = blobs
+    dec = DEC(n_clusters=3, random_state=0, precision=precision, **settings).fit(X)
+    assert dec.precision_ == precision
+    assert adjusted_rand_score(y, dec.labels_) > 0.9
+    # Full-data passes are float32 whatever the training used: labels_ is what predict gives.
+    np.testing.assert_array_equal(dec.predict(X), dec.labels_)
+    assert dec.transform(X).dtype == np.float32
+    again = DEC(n_clusters=3, random_state=0, precision=precision, **settings).fit(X)
+    np.testing.assert_array_equal(again.labels_, dec.labels_)
+    np.testing.assert_array_equal(again.cluster_centers_, dec.cluster_centers_)
+
+
+def test_auto_precision_is_resolved_and_saved(blobs, tmp_path):
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    assert dec.precision == "auto"  # the parameter is left as given
+    expected = "bfloat16" if native_bfloat16(torch.device("cpu")) else "float32"
+    assert dec.precision_ == expected
+    dec.save(tmp_path / "m.pt")
+    loaded = deepclust.load(tmp_path / "m.pt")
+    assert loaded.precision_ == expected and loaded.precision == "auto"
+    np.testing.assert_array_equal(loaded.predict(X), dec.predict(X))
+
+
+def test_unknown_precision_is_refused(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="precision"):
+        DEC(n_clusters=3, precision="float16", **FAST).fit(X)
+
+
+def test_precision_change_refuses_to_resume(blobs, tmp_path):
+    X, _ = blobs
+    DEC(n_clusters=3, random_state=0, precision="float32", checkpoint_dir=tmp_path, **FAST).fit(X)
+    with pytest.raises(ValueError, match="precision"):
+        DEC(n_clusters=3, random_state=0, precision="bfloat16", checkpoint_dir=tmp_path, **FAST).fit(X)

@@ -122,6 +122,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "precision": [StrOptions(set(PRECISIONS))],
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "snapshot_size": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -173,6 +174,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         kmeans_seed = int(rng.randint(np.iinfo(np.int32).max))
+        # Drawn after the other seeds, so recording snapshots changes nothing else in the fit.
+        snapshot_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
+        self.snapshot_indices_ = np.sort(snapshot_rng.choice(
+            n_samples, min(self.snapshot_size, n_samples), replace=False)).astype(np.int64)
 
         # manual_seed reseeds every CUDA device: fork (save and restore) all of them.
         with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
@@ -202,7 +207,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             centers = torch.nn.Parameter(centers)
             timings["kmeans"] = time.perf_counter() - clock
             clock = time.perf_counter()
-            q, self.n_iter_, self.history_ = self._self_train(
+            q, self.n_iter_, self.history_, self.embedding_snapshots_ = self._self_train(
                 ae, centers, source, z, init_labels, generator, checkpoint
             )
             timings["clustering"] = time.perf_counter() - clock
@@ -210,6 +215,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.autoencoder_ = ae.eval()
         self.cluster_centers_ = centers.detach().cpu().numpy()
         self.labels_ = q.argmax(dim=1).cpu().numpy()
+        self.embedding_snapshots_ = [
+            {"iteration": int(s["iteration"]), "embedding": s["embedding"].numpy(),
+             "centers": s["centers"].numpy()}
+            for s in self.embedding_snapshots_
+        ]
         self._warn_empty_clusters()
         self.device_ = device
         self.fit_times_ = timings
@@ -368,7 +378,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         target update after every ``checkpoint_every`` iterations and at the
         end, and a resumed fit continues from it.
 
-        Returns the final full-data q, the number of iterations and the history.
+        At every target update the embedding of the rows ``snapshot_indices_``
+        and the centroids are recorded (from the full pass the update computes
+        anyway), for plotting the embedding over training.
+
+        Returns the final full-data q, the number of iterations, the history
+        and the snapshots.
         """
         n = len(source)
         interval = (
@@ -385,8 +400,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         # With a frozen encoder the embedding never changes: encode once.
         z_fixed = z_init if self.freeze_encoder else None
 
-        history, it, labels_last = [], 0, init_labels
+        history, snapshots, it, labels_last = [], [], 0, init_labels
         running, steps = None, 0
+        snapshot_rows = torch.as_tensor(self.snapshot_indices_, device=z_init.device)
 
         def save(finished=False):
             if running is not None and not math.isfinite(running.item()):
@@ -394,7 +410,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             checkpoint.save("clustering", 0, it, {
                 "centers": centers.detach(), "labels": labels_last, "history": history,
                 "optimizer": optimizer.state_dict(), "batches": batches.state_dict(),
-                "running": running, "steps": steps, "finished": finished,
+                "running": running, "steps": steps, "finished": finished, "snapshots": snapshots,
             })
 
         resumed = checkpoint.position("clustering") if checkpoint is not None else None
@@ -403,6 +419,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             optimizer.load_state_dict(loop["optimizer"])
             batches.load_state_dict(loop["batches"])
             history = [dict(h) for h in loop["history"]]
+            snapshots = [dict(s) for s in loop.get("snapshots", [])]
             running, steps = loop["running"], int(loop["steps"])
             if running is not None:
                 running = running.to(centers.device)
@@ -411,7 +428,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                     p.requires_grad_(True)
                 z = z_fixed if z_fixed is not None else self._embed(ae, source)
                 with torch.no_grad():
-                    return self._soft_assign_chunked(z, centers.detach()), it, history
+                    return self._soft_assign_chunked(z, centers.detach()), it, history, snapshots
         elif checkpoint is not None:
             save()
         bar = tqdm(total=self.max_iter, initial=it, desc="clustering", disable=not self.verbose,
@@ -432,6 +449,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             sizes = torch.bincount(labels, minlength=self.n_clusters)
             history.append({"iteration": it, "loss": loss, "delta_label": delta,
                             "n_empty": int((sizes == 0).sum()), "smallest": int(sizes.min())})
+            if len(snapshot_rows):
+                snapshots.append({"iteration": it, "embedding": z[snapshot_rows].cpu(),
+                                  "centers": centers.detach().cpu().clone()})
             bar.set_postfix(loss=f"{loss:.4g}", changed=f"{delta:.2%}")
             labels_last = labels
             if (it > 0 and delta < self.tol) or it >= self.max_iter:
@@ -467,7 +487,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         else:
             logger.info("clustering stopped after %d iterations: max_iter reached", it)
-        return q, it, history
+        return q, it, history, snapshots
 
     # ------------------------------------------------------- full-data pass
 

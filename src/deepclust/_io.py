@@ -28,6 +28,8 @@ FORMAT_VERSION = 2
 
 # Attributes saved as arrays; everything else JSON-serialisable is saved in the config.
 _ARRAY_ATTRS = ("labels_", "cluster_centers_")
+# embedding_snapshots_ is saved as three stacked arrays (absent from files written before it).
+_SNAPSHOT_ARRAYS = ("iteration", "embedding", "centers")
 _JSON_ATTRS = (
     "n_features_in_", "n_iter_", "history_", "pretrain_history_", "fit_times_", "layerwise_schedule_",
     "precision_",
@@ -93,9 +95,40 @@ def save_model(est, path) -> None:
         "state_dict": {k: v.detach().cpu() for k, v in est.autoencoder_.state_dict().items()},
         "arrays": {name: torch.from_numpy(np.asarray(getattr(est, name))) for name in _ARRAY_ATTRS},
     }
+    payload["arrays"].update(_snapshot_arrays(est))
     # Written beside the target and renamed: a crash never leaves a half-written model.
     with atomic_file(path) as fh:
         torch.save(payload, fh)
+
+
+def _snapshot_arrays(est) -> dict:
+    snapshots = getattr(est, "embedding_snapshots_", [])
+    k, e = est.cluster_centers_.shape
+    m = len(getattr(est, "snapshot_indices_", ()))
+    shapes = {"iteration": (0,), "embedding": (0, m, e), "centers": (0, k, e)}
+    arrays = {"snapshot_indices_": torch.as_tensor(
+        np.asarray(getattr(est, "snapshot_indices_", np.empty(0)), dtype=np.int64))}
+    for key in _SNAPSHOT_ARRAYS:
+        values = [np.asarray(s[key]) for s in snapshots]
+        stacked = np.stack(values) if values else np.empty(shapes[key])
+        arrays[f"snapshot_{key}"] = torch.from_numpy(
+            stacked.astype(np.int64 if key == "iteration" else np.float32))
+    return arrays
+
+
+def _restore_snapshots(est, arrays: dict) -> None:
+    """``embedding_snapshots_`` and ``snapshot_indices_`` from the saved arrays (empty if none)."""
+    est.snapshot_indices_ = np.asarray(arrays.get("snapshot_indices_", np.empty(0)), dtype=np.int64)
+    if "snapshot_iteration" not in arrays:
+        est.embedding_snapshots_ = []
+        return
+    its, embs, cents = (arrays[f"snapshot_{key}"] for key in _SNAPSHOT_ARRAYS)
+    if not (len(its) == len(embs) == len(cents)) or embs.ndim != 3 or cents.ndim != 3:
+        raise ValueError("the embedding snapshots' arrays do not match")
+    est.embedding_snapshots_ = [
+        {"iteration": int(i), "embedding": emb, "centers": cen}
+        for i, emb, cen in zip(its, embs, cents)
+    ]
 
 
 def load(path, device="auto"):
@@ -156,4 +189,8 @@ def load(path, device="auto"):
         if name not in arrays:
             raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {name} is missing.")
         setattr(est, name, arrays[name])
+    try:
+        _restore_snapshots(est, arrays)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {exc}") from exc
     return est

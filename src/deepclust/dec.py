@@ -218,6 +218,13 @@ class DEC(BaseDeepClusterer):
     checkpoint_every : int, default=1000
         Iterations between two checkpoints (the clustering phase writes at the
         first target update after each multiple).
+    snapshot_size : int, default=0
+        Record the embedding of this many training points (drawn at random
+        once per fit), and the centroids, at every target update of the
+        clustering phase, in ``embedding_snapshots_``: the material of the
+        paper's Figure 5 (the embedding over training) without a second
+        training run. Costs ``snapshot_size x embedding_dim`` floats per
+        update; 0 records nothing. Recording changes nothing else in the fit.
     random_state : int, RandomState instance or None, default=None
         Seeds network initialisation, dropout, batch order and k-means. An
         int gives identical labels on CPU run after run. The global torch
@@ -243,6 +250,14 @@ class DEC(BaseDeepClusterer):
         ``n_empty`` (clusters with no point) and ``smallest`` (points in the
         smallest cluster). Clusters that end empty also raise a
         ``ConvergenceWarning``.
+    embedding_snapshots_ : list of dict
+        With ``snapshot_size > 0``: one entry per target update, with keys
+        ``iteration``, ``embedding`` (ndarray of shape (snapshot_size,
+        embedding_dim), the rows ``snapshot_indices_`` of the training data)
+        and ``centers`` (ndarray of shape (n_clusters, embedding_dim)). Empty
+        otherwise. See :mod:`deepclust.plotting`.
+    snapshot_indices_ : ndarray of shape (snapshot_size,)
+        The training rows whose embedding is recorded, in increasing order.
     pretrain_history_ : list of float
         Mean reconstruction loss of each pretraining epoch.
     layerwise_schedule_ : dict or None
@@ -345,6 +360,7 @@ class DEC(BaseDeepClusterer):
         precision: str = "auto",
         checkpoint_dir=None,
         checkpoint_every: int = 1000,
+        snapshot_size: int = 0,
         random_state=None,
         verbose: bool = False,
     ):
@@ -373,6 +389,7 @@ class DEC(BaseDeepClusterer):
         self.precision = precision
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.snapshot_size = snapshot_size
         self.random_state = random_state
         self.verbose = verbose
 

@@ -137,7 +137,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
-                        help="DEC's precision (default 'auto': bfloat16 on a CPU with native units)")
+                        help="DEC's precision (default 'auto': bfloat16 on a CPU with native "
+                             "bfloat16 units)")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     args = parser.parse_args(argv)
 

@@ -1,8 +1,12 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
+
+from deepclust._checkpoint import Checkpointer
 
 # Small networks so a fit takes a fraction of a second: end-to-end pretraining
 # for most tests, and the default layer-wise pretraining with its "auto"
@@ -26,3 +30,19 @@ def _one_torch_thread():
 def blobs():
     X, y = make_blobs(n_samples=240, centers=3, n_features=6, cluster_std=1.0, random_state=0)
     return StandardScaler().fit_transform(X).astype(np.float32), y
+
+
+@pytest.fixture
+def every_checkpoint(monkeypatch, tmp_path):
+    """Keep a copy of each checkpoint a fit writes (the real file is written as usual)."""
+    copies = []
+    save = Checkpointer.save
+
+    def save_and_copy(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        copy = tmp_path / f"copy{len(copies):03d}.pt"
+        shutil.copyfile(self.path, copy)
+        copies.append(copy)
+
+    monkeypatch.setattr(Checkpointer, "save", save_and_copy)
+    return copies

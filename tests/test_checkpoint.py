@@ -45,22 +45,6 @@ def _position(path):
     return json.loads(torch.load(path, weights_only=True)["position"])
 
 
-@pytest.fixture
-def every_checkpoint(monkeypatch, tmp_path):
-    """Keep a copy of each checkpoint a fit writes (the real file is written as usual)."""
-    copies = []
-    save = Checkpointer.save
-
-    def save_and_copy(self, *args, **kwargs):
-        save(self, *args, **kwargs)
-        copy = tmp_path / f"copy{len(copies):03d}.pt"
-        shutil.copyfile(self.path, copy)
-        copies.append(copy)
-
-    monkeypatch.setattr(Checkpointer, "save", save_and_copy)
-    return copies
-
-
 @pytest.mark.parametrize("params", [LAYERWISE, END_TO_END], ids=["layerwise", "end-to-end"])
 def test_resuming_from_any_checkpoint_ends_like_an_uninterrupted_fit(blobs, tmp_path, every_checkpoint,
                                                                        params):

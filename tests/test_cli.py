@@ -10,14 +10,19 @@ def run(*args, timeout=300):
     )
 
 
-def test_demo_prints_metrics_for_kmeans_and_dec():
-    result = run("demo", "--pretrain-iter", "20", "--max-iter", "20")
+def test_demo_prints_metrics_for_kmeans_and_dec_and_ends_with_the_report(tmp_path):
+    report = tmp_path / "demo.html"
+    result = run("demo", "--pretrain-iter", "20", "--max-iter", "20", "--snapshots", "200",
+                 "--report", str(report))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     kmeans = next(line for line in lines if line.startswith("k-means on raw pixels"))
     dec = next(line for line in lines if line.startswith("DEC "))
     for line in (kmeans, dec):
         assert "ACC 0." in line and "NMI 0." in line and "ARI " in line
+    assert lines[-1].startswith(f"report written to {report.resolve()}")
+    text = report.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "Most confident members" in text
 
 
 def test_unknown_command_fails_cleanly():
@@ -39,7 +44,7 @@ def _metric_lines(stdout):
 
 
 def test_demo_checkpoint_and_resume(tmp_path):
-    quick = ("demo", "--pretrain-iter", "20", "--max-iter", "40")
+    quick = ("demo", "--pretrain-iter", "20", "--max-iter", "40", "--no-report")
     directory = str(tmp_path / "ckpt")
     first = run(*quick, "--checkpoint-dir", directory)
     assert first.returncode == 0, first.stderr
@@ -54,8 +59,8 @@ def test_demo_checkpoint_and_resume(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert _metric_lines(resumed.stdout) == _metric_lines(first.stdout)
     # Other settings are refused in one line.
-    other = run("demo", "--pretrain-iter", "21", "--max-iter", "40", "--checkpoint-dir", directory,
-                "--resume")
+    other = run("demo", "--pretrain-iter", "21", "--max-iter", "40", "--no-report",
+                "--checkpoint-dir", directory, "--resume")
     assert other.returncode == 1
     assert "holds the checkpoint of a different fit" in other.stderr
     assert "Traceback" not in other.stderr

@@ -9,7 +9,7 @@ from deepclust import DEC
 from deepclust._checkpoint import FILENAME
 
 from .conftest import FAST
-from .test_checkpoint import END_TO_END, _position, every_checkpoint  # noqa: F401 (a fixture)
+from .test_checkpoint import END_TO_END, _position
 
 
 def test_snapshots_follow_the_target_updates(blobs):

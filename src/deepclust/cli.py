@@ -1,10 +1,12 @@
 """The ``deepclust`` command line (also ``python -m deepclust``).
 
 ``deepclust demo`` runs DEC on scikit-learn's digits (shipped with the
-install, no network needed) and prints ACC / NMI / ARI beside k-means on the
-raw pixels. ``deepclust fit`` clusters a data file and saves the model,
-``deepclust predict`` assigns the rows of a data file to a saved model's
-clusters, and ``deepclust evaluate`` compares labels with the truth.
+install, no network needed), prints ACC / NMI / ARI beside k-means on the
+raw pixels and writes an HTML report. ``deepclust fit`` clusters a data file
+(or a folder of images or text files) and saves the model, ``deepclust
+predict`` assigns new data to a saved model's clusters, ``deepclust
+evaluate`` compares labels with the truth and ``deepclust report`` writes a
+self-contained HTML report of a model on some data.
 A user mistake ends with one line on stderr and exit status 1 (2 for a
 usage error), never a traceback.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,7 +26,11 @@ def _demo(args) -> int:
 
     from . import DEC, __version__
     from .datasets import load_digits
-    from .metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
+    from .metrics import (
+        adjusted_rand_score,
+        cluster_accuracy,
+        normalized_mutual_info_score,
+    )
 
     X, y = load_digits()
     print(f"deepclust {__version__}: DEC on scikit-learn's digits ({X.shape[0]} images, "
@@ -43,18 +50,73 @@ def _demo(args) -> int:
         overrides.update(layerwise_iter=args.pretrain_iter, finetune_iter=2 * args.pretrain_iter)
     if args.checkpoint_dir is not None:
         overrides["checkpoint_dir"] = args.checkpoint_dir
-    dec = DEC(n_clusters=10, random_state=args.seed, verbose=args.verbose, **overrides).fit(X)
+    dec = DEC(n_clusters=10, random_state=args.seed, verbose=args.verbose,
+              snapshot_size=args.snapshots, **overrides).fit(X)
     report("DEC", dec.labels_, time.perf_counter() - start)
     print(f"DEC: {dec.n_iter_} clustering iterations, {len(dec.history_) - 1} target updates, "
           f"device {dec.device_}, {dec.precision_} training steps")
+    if args.report is None:
+        return 0
+    try:
+        from .report import write_report
+
+        start = time.perf_counter()
+        path = write_report(dec, X, args.report, y=y, image_shape=(8, 8),
+                            data_name="scikit-learn's digits (labels for evaluation only)")
+    except ImportError as exc:
+        print(f"no report: {exc}")
+        return 0
+    print(f"report written to {Path(path).resolve()} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
 def _print_scores(y, labels) -> None:
-    from .metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
+    from .metrics import (
+        adjusted_rand_score,
+        cluster_accuracy,
+        normalized_mutual_info_score,
+    )
 
     print(f"ACC {cluster_accuracy(y, labels):.4f}  NMI {normalized_mutual_info_score(y, labels):.4f}  "
           f"ARI {adjusted_rand_score(y, labels):.4f}")
+
+
+_INPUTS = "inputs.json"  # how a folder of images or text was read at fit time
+
+
+def _read_data(data: str, label_column, inputs=None, image_size=None):
+    """``(X, labels or None, inputs or None)`` of a data file, or of a folder of images or text."""
+    if not Path(data).exists():
+        raise FileNotFoundError(f"{data!r} does not exist.")
+    if Path(data).is_dir():
+        from ._folders import read_folder
+
+        if label_column is not None:
+            raise ValueError(f"--label-column does not apply to a folder ({data}): the labels of "
+                             "a folder's files are the names of the subfolders holding them.")
+        return read_folder(data, inputs, image_size=image_size)
+    if inputs is not None:
+        raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
+                         f"not the file {data!r}.")
+    from ._readers import read_table
+
+    X, y = read_table(data, label_column)
+    return X, y, None
+
+
+def _model_inputs(model: str):
+    import json
+
+    path = _model_path(model).parent / _INPUTS
+    if not path.is_file():
+        return None
+    try:
+        inputs = json.loads(path.read_text())
+        if not isinstance(inputs, dict) or inputs.get("kind") not in ("images", "text"):
+            raise ValueError("unknown kind")
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{str(path)!r} is damaged: {exc}") from exc
+    return inputs
 
 
 def _fit(args) -> int:
@@ -63,11 +125,11 @@ def _fit(args) -> int:
     import numpy as np
 
     from . import DEC
-    from ._readers import read_table
+    from ._folders import describe
 
-    X, y = read_table(args.data, args.label_column)
+    X, y, inputs = _read_data(args.data, args.label_column, image_size=args.image_size)
     params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": args.verbose,
-              "device": args.device, "precision": args.precision}
+              "device": args.device, "precision": args.precision, "snapshot_size": args.snapshots}
     if args.pretrain is not None:
         params["pretrain"] = args.pretrain
     if args.max_iter is not None:
@@ -82,16 +144,21 @@ def _fit(args) -> int:
     dec = DEC(**params).fit(X)
     seconds = time.perf_counter() - start
     dec.save(out / "model.pt")
+    if inputs is not None:
+        (out / _INPUTS).write_text(json.dumps(inputs) + "\n")
+    elif (out / _INPUTS).exists():  # left by an earlier fit on a folder
+        (out / _INPUTS).unlink()
     sizes = [int(c) for c in np.bincount(dec.labels_, minlength=args.n_clusters)]
     summary = {"data": str(args.data), "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
                "n_clusters": args.n_clusters, "cluster_sizes": sizes, "n_iter": dec.n_iter_,
                "seconds": round(seconds, 2)}
     (out / "fit.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"clustered {X.shape[0]} rows x {X.shape[1]} features into {args.n_clusters} clusters "
-          f"in {seconds:.1f} s; model saved to {out / 'model.pt'}")
+    print(f"clustered {describe(inputs, X.shape[0])} ({X.shape[1]} features) into {args.n_clusters} "
+          f"clusters in {seconds:.1f} s; model saved to {out / 'model.pt'}")
     print("cluster sizes: " + " ".join(str(c) for c in sizes))
     if y is not None:
-        print(f"against {args.label_column!r} (evaluation only): ", end="")
+        what = repr(args.label_column) if args.label_column else "the subfolder names"
+        print(f"against {what} (evaluation only): ", end="")
         _print_scores(y, dec.labels_)
     return 0
 
@@ -105,14 +172,11 @@ def _predict(args) -> int:
     import numpy as np
 
     from . import load
-    from ._readers import read_table
 
     out = Path(args.out)
-    for source in (Path(args.data), _model_path(args.model)):
-        if out.resolve() == source.resolve():
-            raise ValueError(f"--out {str(out)!r} would overwrite {str(source)!r}; choose another file.")
+    _check_out(out, args.data, args.model)
     dec = load(_model_path(args.model), device=args.device)
-    X, _ = read_table(args.data, args.label_column)
+    X, _, _ = _read_data(args.data, args.label_column, _model_inputs(args.model))
     q = dec.predict_proba(X)
     labels, confidence = q.argmax(axis=1), q.max(axis=1)
     with open(out, "w") as fh:
@@ -122,6 +186,38 @@ def _predict(args) -> int:
     counts = np.bincount(labels, minlength=q.shape[1])
     print(f"assigned {len(labels)} rows to {q.shape[1]} clusters; labels written to {out}")
     print("cluster sizes: " + " ".join(str(int(c)) for c in counts))
+    return 0
+
+
+def _check_out(out: Path, data: str, model: str) -> None:
+    for source in (Path(data), _model_path(model)):
+        if out.resolve() == source.resolve():
+            raise ValueError(f"--out {str(out)!r} would overwrite {str(source)!r}; choose another file.")
+    if out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a folder; give a file name.")
+
+
+def _report(args) -> int:
+    from . import load
+    from ._folders import image_shape_of, terms_of
+
+    out = Path(args.out)
+    _check_out(out, args.data, args.model)
+    dec = load(_model_path(args.model), device=args.device)
+    inputs = _model_inputs(args.model)
+    X, y, _ = _read_data(args.data, args.label_column, inputs)
+    image_shape = tuple(args.image_shape) if args.image_shape else image_shape_of(inputs)
+    if image_shape is not None and (len(image_shape) not in (2, 3) or
+                                    math.prod(image_shape) != dec.n_features_in_):
+        raise ValueError(f"--image-shape {' '.join(map(str, image_shape))} does not lay out the "
+                         f"model's {dec.n_features_in_} features; give HEIGHT WIDTH [CHANNELS] whose "
+                         "product is that.")
+    from .report import write_report
+
+    start = time.perf_counter()
+    path = write_report(dec, X, out, y=y, image_shape=image_shape, terms=terms_of(inputs),
+                        data_name=str(args.data))
+    print(f"report written to {path.resolve()} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
@@ -190,10 +286,18 @@ def main(argv=None) -> int:
                            "instead of DEC's 'auto' schedule (a quicker, rougher run)")
     demo.add_argument("--max-iter", type=_count, default=None, metavar="N",
                       help="override DEC's max_iter")
+    demo.add_argument("--report", default="deepclust-demo-report.html", metavar="HTML",
+                      help="where to write the HTML report (default: deepclust-demo-report.html)")
+    demo.add_argument("--no-report", dest="report", action="store_const", const=None,
+                      help="write no report")
+    demo.add_argument("--snapshots", type=_count, default=1000, metavar="N",
+                      help="record the embedding of N points over training for the report (default 1000)")
     _add_checkpoint_args(demo)
 
     fit = sub.add_parser("fit", help="cluster the rows of a data file with DEC and save the model")
-    fit.add_argument("data", help="a .npy, .npz, .csv or .parquet file of numeric features")
+    fit.add_argument("data", help="a .npy, .npz, .csv or .parquet file of numeric features, or a "
+                                  "folder of images or of .txt files (tf-idf), directly or in "
+                                  "subfolders whose names are the labels (evaluation only)")
     fit.add_argument("--n-clusters", type=_positive, required=True, metavar="K")
     fit.add_argument("--out", required=True, metavar="MODEL_DIR",
                      help="directory for model.pt and fit.json")
@@ -206,6 +310,11 @@ def main(argv=None) -> int:
                      help="override DEC's max_iter")
     fit.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
     fit.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    fit.add_argument("--image-size", type=_positive, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"),
+                     help="resize the images of a folder to this size")
+    fit.add_argument("--snapshots", type=_count, default=1000, metavar="N",
+                     help="record the embedding of N points over training, for the report "
+                          "(default 1000; 0 for none)")
     fit.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                      help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 on a "
                           "CPU with native bfloat16 units)")
@@ -214,12 +323,24 @@ def main(argv=None) -> int:
 
     predict = sub.add_parser("predict", help="assign the rows of a data file to a saved model's clusters")
     predict.add_argument("model", help="a model directory written by 'fit' (or a model.pt file)")
-    predict.add_argument("data", help="a .npy, .npz, .csv or .parquet file with the training features")
+    predict.add_argument("data", help="a .npy, .npz, .csv or .parquet file with the training features, "
+                                      "or a folder like the one the model was fitted on")
     predict.add_argument("--out", required=True, metavar="LABELS_CSV",
                          help="CSV of row, cluster and confidence (the largest soft assignment)")
     predict.add_argument("--label-column", default=None, metavar="COL",
                          help="a label column to leave out of the features")
     predict.add_argument("--device", default="auto")
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a model on some data")
+    report.add_argument("model", help="a model directory written by 'fit' (or a model.pt file)")
+    report.add_argument("data", help="the data to report on, as for 'predict' (usually the training data)")
+    report.add_argument("--out", required=True, metavar="HTML", help="the report file to write")
+    report.add_argument("--label-column", default=None, metavar="COL",
+                        help="true labels, for evaluation only (a folder's are its subfolder names)")
+    report.add_argument("--image-shape", type=_positive, nargs="+", default=None, metavar="N",
+                        help="HEIGHT WIDTH [CHANNELS] of image rows in a table, to show cluster exemplars "
+                             "(known already for a folder of images)")
+    report.add_argument("--device", default="auto")
 
     evaluate = sub.add_parser("evaluate", help="ACC, NMI and ARI of cluster labels against the truth")
     evaluate.add_argument("labels", help="cluster labels: .npy, or a CSV such as 'predict' writes")
@@ -231,10 +352,11 @@ def main(argv=None) -> int:
     if args.command in ("demo", "fit"):
         _check_checkpoint_args(sub.choices[args.command], args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    command = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate}[args.command]
+    command = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate,
+               "report": _report}[args.command]
     try:
         return command(args)
-    except (ValueError, TypeError, OSError) as exc:  # user mistakes: one readable line
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # user mistakes: one readable line
         message = " ".join(str(exc).split())
         print(f"deepclust: error: {message}", file=sys.stderr)
         return 1

@@ -1,0 +1,412 @@
+"""Figures of a fitted model, after the DEC paper's, on your own data.
+
+Every function returns a :class:`matplotlib.figure.Figure` (save it with
+``fig.savefig("name.png")``; in a notebook it displays itself). They are
+built on matplotlib's object-oriented API, so they never touch pyplot's global
+state or the backend. matplotlib is an optional dependency: ``pip install
+deepclust[plot]``.
+
+==========================  ============================================
+function                    what it shows
+==========================  ============================================
+:func:`cluster_exemplars`   the most confident members of each cluster (Figure 3)
+:func:`embedding_over_training`  the embedding at chosen iterations (Figure 5 a-e)
+:func:`training_curves`     fraction of points changing cluster, loss, and
+                            accuracy when labels are given (Figure 5 f)
+:func:`gradient_magnitude`  |dL/dz_i| against q_ij for one cluster (Figure 4)
+:func:`cluster_sizes`       points per cluster
+:func:`confidence_histogram`  the distribution of each point's largest q_ij
+:func:`confusion_matrix`    classes against clusters, when labels are given
+:func:`top_terms`           the heaviest features (e.g. tf-idf terms) of each cluster
+==========================  ============================================
+
+Labels (``y``) are only ever used to colour or score a figure; nothing here
+changes the model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = [
+    "cluster_exemplars",
+    "cluster_sizes",
+    "confidence_histogram",
+    "confusion_matrix",
+    "embedding_over_training",
+    "gradient_magnitude",
+    "top_terms",
+    "training_curves",
+]
+
+
+def _figure(width: float, height: float):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # an optional dependency
+        raise ImportError(
+            "deepclust.plotting needs matplotlib: pip install 'deepclust[plot]' (or matplotlib)."
+        ) from exc
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _cmap(n: int):
+    from matplotlib import colormaps
+
+    return colormaps["tab10" if n <= 10 else "tab20"]
+
+
+def _labels_of(y, n: int, what: str = "y") -> np.ndarray:
+    y = np.asarray(y).ravel()
+    if len(y) != n:
+        raise ValueError(f"{what} has {len(y)} entries but there are {n} points.")
+    return y
+
+
+# ------------------------------------------------------------------ Figure 3
+
+
+def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: int = 10):
+    """The ``n_per_cluster`` most confident members of each cluster, one row per cluster.
+
+    A point's confidence for cluster j is q_ij; each row shows the points
+    assigned to j (argmax q) with the largest q_ij, most confident first, as in
+    the paper's Figure 3.
+
+    Parameters
+    ----------
+    model : fitted DEC
+    X : array-like of shape (n_samples, n_features)
+        Images as rows, e.g. the training data.
+    image_shape : (height, width) or (height, width, channels)
+        How a row is laid out; ``height * width * channels`` must equal
+        ``n_features``. Values are shown scaled to their row's range.
+    n_per_cluster : int, default=10
+    """
+    check_is_fitted(model)
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) not in (2, 3) or math.prod(shape) != model.n_features_in_:
+        raise ValueError(
+            f"image_shape={tuple(image_shape)} does not hold the model's {model.n_features_in_} "
+            "features; give (height, width) or (height, width, channels) whose product is that."
+        )
+    if n_per_cluster < 1:
+        raise ValueError(f"n_per_cluster={n_per_cluster} must be at least 1.")
+    q = model.predict_proba(X)
+    labels = q.argmax(axis=1)
+    k = q.shape[1]
+    fig = _figure(1.0 * n_per_cluster + 0.8, 1.0 * k + 0.3)
+    axes = fig.subplots(k, n_per_cluster, squeeze=False)
+    for j in range(k):
+        members = np.flatnonzero(labels == j)
+        best = members[np.argsort(-q[members, j], kind="stable")][:n_per_cluster]
+        for col, ax in enumerate(axes[j]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if col == 0:
+                ax.set_ylabel(f"{j} ({len(members)})", rotation=0, ha="right", va="center")
+            if col >= len(best):
+                continue
+            row = X[best[col]]
+            row = np.asarray(row.toarray() if sp.issparse(row) else row, dtype=np.float64).reshape(shape)
+            lo, hi = float(row.min()), float(row.max())
+            image = (row - lo) / (hi - lo) if hi > lo else np.zeros_like(row)
+            ax.imshow(image, cmap="gray" if len(shape) == 2 else None, interpolation="nearest")
+            ax.set_title(f"{q[best[col], j]:.2f}", fontsize=7, pad=1)
+    fig.suptitle("Most confident members of each cluster (row: cluster (size); title: q)")
+    return fig
+
+
+# ------------------------------------------------------------------ Figure 5
+
+
+def _snapshots(model) -> list[dict]:
+    check_is_fitted(model)
+    snapshots = getattr(model, "embedding_snapshots_", [])
+    if not snapshots:
+        raise ValueError(
+            "The model recorded no embedding snapshots; fit it with snapshot_size > 0 "
+            "(e.g. DEC(snapshot_size=1000)) to plot the embedding over training."
+        )
+    return snapshots
+
+
+def _snapshot_labels(model, snap: dict) -> np.ndarray:
+    z = torch.as_tensor(snap["embedding"])
+    centers = torch.as_tensor(snap["centers"])
+    with torch.no_grad():
+        return model._soft_assign(z, centers).argmax(dim=1).numpy()
+
+
+def _project(z: np.ndarray, method: str, random_state) -> np.ndarray:
+    if z.shape[1] <= 2:
+        return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(2, random_state=random_state).fit_transform(z)
+    from sklearn.manifold import TSNE
+
+    perplexity = min(30.0, max(2.0, (len(z) - 1) / 3))
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=random_state).fit_transform(z)
+
+
+def embedding_over_training(model, y=None, *, iterations=None, n_panels: int = 4,
+                            method: str = "tsne", random_state=0):
+    """The embedding of the recorded sample at several iterations (Figure 5 a-e).
+
+    Needs a model fitted with ``snapshot_size > 0``. Each panel is a 2-D
+    projection (t-SNE, or PCA with ``method="pca"``) of the sample's
+    embedding at one target update, coloured by the true class when ``y`` is
+    given, else by the cluster at that iteration.
+
+    Parameters
+    ----------
+    model : fitted DEC
+    y : array-like of shape (n_samples,), optional
+        True labels of the *training* data (the sample's are
+        ``y[model.snapshot_indices_]``), for colour only.
+    iterations : sequence of int, optional
+        Iterations to show (the nearest recorded ones); by default
+        ``n_panels`` evenly spread from the first to the last update.
+    method : {"tsne", "pca"}, default="tsne"
+    random_state : int, default=0
+        Seed of the projection.
+    """
+    snapshots = _snapshots(model)
+    if method not in ("tsne", "pca"):
+        raise ValueError(f"method={method!r}; use 'tsne' or 'pca'.")
+    recorded = np.array([s["iteration"] for s in snapshots])
+    if iterations is None:
+        chosen = np.unique(np.linspace(0, len(snapshots) - 1, max(1, n_panels)).round().astype(int))
+    else:
+        chosen = np.unique([int(np.abs(recorded - it).argmin()) for it in iterations])
+    colour = None
+    if y is not None:
+        y = np.asarray(y).ravel()
+        if len(y) <= int(model.snapshot_indices_.max(initial=-1)):
+            raise ValueError(f"y has {len(y)} entries; give the labels of the whole training data.")
+        _, colour = np.unique(y[model.snapshot_indices_], return_inverse=True)
+    fig = _figure(3.2 * len(chosen), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(chosen)))
+    for ax, i in zip(axes, chosen):
+        snap = snapshots[i]
+        xy = _project(np.asarray(snap["embedding"], dtype=np.float64), method, random_state)
+        c = colour if colour is not None else _snapshot_labels(model, snap)
+        ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap=_cmap(int(c.max()) + 1), s=4, vmin=0,
+                   vmax=max(int(c.max()), 1))
+        ax.set_title(f"iteration {snap['iteration']}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    by = "true class" if y is not None else "cluster"
+    fig.suptitle(f"Embedding of {len(model.snapshot_indices_)} points over training "
+                 f"({method}, coloured by {by})")
+    return fig
+
+
+def training_curves(model, y=None):
+    """The clustering phase over iterations (Figure 5 f).
+
+    The fraction of points that changed cluster at each target update and
+    the mean KL loss between updates, from ``history_``; with ``y`` and
+    recorded snapshots, also the accuracy of the recorded sample's clusters
+    at each update.
+    """
+    check_is_fitted(model)
+    history = model.history_
+    its = [h["iteration"] for h in history]
+    panels = 3 if y is not None and getattr(model, "embedding_snapshots_", []) else 2
+    fig = _figure(4.0 * panels, 3.2)
+    axes = fig.subplots(1, panels)
+    axes[0].plot(its, [100 * h["delta_label"] for h in history], marker=".")
+    axes[0].axhline(100 * model.tol, color="grey", linestyle="--", label=f"tol ({100 * model.tol:g}%)")
+    axes[0].set_yscale("symlog", linthresh=0.1)
+    axes[0].set_ylim(bottom=0)
+    axes[0].set_xlabel("iteration")
+    axes[0].set_ylabel("% of points changing cluster")
+    axes[0].legend()
+    axes[1].plot(its[1:], [h["loss"] for h in history[1:]], marker=".", color="C1")
+    axes[1].set_xlabel("iteration")
+    axes[1].set_ylabel("KL(P || Q), mean over mini-batches")
+    if panels == 3:
+        from .metrics import cluster_accuracy
+
+        y = np.asarray(y).ravel()
+        truth = y[model.snapshot_indices_]
+        snaps = model.embedding_snapshots_
+        accuracy = [cluster_accuracy(truth, _snapshot_labels(model, s)) for s in snaps]
+        axes[2].plot([s["iteration"] for s in snaps], accuracy, marker=".", color="C2")
+        axes[2].set_xlabel("iteration")
+        axes[2].set_ylabel(f"accuracy of the {len(truth)} recorded points")
+    fig.suptitle("Clustering phase")
+    return fig
+
+
+# ------------------------------------------------------------------ Figure 4
+
+
+def gradient_magnitude(model, X, *, cluster: int = 0, max_points: int = 2000, random_state=0):
+    """|dL/dz_i| against q_ij for one cluster j (Figure 4).
+
+    For each point, the norm of the gradient of its own term of the
+    clustering loss, sum_j p_ij log(p_ij / q_ij), with respect to its
+    embedding z_i, with the target p computed from the points shown. Points
+    near the centroid (high q_ij) pull harder than ambiguous ones: the paper's
+    argument that DEC learns from its high-confidence assignments.
+
+    Parameters
+    ----------
+    model : fitted DEC
+    X : array-like of shape (n_samples, n_features)
+    cluster : int, default=0
+    max_points : int, default=2000
+        A random subset of at most this many points is used.
+    """
+    check_is_fitted(model)
+    k = model.cluster_centers_.shape[0]
+    if not 0 <= int(cluster) < k:
+        raise ValueError(f"cluster={cluster} is not one of the model's clusters 0..{k - 1}.")
+    z_all = model.transform(X)
+    rng = np.random.RandomState(random_state)
+    rows = rng.choice(len(z_all), min(max_points, len(z_all)), replace=False)
+    z = torch.as_tensor(z_all[rows]).requires_grad_(True)
+    centers = torch.as_tensor(model.cluster_centers_)
+    with torch.no_grad():
+        q = model._soft_assign(z, centers)
+        p = model._target(q)
+    loss = model._clustering_loss(z, centers, p) * len(z)  # a sum: one term per point
+    (grad,) = torch.autograd.grad(loss, z)
+    magnitude = grad.norm(dim=1).numpy()
+    q = q.numpy()
+    mine = q.argmax(axis=1) == cluster
+    fig = _figure(5.0, 3.6)
+    ax = fig.subplots()
+    ax.scatter(q[~mine, cluster], magnitude[~mine], s=4, color="lightgrey", label="other clusters")
+    ax.scatter(q[mine, cluster], magnitude[mine], s=4, color="C3", label=f"cluster {cluster}")
+    ax.set_xlabel(f"q_i{cluster} (soft assignment to cluster {cluster})")
+    ax.set_ylabel("|dL / dz_i|")
+    ax.legend()
+    fig.suptitle(f"Gradient of the clustering loss, {len(z)} points")
+    return fig
+
+
+# ------------------------------------------------------- summaries of a clustering
+
+
+def cluster_sizes(labels, *, n_clusters: int | None = None):
+    """A bar chart of the number of points in each cluster."""
+    labels = np.asarray(labels).ravel().astype(np.int64)
+    if labels.size == 0:
+        raise ValueError("labels is empty.")
+    counts = np.bincount(labels, minlength=n_clusters or 0)
+    fig = _figure(max(4.0, 0.45 * len(counts) + 1.5), 3.0)
+    ax = fig.subplots()
+    colours = [_cmap(len(counts))(i % 20) for i in range(len(counts))]
+    bars = ax.bar(np.arange(len(counts)), counts, color=colours)
+    ax.bar_label(bars, fontsize=7)
+    ax.set_xticks(np.arange(len(counts)))
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("points")
+    fig.suptitle(f"Cluster sizes ({labels.size} points)")
+    return fig
+
+
+def confidence_histogram(q, *, bins: int = 30):
+    """The distribution of each point's largest soft assignment max_j q_ij, overall."""
+    q = np.asarray(q, dtype=np.float64)
+    if q.ndim != 2 or q.shape[0] == 0:
+        raise ValueError(f"q must be a non-empty (n_samples, n_clusters) array, got shape {q.shape}.")
+    confidence = q.max(axis=1)
+    fig = _figure(5.0, 3.0)
+    ax = fig.subplots()
+    ax.hist(confidence, bins=bins, range=(1.0 / q.shape[1], 1.0), color="C0")
+    ax.axvline(float(np.median(confidence)), color="k", linestyle="--",
+               label=f"median {np.median(confidence):.2f}")
+    ax.set_xlabel("confidence: largest q_ij of a point")
+    ax.set_ylabel("points")
+    ax.legend()
+    fig.suptitle("Confidence of the assignments")
+    return fig
+
+
+def confusion_matrix(y_true, labels):
+    """Counts of each true class in each cluster, clusters ordered by their matched class.
+
+    The matching is eq. 10's (Hungarian), so the diagonal holds the points
+    that the accuracy counts as correct.
+    """
+    from .metrics import cluster_accuracy
+
+    y_true = np.asarray(y_true).ravel()
+    labels = _labels_of(labels, len(y_true), "labels")
+    accuracy, mapping = cluster_accuracy(y_true, labels, return_mapping=True)
+    classes, t = np.unique(y_true, return_inverse=True)
+    clusters, c = np.unique(labels, return_inverse=True)
+    class_index = {v: i for i, v in enumerate(classes.tolist())}
+    matched = sorted((class_index[mapping[cl]], i) for i, cl in enumerate(clusters.tolist()) if cl in mapping)
+    order = [i for _, i in matched] + [i for i in range(len(clusters)) if clusters[i] not in mapping]
+    counts = np.zeros((len(classes), len(clusters)), dtype=np.int64)
+    np.add.at(counts, (t, c), 1)
+    counts = counts[:, order]
+    fig = _figure(max(4.0, 0.5 * len(clusters) + 2.0), max(3.0, 0.45 * len(classes) + 1.5))
+    ax = fig.subplots()
+    ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(np.arange(len(order)), [str(clusters[i]) for i in order])
+    ax.set_yticks(np.arange(len(classes)), [str(v) for v in classes])
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("true class")
+    threshold = counts.max() / 2 if counts.size else 0
+    if counts.size <= 400:
+        for (r, col), value in np.ndenumerate(counts):
+            ax.text(col, r, str(value), ha="center", va="center", fontsize=7,
+                    color="white" if value > threshold else "black")
+    fig.suptitle(f"Classes against clusters (ACC {accuracy:.3f})")
+    return fig
+
+
+def top_terms(model, X, terms: Sequence[str], *, n_terms: int = 10):
+    """The features with the largest mean value in each cluster, e.g. a text model's tf-idf terms.
+
+    Parameters
+    ----------
+    model : fitted DEC
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    terms : sequence of str
+        The name of each feature (e.g. ``TfidfVectorizer.get_feature_names_out()``).
+    n_terms : int, default=10
+    """
+    check_is_fitted(model)
+    terms = [str(t) for t in terms]
+    if len(terms) != model.n_features_in_:
+        raise ValueError(f"{len(terms)} terms for a model of {model.n_features_in_} features.")
+    labels = model.predict(X)
+    k = model.cluster_centers_.shape[0]
+    X = X.tocsr() if sp.issparse(X) else np.asarray(X)
+    cols = min(k, 4)
+    rows = -(-k // cols)
+    fig = _figure(3.2 * cols, (0.22 * n_terms + 0.8) * rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for j, ax in enumerate(axes):
+        if j >= k:
+            ax.set_visible(False)
+            continue
+        members = np.flatnonzero(labels == j)
+        ax.set_title(f"cluster {j} ({len(members)})", fontsize=9)
+        ax.set_xticks([])
+        if len(members) == 0:
+            ax.set_yticks([])
+            continue
+        mean = np.asarray(X[members].mean(axis=0)).ravel()
+        best = np.argsort(-mean, kind="stable")[:n_terms]
+        ax.barh(np.arange(len(best))[::-1], mean[best], color=_cmap(k)(j % 20))
+        ax.set_yticks(np.arange(len(best))[::-1], [terms[b] for b in best], fontsize=8)
+    fig.suptitle("Heaviest terms of each cluster (mean value)")
+    return fig

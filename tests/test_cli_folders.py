@@ -1,0 +1,156 @@
+"""deepclust fit / predict / report on folders of images and of text files, as real subprocesses."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+
+from deepclust.metrics import adjusted_rand_score
+
+from .test_cli import run
+from .test_cli_data import _fails_cleanly
+
+pytest.importorskip("matplotlib")
+from PIL import Image  # noqa: E402  (matplotlib's own dependency)
+
+QUICK = ("--pretrain", "end-to-end", "--max-iter", "60", "--snapshots", "100")
+TOPICS = {
+    "sport": "match goal team player coach league score season win referee stadium cup",
+    "money": "bank market price shares profit interest rate investor fund trade stock bond",
+    "food": "recipe flour sugar oven butter bake salt pepper garlic onion soup dinner",
+}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Digits 0, 1 and 7 as 8x8 greyscale PNGs, one subfolder per digit."""
+    folder = tmp_path_factory.mktemp("images")
+    X, y = load_digits(return_X_y=True)
+    keep = np.isin(y, [0, 1, 7])
+    X, y = X[keep][:150], y[keep][:150]
+    for i, (row, label) in enumerate(zip(X, y)):
+        (folder / f"digit{label}").mkdir(exist_ok=True)
+        Image.fromarray((row.reshape(8, 8) * 255 / 16).astype(np.uint8), mode="L").save(
+            folder / f"digit{label}" / f"{i:04d}.png")
+    return folder, np.sort(y)  # files are read subfolder by subfolder
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("texts")
+    rng = np.random.RandomState(0)
+    truth = []
+    for i in range(90):
+        topic = sorted(TOPICS)[i % 3]
+        words = list(rng.choice(TOPICS[topic].split(), size=25)) + list(rng.choice(["the", "and", "of"], 5))
+        (folder / f"doc{i:03d}.txt").write_text(" ".join(words))
+        truth.append(topic)
+    return folder, np.array(truth)
+
+
+def test_image_folder_fit_predict_report(images, tmp_path):
+    folder, y = images
+    model = tmp_path / "model"
+    fit = run("fit", str(folder), "--n-clusters", "3", "--out", str(model), *QUICK)
+    assert fit.returncode == 0, fit.stderr
+    assert "150 images of 8 x 8" in fit.stdout
+    assert "against the subfolder names (evaluation only): ACC" in fit.stdout
+    inputs = json.loads((model / "inputs.json").read_text())
+    assert inputs["kind"] == "images" and inputs["image_shape"] == [8, 8]
+
+    labels = tmp_path / "labels.csv"
+    predict = run("predict", str(model), str(folder), "--out", str(labels))
+    assert predict.returncode == 0, predict.stderr
+    assigned = pd.read_csv(labels)["cluster"].to_numpy()
+    assert adjusted_rand_score(y, assigned) > 0.5  # digits 0, 1 and 7 are told apart
+
+    report = tmp_path / "report.html"
+    result = run("report", str(model), str(folder), "--out", str(report))
+    assert result.returncode == 0, result.stderr
+    text = report.read_text()
+    assert "Most confident members of each cluster" in text and "ACC (eq. 10)" in text
+    assert "embedding over training" in text
+
+
+def test_images_of_different_sizes_need_image_size(images, tmp_path):
+    folder, _ = images
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i, path in enumerate(sorted((folder / "digit0").iterdir())[:20]):
+        image = Image.open(path)
+        (image.resize((10, 10)) if i % 2 else image).save(mixed / path.name)
+    out = str(tmp_path / "m")
+    _fails_cleanly(run("fit", str(mixed), "--n-clusters", "2", "--out", out, *QUICK),
+                   "differ in size", "--image-size")
+    fit = run("fit", str(mixed), "--n-clusters", "2", "--out", out, "--image-size", "6", "6", *QUICK)
+    assert fit.returncode == 0, fit.stderr
+    assert "20 images of 6 x 6" in fit.stdout
+    # predict reads (and resizes) a folder the same way
+    predict = run("predict", out, str(mixed), "--out", str(tmp_path / "l.csv"))
+    assert predict.returncode == 0, predict.stderr
+
+
+def test_text_folder_fit_predict_report(texts, tmp_path):
+    folder, truth = texts
+    model = tmp_path / "model"
+    fit = run("fit", str(folder), "--n-clusters", "3", "--out", str(model), *QUICK)
+    assert fit.returncode == 0, fit.stderr
+    assert "90 documents" in fit.stdout
+    inputs = json.loads((model / "inputs.json").read_text())
+    assert inputs["kind"] == "text" and "goal" in inputs["vocabulary"] and len(inputs["idf"]) == len(
+        inputs["vocabulary"])
+
+    labels = tmp_path / "labels.csv"
+    assert run("predict", str(model), str(folder), "--out", str(labels)).returncode == 0
+    assert adjusted_rand_score(truth, pd.read_csv(labels)["cluster"]) > 0.9
+
+    # New documents are read with the fit's vocabulary and idf (an unknown word changes nothing).
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "a.txt").write_text("goal goal team referee zzzunknown")
+    (new / "b.txt").write_text("bank shares profit")
+    assert run("predict", str(model), str(new), "--out", str(tmp_path / "n.csv")).returncode == 0
+    assert pd.read_csv(tmp_path / "n.csv")["cluster"].nunique() == 2
+
+    report = tmp_path / "report.html"
+    assert run("report", str(model), str(folder), "--out", str(report)).returncode == 0
+    assert "Heaviest terms of each cluster" in report.read_text()
+
+
+def test_folder_error_paths(images, texts, tmp_path):
+    image_folder, _ = images
+    text_folder, _ = texts
+    model = str(tmp_path / "model")
+    assert run("fit", str(image_folder), "--n-clusters", "3", "--out", model, *QUICK).returncode == 0
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.txt").write_text("hello")
+    (mixed / "b.png").write_bytes((image_folder / "digit0" / "0000.png").read_bytes())
+    _fails_cleanly(run("fit", str(mixed), "--n-clusters", "2", "--out", str(tmp_path / "x")),
+                   "mixes or holds unsupported files")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _fails_cleanly(run("fit", str(empty), "--n-clusters", "2", "--out", str(tmp_path / "x")),
+                   "holds no files")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.png").write_bytes(b"not a png at all")
+    _fails_cleanly(run("fit", str(broken), "--n-clusters", "1", "--out", str(tmp_path / "x")),
+                   "is not a readable image")
+    _fails_cleanly(run("fit", str(image_folder), "--n-clusters", "500", "--out", str(tmp_path / "x"), *QUICK),
+                   "n_samples=150 should be >= n_clusters=500")
+    _fails_cleanly(run("fit", str(image_folder), "--n-clusters", "2", "--out", str(tmp_path / "x"),
+                       "--label-column", "y"), "--label-column does not apply to a folder")
+    # A model fitted on images reads images only.
+    _fails_cleanly(run("predict", model, str(text_folder), "--out", str(tmp_path / "l.csv")),
+                   "fitted on images", "holds text")
+    np.save(tmp_path / "X.npy", np.zeros((5, 64)))
+    _fails_cleanly(run("predict", model, str(tmp_path / "X.npy"), "--out", str(tmp_path / "l.csv")),
+                   "fitted on a folder of images")
+    _fails_cleanly(run("report", model, str(image_folder), "--out", str(tmp_path / "r.html"),
+                       "--image-shape", "9", "9"), "does not lay out the model's 64 features")
+    _fails_cleanly(run("report", model, str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")),
+                   "does not exist")

@@ -1,0 +1,137 @@
+"""The HTML report: self-contained, every figure a real PNG, and clean in a headless browser."""
+
+import base64
+import html.parser
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits
+
+from deepclust import DEC
+
+from .conftest import FAST
+
+pytest.importorskip("matplotlib")
+from deepclust.report import write_report  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SETTINGS = dict(n_clusters=5, random_state=0, **{**FAST, "hidden_dims": (48,), "embedding_dim": 4})
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:250].astype(np.float32) / 16, y[:250]
+    return X, y, DEC(snapshot_size=60, **SETTINGS).fit(X)
+
+
+class _Page(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.images, self.links, self.headings, self._in_h2 = [], [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(attrs)
+        for key in ("src", "href"):
+            if key in attrs and tag != "img":
+                self.links.append(attrs[key])
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.headings.append(data)
+            self._in_h2 = False
+
+
+def _parse(path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def _check_self_contained(page: _Page) -> None:
+    assert "script" not in page.tags and "link" not in page.tags and not page.links
+    for image in page.images:
+        prefix = "data:image/png;base64,"
+        assert image["src"].startswith(prefix), image["src"][:60]
+        assert base64.b64decode(image["src"][len(prefix):]).startswith(PNG_SIGNATURE)
+
+
+def test_report_with_labels_and_images(digits, tmp_path):
+    X, y, model = digits
+    path = write_report(model, X, tmp_path / "r.html", y=y, image_shape=(8, 8), data_name="digits")
+    page = _parse(path)
+    _check_self_contained(page)
+    for section in ("Data", "Agreement with the given labels (evaluation only)", "Clusters",
+                    "Most confident members of each cluster (Figure 3)", "Training", "Settings and fit"):
+        assert section in page.headings
+    alts = {image["alt"] for image in page.images}
+    assert {"confusion matrix", "cluster sizes", "confidence histogram", "cluster exemplars",
+            "training curves", "embedding over training", "gradient magnitude"} <= alts
+    text = path.read_text()
+    assert "not drawn" not in text
+    assert "ACC (eq. 10)" in text and "n_clusters" in text
+
+
+def test_report_without_labels_or_snapshots_says_what_is_missing(digits, tmp_path):
+    X, _, _ = digits
+    model = DEC(**SETTINGS).fit(X)
+    page = _parse(write_report(model, X, tmp_path / "r.html"))
+    _check_self_contained(page)
+    assert "Agreement with the given labels (evaluation only)" not in page.headings
+    assert "snapshot_size" in (tmp_path / "r.html").read_text()
+    # Other data than the training data: no Figure 5 (the snapshots are the training rows').
+    with_snapshots = digits[2]
+    write_report(with_snapshots, X[:100], tmp_path / "other.html")
+    assert "drawn for the training data only" in (tmp_path / "other.html").read_text()
+
+
+def test_report_on_sparse_text_like_data_shows_terms(tmp_path):
+    rng = np.random.RandomState(0)
+    topics = rng.randint(0, 3, size=150)
+    dense = rng.rand(150, 30) * (rng.rand(150, 30) < 0.1)
+    for t in range(3):
+        dense[topics == t, t * 10:(t + 1) * 10] += rng.rand((topics == t).sum(), 10)
+    X = sp.csr_matrix(dense.astype(np.float32))
+    model = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    terms = [f"word{i}" for i in range(30)]
+    path = write_report(model, X, tmp_path / "t.html", y=topics, terms=terms)
+    page = _parse(path)
+    _check_self_contained(page)
+    assert "Heaviest terms of each cluster" in page.headings
+    assert any(image["alt"] == "top terms" for image in page.images)
+
+
+def test_report_errors(digits, tmp_path):
+    X, y, model = digits
+    with pytest.raises(ValueError, match="labels"):
+        write_report(model, X, tmp_path / "r.html", y=y[:10])
+    assert not (tmp_path / "r.html").exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
+                    "(Debian: apt-get install chromium); the report check needs it")
+def test_report_opens_in_headless_chromium_without_console_messages(digits, tmp_path):
+    X, y, model = digits
+    path = write_report(model, X, tmp_path / "r.html", y=y, image_shape=(8, 8))
+    shot = tmp_path / "shot.png"
+    result = subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--enable-logging=stderr", "--v=0", "--window-size=1280,3000", f"--screenshot={shot}",
+         path.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
+    data = shot.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 20_000  # a rendered page, not a blank one

@@ -128,7 +128,8 @@ def _fit(args) -> int:
     from ._folders import describe
 
     X, y, inputs = _read_data(args.data, args.label_column, image_size=args.image_size)
-    params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": args.verbose,
+    verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
+    params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": verbose,
               "device": args.device, "precision": args.precision, "snapshot_size": args.snapshots}
     if args.pretrain is not None:
         params["pretrain"] = args.pretrain
@@ -318,7 +319,9 @@ def main(argv=None) -> int:
     fit.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                      help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 on a "
                           "CPU with native bfloat16 units)")
-    fit.add_argument("--verbose", action="store_true", help="show progress bars")
+    fit.add_argument("--verbose", action="store_true", default=None,
+                     help="show progress bars (the default when stderr is a terminal)")
+    fit.add_argument("--quiet", dest="verbose", action="store_false", help="no progress bars")
     _add_checkpoint_args(fit)
 
     predict = sub.add_parser("predict", help="assign the rows of a data file to a saved model's clusters")

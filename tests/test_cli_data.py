@@ -89,6 +89,25 @@ def test_fit_error_paths(data, tmp_path):
                    "not positive", code=2)
 
 
+def test_any_estimator_parameter_can_be_set(data, tmp_path):
+    folder, _, _ = data
+    model = tmp_path / "m"
+    result = run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--out", str(model), *QUICK,
+                 "--param", "batch_size=64", "--param", "hidden_dims=(16, 8)", "--param", "tol=0.01")
+    assert result.returncode == 0, result.stderr
+    fitted = deepclust.load(model / "model.pt")
+    assert fitted.batch_size == 64 and fitted.hidden_dims == (16, 8) and fitted.tol == 0.01
+    out = str(tmp_path / "x")
+    _fails_cleanly(run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--out", out,
+                       "--param", "no_such=1"), "DEC has no such parameter", "batch_size")
+    _fails_cleanly(run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--out", out,
+                       "--param", "lr=fast"), "'lr' parameter of DEC", "Got 'fast'")
+    _fails_cleanly(run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--out", out,
+                       "--param", "random_state=3"), "set it with --seed")
+    _fails_cleanly(run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--out", out,
+                       "--param", "batch_size"), "write NAME=VALUE")
+
+
 def test_predict_and_evaluate_error_paths(data, tmp_path):
     folder, X, _ = data
     model = tmp_path / "model"

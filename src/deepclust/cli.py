@@ -137,6 +137,7 @@ def _fit(args) -> int:
         params["max_iter"] = args.max_iter
     if args.checkpoint_dir is not None:
         params["checkpoint_dir"] = args.checkpoint_dir
+    params.update(_estimator_params(args.param, DEC, params))
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file; give a directory for the model.")
@@ -162,6 +163,33 @@ def _fit(args) -> int:
         print(f"against {what} (evaluation only): ", end="")
         _print_scores(y, dec.labels_)
     return 0
+
+
+def _estimator_params(assignments, estimator, taken) -> dict:
+    """``--param NAME=VALUE`` options as estimator parameters; VALUE is a Python literal
+    (read with ``ast.literal_eval``, which evaluates nothing else) or else a string."""
+    import ast
+
+    known = set(estimator().get_params()) - {"autoencoder", "checkpoint_dir", "verbose"}
+    params = {}
+    for item in assignments or ():
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise ValueError(f"--param {item!r}: write NAME=VALUE, e.g. --param batch_size=128.")
+        if name not in known:
+            raise ValueError(f"--param {name}: {estimator.__name__} has no such parameter; it has "
+                             f"{', '.join(sorted(known))}.")
+        if name in taken:
+            flag = {"n_clusters": "--n-clusters", "random_state": "--seed",
+                    "snapshot_size": "--snapshots"}.get(name, f"--{name.replace('_', '-')}")
+            raise ValueError(f"--param {name}: set it with {flag} instead.")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        params[name] = value
+    return params
 
 
 def _model_path(model: str) -> Path:
@@ -319,6 +347,9 @@ def main(argv=None) -> int:
     fit.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                      help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 on a "
                           "CPU with native bfloat16 units)")
+    fit.add_argument("--param", action="append", metavar="NAME=VALUE",
+                     help="any other DEC parameter, e.g. --param batch_size=128 --param "
+                          "hidden_dims='(500, 500, 2000)' (repeatable; values are Python literals)")
     fit.add_argument("--verbose", action="store_true", default=None,
                      help="show progress bars (the default when stderr is a terminal)")
     fit.add_argument("--quiet", dest="verbose", action="store_false", help="no progress bars")

@@ -1,0 +1,122 @@
+"""Training throughput against the machine's matrix-multiply rate, in one run.
+
+Measures, for each precision (float32, and bfloat16 where the machine has it):
+
+* the machine's matrix-multiply rate: a large square ``torch.mm`` in that dtype;
+* deepclust's pretraining rate: ``pretrain_end_to_end`` (encoder + decoder,
+  forward and backward, Adam) and ``pretrain_layerwise``'s fine-tuning (SGD);
+* deepclust's clustering-phase rate: DEC's self-training loop (encoder forward
+  and backward, the KL loss, the periodic full-data pass included),
+
+each as samples/s and as the FLOP/s its matrix products imply (2 flops per
+multiply-add; the backward pass counts twice the forward's, less the first
+layer's input gradient, which is never computed), and the ratio of the latter
+to the matmul rate. Synthetic data shaped like the paper's networks
+(``d-500-500-2000-10``); labels play no part.
+
+Usage::
+
+    python benchmarks/throughput.py                   # d=784, 20,480 samples
+    python benchmarks/throughput.py --features 2000 --samples 40960
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+
+from deepclust import DEC, __version__
+from deepclust._data import BatchSource
+from deepclust._precision import native_bfloat16
+from deepclust.autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
+
+HIDDEN = (500, 500, 2000)
+EMBEDDING = 10
+
+
+def matmul_rate(dtype: torch.dtype, n: int = 4096, repeats: int = 8) -> float:
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
+def flops_per_sample(dims, *, decoder: bool) -> float:
+    """Training FLOPs per sample: forward 2*in*out per layer, backward twice that, except that
+    the first layer's input gradient is never computed."""
+    pairs = list(zip(dims[:-1], dims[1:]))
+    layers = pairs + ([(b, a) for a, b in reversed(pairs)] if decoder else [])
+    forward = sum(2 * a * b for a, b in layers)
+    first = 2 * pairs[0][0] * pairs[0][1]
+    return 3 * forward - first
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--features", type=int, default=784)
+    parser.add_argument("--samples", type=int, default=20480)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of each timed pretraining")
+    parser.add_argument("--clustering-iter", type=int, default=600)
+    args = parser.parse_args(argv)
+
+    print(f"deepclust {__version__}, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, native bfloat16 "
+          f"{native_bfloat16(torch.device('cpu'))}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    rng = np.random.RandomState(0)
+    X = rng.rand(args.samples, args.features).astype(np.float32)
+    dims = (args.features, *HIDDEN, EMBEDDING)
+    source = BatchSource(X, torch.device("cpu"))
+    dtypes = [torch.float32] + ([torch.bfloat16] if native_bfloat16(torch.device("cpu")) else [])
+    rows = []
+    for dtype in dtypes:
+        name = str(dtype).removeprefix("torch.")
+        peak = matmul_rate(dtype)
+        print(f"\n{name}: torch.mm 4096^3 at {peak / 1e9:,.0f} GFLOP/s", flush=True)
+
+        def report(what, samples, seconds, flops):
+            rate = samples / seconds
+            achieved = rate * flops
+            rows.append((name, what, rate, achieved / 1e9, achieved / peak))
+            print(f"  {what:<34} {rate:>9,.0f} samples/s  {achieved / 1e9:>6,.0f} GFLOP/s  "
+                  f"{100 * achieved / peak:5.1f}% of torch.mm", flush=True)
+
+        torch.manual_seed(0)
+        ae = Autoencoder(dims)
+        start = time.perf_counter()
+        pretrain_end_to_end(ae, source, epochs=args.epochs, batch_size=256, lr=1e-3,
+                            generator=torch.Generator().manual_seed(0), compute_dtype=dtype)
+        report("pretraining, end-to-end (Adam)", args.epochs * args.samples,
+               time.perf_counter() - start, flops_per_sample(dims, decoder=True))
+
+        n_iter = args.epochs * -(-args.samples // 256)
+        start = time.perf_counter()
+        pretrain_layerwise(ae, source, layer_iter=0, finetune_iter=n_iter, lr=1e-4, lr_step=10**9,
+                           dropout=0.2, batch_size=256, generator=torch.Generator().manual_seed(0),
+                           compute_dtype=dtype)
+        report("pretraining, fine-tuning (SGD)", n_iter * 256, time.perf_counter() - start,
+               flops_per_sample(dims, decoder=True))
+
+        dec = DEC(EMBEDDING, autoencoder=ae, max_iter=args.clustering_iter, tol=0.0, n_init=1,
+                  precision=name, random_state=0).fit(X)
+        report("clustering phase (DEC)", dec.n_iter_ * 256, dec.fit_times_["clustering"],
+               flops_per_sample(dims, decoder=False))
+
+    print("\n| precision | phase | samples/s | GFLOP/s | of torch.mm |")
+    print("|---|---|---|---|---|")
+    for name, what, rate, gflops, ratio in rows:
+        print(f"| {name} | {what} | {rate:,.0f} | {gflops:,.0f} | {100 * ratio:.0f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,7 +22,8 @@ def test_demo_prints_metrics_for_kmeans_and_dec_and_ends_with_the_report(tmp_pat
         assert "ACC 0." in line and "NMI 0." in line and "ARI " in line
     assert lines[-1].startswith(f"report written to {report.resolve()}")
     text = report.read_text()
-    assert text.startswith("<!DOCTYPE html>") and "Most confident members" in text
+    assert text.startswith("<!DOCTYPE html>") and "not drawn" not in text
+    assert '<img alt="cluster exemplars" src="data:image/png;base64,' in text
 
 
 def test_unknown_command_fails_cleanly():

@@ -70,8 +70,9 @@ def test_image_folder_fit_predict_report(images, tmp_path):
     result = run("report", str(model), str(folder), "--out", str(report))
     assert result.returncode == 0, result.stderr
     text = report.read_text()
-    assert "Most confident members of each cluster" in text and "ACC (eq. 10)" in text
-    assert "embedding over training" in text
+    assert "not drawn" not in text and "ACC (eq. 10)" in text
+    for figure in ("cluster exemplars", "embedding over training", "confusion matrix"):
+        assert f'<img alt="{figure}" src="data:image/png;base64,' in text
 
 
 def test_images_of_different_sizes_need_image_size(images, tmp_path):
@@ -116,7 +117,8 @@ def test_text_folder_fit_predict_report(texts, tmp_path):
 
     report = tmp_path / "report.html"
     assert run("report", str(model), str(folder), "--out", str(report)).returncode == 0
-    assert "Heaviest terms of each cluster" in report.read_text()
+    text = report.read_text()
+    assert '<img alt="top terms" src="data:image/png;base64,' in text and "not drawn" not in text
 
 
 def test_folder_error_paths(images, texts, tmp_path):
@@ -154,3 +156,5 @@ def test_folder_error_paths(images, texts, tmp_path):
                        "--image-shape", "9", "9"), "does not lay out the model's 64 features")
     _fails_cleanly(run("report", model, str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")),
                    "does not exist")
+    _fails_cleanly(run("fit", str(text_folder), "--n-clusters", "2", "--out", str(tmp_path / "x"),
+                       "--image-size", "8", "8"), "--image-size applies to a folder of images")

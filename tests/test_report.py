@@ -113,6 +113,22 @@ def test_report_errors(digits, tmp_path):
     with pytest.raises(ValueError, match="labels"):
         write_report(model, X, tmp_path / "r.html", y=y[:10])
     assert not (tmp_path / "r.html").exists()
+    from deepclust import plotting
+
+    with pytest.raises(ValueError, match="whole training data"):
+        plotting.training_curves(model, y[:10])
+    with pytest.raises(ValueError, match="iterations is empty"):
+        plotting.embedding_over_training(model, iterations=[])
+
+
+def test_report_on_a_dataframe_reads_rows_by_position(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = load_digits(return_X_y=True)
+    frame = pd.DataFrame(X[:200] / 16, columns=[f"px{i}" for i in range(64)])
+    model = DEC(**SETTINGS).fit(frame)
+    path = write_report(model, frame, tmp_path / "r.html", y=y[:200], image_shape=(8, 8))
+    text = path.read_text()
+    assert "not drawn" not in text and '<img alt="cluster exemplars"' in text
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -3,6 +3,7 @@
 import shutil
 
 import numpy as np
+import pytest
 
 import deepclust
 from deepclust import DEC
@@ -73,3 +74,45 @@ def test_a_resumed_fit_has_the_uninterrupted_snapshots(blobs, tmp_path, every_ch
             assert a["iteration"] == b["iteration"]
             np.testing.assert_array_equal(a["embedding"], b["embedding"])
             np.testing.assert_array_equal(a["centers"], b["centers"])
+
+
+def test_a_resumed_unseeded_fit_keeps_the_rows_it_recorded(blobs, tmp_path, every_checkpoint):
+    """random_state=None draws new rows each fit: a resumed one must keep the interrupted fit's."""
+    X, _ = blobs
+    settings = dict(n_clusters=3, random_state=None, snapshot_size=30, **END_TO_END)
+    first = DEC(checkpoint_dir=tmp_path / "run", **settings).fit(X)
+    middle = next(c for c in every_checkpoint
+                  if _position(c)["phase"] == "clustering" and _position(c)["iteration"] > 0)
+    (tmp_path / "resume").mkdir()
+    shutil.copyfile(middle, tmp_path / "resume" / FILENAME)
+    resumed = DEC(checkpoint_dir=tmp_path / "resume", **settings).fit(X)
+    np.testing.assert_array_equal(resumed.snapshot_indices_, first.snapshot_indices_)
+    np.testing.assert_allclose(resumed.embedding_snapshots_[-1]["embedding"],
+                               resumed.transform(X[resumed.snapshot_indices_]), rtol=1e-5, atol=1e-5)
+
+
+def test_model_files_written_before_snapshots_and_precision_still_load(blobs, tmp_path):
+    import json
+
+    import torch
+
+    X, _ = blobs
+    dec = DEC(n_clusters=3, random_state=0, snapshot_size=20, **FAST).fit(X)
+    dec.save(tmp_path / "m.pt")
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    for key in ("snapshot_indices_", "snapshot_iteration", "snapshot_embedding", "snapshot_centers"):
+        del payload["arrays"][key]
+    config = json.loads(payload["config"])
+    del config["attributes"]["precision_"], config["params"]["precision"], config["params"]["snapshot_size"]
+    payload["config"] = json.dumps(config)
+    torch.save(payload, tmp_path / "old.pt")
+    old = deepclust.load(tmp_path / "old.pt")
+    assert old.embedding_snapshots_ == [] and old.snapshot_indices_.shape == (0,)
+    assert old.precision == "auto" and not hasattr(old, "precision_")
+    np.testing.assert_array_equal(old.predict(X), dec.predict(X))
+    # A file whose snapshot arrays disagree with the model is refused as damaged.
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    payload["arrays"]["snapshot_indices_"] = payload["arrays"]["snapshot_indices_"][:5]
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="damaged.*snapshots"):
+        deepclust.load(tmp_path / "bad.pt")

@@ -174,10 +174,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         kmeans_seed = int(rng.randint(np.iinfo(np.int32).max))
-        # Drawn after the other seeds, so recording snapshots changes nothing else in the fit.
-        snapshot_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
-        self.snapshot_indices_ = np.sort(snapshot_rng.choice(
-            n_samples, min(self.snapshot_size, n_samples), replace=False)).astype(np.int64)
+        # Drawn after the other seeds (and only when asked for), so recording snapshots changes
+        # nothing else in the fit.
+        snapshot_rows = np.empty(0, dtype=np.int64)
+        if self.snapshot_size > 0:
+            snapshot_rows = np.random.RandomState(rng.randint(np.iinfo(np.int32).max)).choice(
+                n_samples, min(self.snapshot_size, n_samples), replace=False)
+        self.snapshot_indices_ = np.sort(snapshot_rows).astype(np.int64)
 
         # manual_seed reseeds every CUDA device: fork (save and restore) all of them.
         with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
@@ -188,7 +191,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 if checkpoint.resume is not None:
                     logger.info("resuming from %s at %s", checkpoint.path, checkpoint.resume["position"])
                     kmeans_seed = int(checkpoint.resume["meta"]["kmeans_seed"])
+                    # The rows drawn by the interrupted fit (random_state=None draws anew).
+                    saved_rows = checkpoint.resume["meta"].get("snapshot_indices")
+                    if saved_rows is not None:
+                        self.snapshot_indices_ = np.asarray(saved_rows, dtype=np.int64)
                 checkpoint.meta["kmeans_seed"] = kmeans_seed  # kept by every later checkpoint
+                checkpoint.meta["snapshot_indices"] = self.snapshot_indices_.tolist()
             source = BatchSource(X, device)
             clock = time.perf_counter()
             ae = self._initial_autoencoder(source, hidden_dims, device, generator, checkpoint)

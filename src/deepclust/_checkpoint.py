@@ -200,6 +200,9 @@ class Checkpointer:
                 what.append(f"{key}={old.get(key)!r} there, {new.get(key)!r} here")
         if saved.get("autoencoder") != self.identity.get("autoencoder"):
             what.append("the given autoencoder differs")
+        if saved.get("precision") != self.identity.get("precision"):
+            what.append(f"it trained in {saved.get('precision')} arithmetic, this fit in "
+                        f"{self.identity.get('precision')} (precision='auto' resolves by machine)")
         if saved.get("deepclust_version") != self.identity.get("deepclust_version"):
             what.append(f"it was written by deepclust {saved.get('deepclust_version')}")
         return (

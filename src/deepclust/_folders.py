@@ -23,7 +23,11 @@ IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 TEXT_SUFFIXES = frozenset({".txt"})
 MAX_TERMS = 2000
-_GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F", "P"})
+# Pillow modes without colour; "P" (a palette) may hold colours, so it is read as RGB.
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+# Modes whose values are not 8-bit: read as floats and scaled by the range of their type.
+_WIDE_MODES = {"I": 65535.0, "I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0,
+               "F": 1.0}
 
 
 def _files(folder: Path) -> tuple[list[Path], list[str] | None]:
@@ -78,6 +82,8 @@ def read_folder(folder, inputs: dict | None = None, *, image_size=None):
     if not folder.is_dir():
         raise FileNotFoundError(f"{str(folder)!r} is not a folder.")
     kind = folder_kind(folder)
+    if image_size is not None and kind != "images":
+        raise ValueError(f"--image-size applies to a folder of images; {str(folder)!r} holds {kind}.")
     if inputs is not None and inputs.get("kind") != kind:
         raise ValueError(f"The model was fitted on {inputs.get('kind')} but {str(folder)!r} holds {kind}.")
     files, labels = _files(folder)
@@ -95,25 +101,46 @@ def _read_images(files: list[Path], inputs: dict | None, image_size):
     except ImportError as exc:
         raise ValueError("Reading a folder of images needs Pillow: pip install pillow "
                          "(or deepclust[plot]).") from exc
+    def unreadable(path, exc):
+        return ValueError(f"{str(path)!r} is not a readable image: {exc}")
+
     if inputs is not None:
         mode, size = inputs["mode"], tuple(inputs["resize"]) if inputs.get("resize") else None
         shape = tuple(inputs["image_shape"])
     else:
-        mode = size = shape = None
+        size = shape = None
         if image_size is not None:
             size = (int(image_size[1]), int(image_size[0]))  # Pillow's (width, height)
+        # Colour if any image has colour: a grey image then becomes three equal channels.
+        mode = "L"
+        for path in files:
+            try:
+                with Image.open(path) as image:
+                    if image.mode not in _GREY_MODES:
+                        mode = "RGB"
+                        break
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise unreadable(path, exc) from exc
     rows = []
     for path in files:
         try:
             with Image.open(path) as image:
-                if mode is None:
-                    mode = "L" if image.mode in _GREY_MODES else "RGB"
-                image = image.convert(mode)
-                if size is not None and image.size != size:
-                    image = image.resize(size, Image.Resampling.BILINEAR)
-                pixels = np.asarray(image, dtype=np.float32) / 255.0
+                if image.mode in _WIDE_MODES:
+                    # 16-bit and float greys: scaled by their type's range, not clipped to 8 bits.
+                    scale = _WIDE_MODES[image.mode]
+                    image = image.convert("F")
+                    if size is not None and image.size != size:
+                        image = image.resize(size, Image.Resampling.BILINEAR)
+                    pixels = np.asarray(image, dtype=np.float32) / scale
+                    if mode == "RGB":
+                        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+                else:
+                    image = image.convert(mode)
+                    if size is not None and image.size != size:
+                        image = image.resize(size, Image.Resampling.BILINEAR)
+                    pixels = np.asarray(image, dtype=np.float32) / 255.0
         except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise ValueError(f"{str(path)!r} is not a readable image: {exc}") from exc
+            raise unreadable(path, exc) from exc
         if shape is None:
             shape = pixels.shape
             first = path

@@ -123,8 +123,10 @@ def _restore_snapshots(est, arrays: dict) -> None:
         est.embedding_snapshots_ = []
         return
     its, embs, cents = (arrays[f"snapshot_{key}"] for key in _SNAPSHOT_ARRAYS)
-    if not (len(its) == len(embs) == len(cents)) or embs.ndim != 3 or cents.ndim != 3:
-        raise ValueError("the embedding snapshots' arrays do not match")
+    if (not (len(its) == len(embs) == len(cents)) or embs.ndim != 3 or cents.ndim != 3
+            or embs.shape[1] != len(est.snapshot_indices_)
+            or cents.shape[1:] != est.cluster_centers_.shape or embs.shape[2] != cents.shape[2]):
+        raise ValueError("the embedding snapshots' arrays do not match the model")
     est.embedding_snapshots_ = [
         {"iteration": int(i), "embedding": emb, "centers": cen}
         for i, emb, cen in zip(its, embs, cents)

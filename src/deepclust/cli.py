@@ -98,6 +98,8 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
     if inputs is not None:
         raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
                          f"not the file {data!r}.")
+    if image_size is not None:
+        raise ValueError(f"--image-size applies to a folder of images, not to the file {data!r}.")
     from ._readers import read_table
 
     X, y = read_table(data, label_column)

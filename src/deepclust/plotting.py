@@ -98,6 +98,7 @@ def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: in
         )
     if n_per_cluster < 1:
         raise ValueError(f"n_per_cluster={n_per_cluster} must be at least 1.")
+    rows = model._check_test_data(X)  # rows by position, whatever X was
     q = model.predict_proba(X)
     labels = q.argmax(axis=1)
     k = q.shape[1]
@@ -115,7 +116,7 @@ def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: in
                 ax.set_ylabel(f"{j} ({len(members)})", rotation=0, ha="right", va="center")
             if col >= len(best):
                 continue
-            row = X[best[col]]
+            row = rows[best[col]]
             row = np.asarray(row.toarray() if sp.issparse(row) else row, dtype=np.float64).reshape(shape)
             lo, hi = float(row.min()), float(row.max())
             image = (row - lo) / (hi - lo) if hi > lo else np.zeros_like(row)
@@ -137,6 +138,15 @@ def _snapshots(model) -> list[dict]:
             "(e.g. DEC(snapshot_size=1000)) to plot the embedding over training."
         )
     return snapshots
+
+
+def _training_labels(model, y) -> np.ndarray:
+    """``y`` as the labels of the whole training data (the snapshots' rows index it)."""
+    y = np.asarray(y).ravel()
+    if len(y) != len(model.labels_):
+        raise ValueError(f"y has {len(y)} entries but the model was trained on {len(model.labels_)} "
+                         "points; give the labels of the whole training data.")
+    return y
 
 
 def _snapshot_labels(model, snap: dict) -> np.ndarray:
@@ -186,15 +196,16 @@ def embedding_over_training(model, y=None, *, iterations=None, n_panels: int = 4
         raise ValueError(f"method={method!r}; use 'tsne' or 'pca'.")
     recorded = np.array([s["iteration"] for s in snapshots])
     if iterations is None:
-        chosen = np.unique(np.linspace(0, len(snapshots) - 1, max(1, n_panels)).round().astype(int))
+        if n_panels < 1:
+            raise ValueError(f"n_panels={n_panels} must be at least 1.")
+        chosen = np.unique(np.linspace(0, len(snapshots) - 1, n_panels).round().astype(int))
     else:
+        if len(iterations) == 0:
+            raise ValueError("iterations is empty; give at least one iteration, or None.")
         chosen = np.unique([int(np.abs(recorded - it).argmin()) for it in iterations])
     colour = None
     if y is not None:
-        y = np.asarray(y).ravel()
-        if len(y) <= int(model.snapshot_indices_.max(initial=-1)):
-            raise ValueError(f"y has {len(y)} entries; give the labels of the whole training data.")
-        _, colour = np.unique(y[model.snapshot_indices_], return_inverse=True)
+        _, colour = np.unique(_training_labels(model, y)[model.snapshot_indices_], return_inverse=True)
     fig = _figure(3.2 * len(chosen), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(chosen)))
     for ax, i in zip(axes, chosen):
@@ -239,8 +250,7 @@ def training_curves(model, y=None):
     if panels == 3:
         from .metrics import cluster_accuracy
 
-        y = np.asarray(y).ravel()
-        truth = y[model.snapshot_indices_]
+        truth = _training_labels(model, y)[model.snapshot_indices_]
         snaps = model.embedding_snapshots_
         accuracy = [cluster_accuracy(truth, _snapshot_labels(model, s)) for s in snaps]
         axes[2].plot([s["iteration"] for s in snaps], accuracy, marker=".", color="C2")
@@ -388,8 +398,8 @@ def top_terms(model, X, terms: Sequence[str], *, n_terms: int = 10):
     if len(terms) != model.n_features_in_:
         raise ValueError(f"{len(terms)} terms for a model of {model.n_features_in_} features.")
     labels = model.predict(X)
+    X = model._check_test_data(X)  # rows by position, CSR when sparse
     k = model.cluster_centers_.shape[0]
-    X = X.tocsr() if sp.issparse(X) else np.asarray(X)
     cols = min(k, 4)
     rows = -(-k // cols)
     fig = _figure(3.2 * cols, (0.22 * n_terms + 0.8) * rows)

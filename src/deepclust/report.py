@@ -119,7 +119,10 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
     """
     check_is_fitted(model)
     start = time.perf_counter()
-    n, d = X.shape
+    # Validated once here (a clear error for bad input); the model's methods get X as given, so a
+    # DataFrame keeps its feature names.
+    rows = model._check_test_data(X)
+    n, d = rows.shape
     q = model.predict_proba(X)
     labels = q.argmax(axis=1)
     k = q.shape[1]
@@ -139,7 +142,7 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
 
     page.heading("Data")
     sizes = np.bincount(labels, minlength=k)
-    summary = [("rows", n), ("features", d), ("storage", "sparse" if sp.issparse(X) else "dense")]
+    summary = [("rows", n), ("features", d), ("storage", "sparse" if sp.issparse(rows) else "dense")]
     if data_name:
         summary.insert(0, ("source", data_name))
     if image_shape is not None:

@@ -23,6 +23,7 @@ Usage::
     python benchmarks/dec_benchmark.py --datasets digits --seeds 0 1 2
     python benchmarks/dec_benchmark.py --json benchmarks/out/dec.json
     python benchmarks/dec_benchmark.py --precision float32    # DEC's precision (default: "auto")
+    python benchmarks/dec_benchmark.py --param pretrain=\"end-to-end\" --param pretrain_epochs=300
 
 Fashion-MNIST is all 70,000 images from Debian's ``dataset-fashion-mnist``
 (``/usr/share/datasets/fashion-mnist``) or ``$DEEPCLUST_DATA/fashion-mnist``;
@@ -32,6 +33,7 @@ it is skipped with a message when the files are missing.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -50,6 +52,10 @@ from deepclust.metrics import adjusted_rand_score, cluster_accuracy, normalized_
 
 LOADERS = {"digits": load_digits, "fashion-mnist": load_fashion_mnist}
 METHODS = ("k-means", "AE + k-means", "DEC w/o backprop", "DEC")
+# Settings of the pretraining only: the DEC rows start from the AE row's autoencoder.
+PRETRAINING = {"pretrain", "pretrain_epochs", "pretrain_lr", "pretrain_optimizer", "layerwise_iter",
+               "finetune_iter", "layerwise_lr", "layerwise_lr_step", "dropout", "hidden_dims",
+               "embedding_dim"}
 
 
 def scores(y, labels) -> dict:
@@ -60,7 +66,7 @@ def scores(y, labels) -> dict:
     }
 
 
-def run_seed(X, y, k: int, seed: int, device: str, precision: str) -> dict:
+def run_seed(X, y, k: int, seed: int, device: str, precision: str, params: dict) -> dict:
     out = {}
     n = X.shape[0]
 
@@ -69,7 +75,7 @@ def run_seed(X, y, k: int, seed: int, device: str, precision: str) -> dict:
     out["k-means"] = {**scores(y, km.labels_), "seconds": time.perf_counter() - start}
 
     start = time.perf_counter()
-    ae = DEC(k, max_iter=0, random_state=seed, device=device, precision=precision).fit(X)
+    ae = DEC(k, random_state=seed, device=device, precision=precision, **{**params, "max_iter": 0}).fit(X)
     ae_seconds = time.perf_counter() - start
     pretrain_s = ae.fit_times_["pretrain"]
     # Samples per SGD step on average: an epoch's last batch is smaller than batch_size.
@@ -79,7 +85,7 @@ def run_seed(X, y, k: int, seed: int, device: str, precision: str) -> dict:
         n_layers = len(ae.autoencoder_.dims) - 1
         samples = (n_layers * schedule["layer_iter"] + schedule["finetune_iter"]) * per_step
     else:
-        samples = ae.pretrain_epochs * n
+        samples = ae.pretrain_epochs * n if ae.autoencoder is None else 0
     out["precision"] = ae.precision_
     out["AE + k-means"] = {
         **scores(y, ae.labels_),
@@ -91,8 +97,9 @@ def run_seed(X, y, k: int, seed: int, device: str, precision: str) -> dict:
 
     for name, frozen in (("DEC w/o backprop", True), ("DEC", False)):
         start = time.perf_counter()
+        clustering = {key: v for key, v in params.items() if key not in PRETRAINING}
         dec = DEC(k, autoencoder=ae.autoencoder_, freeze_encoder=frozen, random_state=seed,
-                  device=device, precision=precision).fit(X)
+                  device=device, precision=precision, **clustering).fit(X)
         seconds = time.perf_counter() - start
         clustering_s = dec.fit_times_["clustering"]
         out[name] = {
@@ -140,11 +147,20 @@ def main(argv=None) -> int:
                         help="DEC's precision (default 'auto': bfloat16 on a CPU with native "
                              "bfloat16 units)")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a DEC setting other than its default (a Python literal), for every run")
     args = parser.parse_args(argv)
+    params = {}
+    for item in args.param:
+        name, _, text = item.partition("=")
+        try:
+            params[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            params[name] = text
 
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
-          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", flush=True)
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, settings {params or 'defaults'}", flush=True)
     results = {}
     for name in args.datasets:
         try:
@@ -155,7 +171,7 @@ def main(argv=None) -> int:
         k = len(np.unique(y))
         runs = []
         for seed in args.seeds:
-            run = run_seed(X, y, k, seed, args.device, args.precision)
+            run = run_seed(X, y, k, seed, args.device, args.precision, params)
             runs.append(run)
             print(f"{name} seed {seed} ({run['precision']}): " + "; ".join(
                 f"{m} ACC {run[m]['acc']:.3f} NMI {run[m]['nmi']:.3f} {run[m]['seconds']:.0f}s"

@@ -254,23 +254,36 @@ def pretrain_end_to_end(
     verbose: bool = False,
     checkpoint=None,
     compute_dtype: torch.dtype = torch.float32,
+    optimizer: str = "adam",
 ) -> list[float]:
-    """Train the whole autoencoder on the mean squared reconstruction error with Adam.
+    """Train the whole autoencoder on the mean squared reconstruction error.
 
-    ``checkpoint`` (a fit's checkpointer, optional) saves the training state
-    as it goes and resumes from it. ``compute_dtype`` is the dtype of the
-    matrix products (float32, or bfloat16 under autocast). Returns the mean
-    reconstruction loss of each epoch.
+    ``optimizer="adam"``: Adam at ``lr`` from PyTorch's default
+    initialisation. ``optimizer="sgd"``: SGD with momentum 0.9 at ``lr``
+    from weights uniform in +-1/sqrt(fan_in) and zero biases, the recipe of
+    the DEC-keras reproduction. ``checkpoint`` (a fit's checkpointer,
+    optional) saves the training state as it goes and resumes from it.
+    ``compute_dtype`` is the dtype of the matrix products (float32, or
+    bfloat16 under autocast). Returns the mean reconstruction loss of each
+    epoch.
     """
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer={optimizer!r}; use 'adam' or 'sgd'.")
     ae.train()
     stages = _Stages(checkpoint, ae)
     if stages.done(0):
         return stages.losses
     n_iter = epochs * batches_per_epoch(len(source), batch_size)
-    optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
+    if optimizer == "sgd":
+        if stages.stage == 0 and stages.iteration == 0:  # a fresh start, not a resumed one
+            for layer in (*ae.encoder, *ae.decoder):
+                nn.init.zeros_(layer.bias)  # weights keep nn.Linear's U(+-1/sqrt(fan_in))
+        opt = torch.optim.SGD(ae.parameters(), lr=lr, momentum=0.9)
+    else:
+        opt = torch.optim.Adam(ae.parameters(), lr=lr)
     losses = _train(
         lambda x: F.mse_loss(ae.normalise(ae(x)), ae.normalise(x)), source,
-        n_iter=n_iter, batch_size=batch_size, optimizer=optimizer, scheduler=None,
+        n_iter=n_iter, batch_size=batch_size, optimizer=opt, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
         compute_dtype=compute_dtype, **stages.train_args(0, []),
     )

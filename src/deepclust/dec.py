@@ -116,8 +116,15 @@ class DEC(BaseDeepClusterer):
         Notes). Both are ignored when ``autoencoder`` is given.
     pretrain_epochs : int, default=50
         Epochs of end-to-end pretraining.
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of end-to-end pretraining.
+    pretrain_lr : float or "auto", default="auto"
+        Learning rate of end-to-end pretraining; "auto" is 1e-3 for Adam
+        and 0.2 for SGD.
+    pretrain_optimizer : {"adam", "sgd"}, default="adam"
+        Optimiser of end-to-end pretraining. "adam": Adam from PyTorch's
+        default initialisation. "sgd": the DEC-keras reproduction's recipe,
+        SGD with momentum 0.9 from weights uniform in +-1/sqrt(fan_in) and
+        zero biases (its lr 1 on pixels in [0, 1] is about 0.2 on the
+        normalised input).
     layerwise_iter : int or "auto", default="auto"
         Iterations per layer of layer-wise pretraining (paper: 50,000).
         "auto" is 7 epochs, at least 200 iterations and at most the paper's
@@ -340,7 +347,8 @@ class DEC(BaseDeepClusterer):
         embedding_dim: int = 10,
         pretrain: str = "layerwise",
         pretrain_epochs: int = 50,
-        pretrain_lr: float = 1e-3,
+        pretrain_lr: float | str = "auto",
+        pretrain_optimizer: str = "adam",
         layerwise_iter: int | str = "auto",
         finetune_iter: int | str = "auto",
         layerwise_lr: float | str = "auto",
@@ -370,6 +378,7 @@ class DEC(BaseDeepClusterer):
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
+        self.pretrain_optimizer = pretrain_optimizer
         self.layerwise_iter = layerwise_iter
         self.finetune_iter = finetune_iter
         self.layerwise_lr = layerwise_lr

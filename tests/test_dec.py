@@ -395,3 +395,28 @@ def test_layerwise_is_the_default_and_its_schedule_is_recorded(blobs, tmp_path):
     for name in ("layerwise_lr", "layerwise_iter", "finetune_iter", "layerwise_lr_step"):
         with pytest.raises(ValueError, match=name):
             DEC(n_clusters=3, **{**FAST_LAYERWISE, name: "fast"}).fit(X)
+
+
+def test_end_to_end_schedule_resolves_auto_for_the_data(blobs, tmp_path):
+    def schedule(n_samples, **params):
+        X = np.zeros((n_samples, 4), dtype=np.float32)
+        return DEC(**params)._end_to_end_schedule(BatchSource(X, torch.device("cpu")))
+
+    # Fixed epochs: whole batches per epoch, the last one short; "auto" lr per optimiser.
+    assert schedule(1000, pretrain_epochs=3) == {"optimizer": "adam", "lr": 1e-3, "n_iter": 12}
+    assert schedule(1000, pretrain_epochs=3, pretrain_optimizer="sgd")["lr"] == 0.2
+    assert schedule(1000, pretrain_epochs=3, pretrain_lr=0.05)["lr"] == 0.05
+    # "auto": DEC-keras's 300 epochs, at least 4,000 and at most 100,000 iterations.
+    assert schedule(1797, pretrain_epochs="auto")["n_iter"] == 4_000
+    assert schedule(70_000, pretrain_epochs="auto")["n_iter"] == 300 * 274
+    assert schedule(200_000, pretrain_epochs="auto")["n_iter"] == 100_000
+    with pytest.raises(ValueError, match="pretrain_epochs"):
+        DEC(n_clusters=3, **{**FAST, "pretrain_epochs": "long"}).fit(blobs[0])
+    # The schedule used is a fitted attribute, saved with the model.
+    X, _ = blobs
+    model = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    assert model.pretrain_schedule_ == {"optimizer": "adam", "lr": 1e-3,
+                                        "n_iter": 10 * -(-len(X) // FAST["batch_size"])}
+    model.save(tmp_path / "m.pt")
+    assert deepclust.load(tmp_path / "m.pt").pretrain_schedule_ == model.pretrain_schedule_
+    assert DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE).fit(X).pretrain_schedule_ is None

@@ -53,6 +53,9 @@ _PAPER_LR_STEP = 20_000
 # energy in [0, 1], and the loss and its gradients scale with the energy).
 _AUTO_ADAM_PRETRAIN_LR = 1e-3
 _AUTO_SGD_PRETRAIN_LR = 0.2
+# End-to-end pretraining's "auto" length: DEC-keras's 300 epochs, at least _AUTO_MIN_E2E_ITER
+# iterations on small data and at most the paper's 100,000 fine-tuning iterations on large data.
+_AUTO_E2E_EPOCHS, _AUTO_MIN_E2E_ITER = 300, 4_000
 # Warn before layer-wise pretraining when the samples' spread is below this fraction of their energy.
 _MIN_SPREAD = 0.01
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
@@ -113,7 +116,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "hidden_dims": [list, tuple],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "pretrain": [StrOptions({"end-to-end", "layerwise"})],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "pretrain_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "pretrain_optimizer": [StrOptions({"adam", "sgd"})],
         "layerwise_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
@@ -288,7 +291,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _initial_autoencoder(
         self, source, hidden_dims, device, generator, checkpoint=None
     ) -> Autoencoder:
-        self.layerwise_schedule_ = None
+        self.layerwise_schedule_ = self.pretrain_schedule_ = None
         if self.autoencoder is not None:
             if self.autoencoder.dims[0] != source.n_features:
                 raise ValueError(
@@ -335,16 +338,19 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         if self.pretrain == "layerwise":
             self.layerwise_schedule_ = self._layerwise_schedule(source)
+        else:
+            self.pretrain_schedule_ = self._end_to_end_schedule(source)
         if checkpoint is not None and checkpoint.phase == "clustering":  # pretrained before
             checkpoint.model = ae
             checkpoint.restore(ae)
             self.pretrain_history_ = list(checkpoint.resume["meta"]["pretrain_history"])
         elif self.pretrain == "end-to-end":
+            logger.info("end-to-end pretraining schedule: %s", self.pretrain_schedule_)
             self.pretrain_history_ = pretrain_end_to_end(
-                ae, source, epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                lr=self._pretrain_lr(), generator=generator, verbose=self.verbose,
-                checkpoint=checkpoint, compute_dtype=self._compute_dtype,
-                optimizer=self.pretrain_optimizer,
+                ae, source, epochs=0, n_iter=self.pretrain_schedule_["n_iter"],
+                batch_size=self.batch_size, lr=self.pretrain_schedule_["lr"], generator=generator,
+                verbose=self.verbose, checkpoint=checkpoint, compute_dtype=self._compute_dtype,
+                optimizer=self.pretrain_schedule_["optimizer"],
             )
         else:
             logger.info("layer-wise pretraining schedule: %s", self.layerwise_schedule_)
@@ -357,11 +363,18 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             checkpoint.meta["pretrain_history"] = list(self.pretrain_history_)
         return ae
 
-    def _pretrain_lr(self) -> float:
-        """End-to-end pretraining's learning rate, "auto" resolved for the optimiser."""
+    def _end_to_end_schedule(self, source: BatchSource) -> dict:
+        """Resolve end-to-end pretraining's "auto" settings for this data (see DEC's docstring)."""
+        per_epoch = batches_per_epoch(len(source), self.batch_size)
+        if self.pretrain_epochs == "auto":
+            n_iter = min(_PAPER_FINETUNE_ITER, max(_AUTO_MIN_E2E_ITER, _AUTO_E2E_EPOCHS * per_epoch))
+        else:
+            n_iter = self.pretrain_epochs * per_epoch
         if self.pretrain_lr != "auto":
-            return float(self.pretrain_lr)
-        return _AUTO_SGD_PRETRAIN_LR if self.pretrain_optimizer == "sgd" else _AUTO_ADAM_PRETRAIN_LR
+            lr = float(self.pretrain_lr)
+        else:
+            lr = _AUTO_SGD_PRETRAIN_LR if self.pretrain_optimizer == "sgd" else _AUTO_ADAM_PRETRAIN_LR
+        return {"optimizer": self.pretrain_optimizer, "lr": lr, "n_iter": int(n_iter)}
 
     def _layerwise_schedule(self, source: BatchSource) -> dict:
         """Resolve the "auto" layer-wise settings for this data (see DEC's docstring)."""

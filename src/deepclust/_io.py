@@ -32,7 +32,7 @@ _ARRAY_ATTRS = ("labels_", "cluster_centers_")
 _SNAPSHOT_ARRAYS = ("iteration", "embedding", "centers")
 _JSON_ATTRS = (
     "n_features_in_", "n_iter_", "history_", "pretrain_history_", "fit_times_", "layerwise_schedule_",
-    "precision_",
+    "precision_", "pretrain_schedule_",
 )
 
 

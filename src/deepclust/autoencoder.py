@@ -255,8 +255,11 @@ def pretrain_end_to_end(
     checkpoint=None,
     compute_dtype: torch.dtype = torch.float32,
     optimizer: str = "adam",
+    n_iter: int | None = None,
 ) -> list[float]:
     """Train the whole autoencoder on the mean squared reconstruction error.
+
+    For ``epochs`` epochs, or ``n_iter`` mini-batch steps when given.
 
     ``optimizer="adam"``: Adam at ``lr`` from PyTorch's default
     initialisation. ``optimizer="sgd"``: SGD with momentum 0.9 at ``lr``
@@ -273,7 +276,8 @@ def pretrain_end_to_end(
     stages = _Stages(checkpoint, ae)
     if stages.done(0):
         return stages.losses
-    n_iter = epochs * batches_per_epoch(len(source), batch_size)
+    if n_iter is None:
+        n_iter = epochs * batches_per_epoch(len(source), batch_size)
     if optimizer == "sgd":
         if stages.stage == 0 and stages.iteration == 0:  # a fresh start, not a resumed one
             for layer in (*ae.encoder, *ae.decoder):

@@ -114,8 +114,10 @@ class DEC(BaseDeepClusterer):
         seeds that ran alone. End-to-end Adam copes
         better with data dominated by an offset common to every sample (see
         Notes). Both are ignored when ``autoencoder`` is given.
-    pretrain_epochs : int, default=50
-        Epochs of end-to-end pretraining.
+    pretrain_epochs : int or "auto", default=50
+        Epochs of end-to-end pretraining. "auto" is DEC-keras's 300 epochs,
+        at least 4,000 iterations and at most the paper's 100,000: 4,000
+        iterations (about 570 epochs) on digits, 82,200 on Fashion-MNIST.
     pretrain_lr : float or "auto", default="auto"
         Learning rate of end-to-end pretraining; "auto" is 1e-3 for Adam
         and 0.2 for SGD.
@@ -267,6 +269,10 @@ class DEC(BaseDeepClusterer):
         The training rows whose embedding is recorded, in increasing order.
     pretrain_history_ : list of float
         Mean reconstruction loss of each pretraining epoch.
+    pretrain_schedule_ : dict or None
+        The end-to-end schedule used, with "auto" resolved for the data:
+        ``optimizer``, ``lr`` and ``n_iter``; None when pretraining was
+        layer-wise or ``autoencoder`` was given.
     layerwise_schedule_ : dict or None
         The layer-wise schedule used, with "auto" resolved for the data:
         ``layer_iter``, ``finetune_iter``, ``lr`` and ``lr_step``; None when

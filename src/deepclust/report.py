@@ -197,9 +197,11 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
               ("device", str(getattr(model, "device_", "")))]
     for phase, seconds in getattr(model, "fit_times_", {}).items():
         fitted.append((f"{phase} time (s)", float(seconds)))
-    schedule = getattr(model, "layerwise_schedule_", None)
-    if schedule:
-        fitted.append(("layer-wise schedule", ", ".join(f"{a}={b}" for a, b in schedule.items())))
+    for attribute, what in (("layerwise_schedule_", "layer-wise schedule"),
+                            ("pretrain_schedule_", "end-to-end schedule")):
+        schedule = getattr(model, attribute, None)
+        if schedule:
+            fitted.append((what, ", ".join(f"{a}={b}" for a, b in schedule.items())))
     history = getattr(model, "pretrain_history_", [])
     if history and math.isfinite(history[-1]):
         fitted.append(("final pretraining loss", float(history[-1])))

@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from deepclust import DEC
+from deepclust import DCN, DEC, IDEC
 from deepclust._checkpoint import FILENAME, Checkpointer
 
 from .conftest import FAST, FAST_LAYERWISE
@@ -303,3 +303,29 @@ def test_a_non_finite_state_is_never_checkpointed(blobs, tmp_path):
         next(dec.autoencoder_.parameters())[0, 0] = 0.0
     assert checkpointer.save("clustering", 0, 5, {"centers": torch.full((3, 3), float("inf"))}) is False
     assert (tmp_path / FILENAME).read_bytes() == before
+
+
+@pytest.mark.parametrize("estimator", [IDEC, DCN])
+def test_other_methods_resume_from_any_clustering_checkpoint(blobs, tmp_path, every_checkpoint,
+                                                            estimator):
+    # IDEC's checkpoints hold a trained decoder and Adam's state, DCN's its centroid counts.
+    X, _ = blobs
+
+    def fit(directory=None):
+        return estimator(n_clusters=3, random_state=0, device="cpu", checkpoint_dir=directory,
+                         **END_TO_END).fit(X)
+
+    plain = fit()
+    fit(tmp_path / "run")
+    clustering = [c for c in every_checkpoint if _position(c)["phase"] == "clustering"]
+    assert len(clustering) >= 3
+    for i, copy in enumerate(clustering):
+        directory = tmp_path / f"resume{i}"
+        directory.mkdir()
+        shutil.copyfile(copy, directory / FILENAME)
+        resumed = fit(directory)
+        _same_fit(plain, resumed)
+        for a, b in zip(plain.autoencoder_.parameters(), resumed.autoencoder_.parameters()):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        if estimator is DCN:
+            np.testing.assert_array_equal(plain.cluster_counts_, resumed.cluster_counts_)

@@ -1,8 +1,8 @@
-"""scikit-learn's own estimator checks, run against DEC with small settings."""
+"""scikit-learn's own estimator checks, run against DEC, IDEC and DCN with small settings."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deepclust import DEC
+from deepclust import DCN, DEC, IDEC
 
 from .conftest import FAST, FAST_LAYERWISE
 
@@ -20,8 +20,10 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {
 
 
 @parametrize_with_checks(
-    [DEC(n_clusters=3, random_state=0, **FAST), DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    [DEC(n_clusters=3, random_state=0, **FAST), DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE),
+     IDEC(n_clusters=3, random_state=0, **FAST), DCN(n_clusters=3, random_state=0, **FAST)],
+    # DCN has no predict_proba, so the sparse checks pass for it.
+    expected_failed_checks=lambda est: {} if isinstance(est, DCN) else EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -3,6 +3,8 @@
 from . import metrics
 from ._io import load
 from ._version import __version__
+from .dcn import DCN
 from .dec import DEC
+from .idec import IDEC
 
-__all__ = ["DEC", "load", "metrics", "__version__"]
+__all__ = ["DEC", "IDEC", "DCN", "load", "metrics", "__version__"]

@@ -3,8 +3,10 @@
 Input validation, device and seeding, pretraining (or reuse) of the
 autoencoder, the k-means initialisation of the centroids, the self-training
 loop with its periodic full-data pass, and the predict / transform plumbing.
-A method (DEC, ...) supplies three hooks: ``_soft_assign(z, centers)``,
-``_target(q)`` and ``_clustering_loss(z, centers, p)``.
+A method (DEC, IDEC, ...) supplies three hooks: ``_soft_assign(z, centers)``,
+``_target(q)`` and ``_clustering_loss(z, centers, p)``; it may also change
+``_loss_weights()`` (how much of the autoencoder's reconstruction loss the
+clustering phase keeps, DEC: none) and ``_clustering_optimizer(params)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -424,15 +427,24 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             max(_AUTO_MIN_UPDATE_INTERVAL, math.ceil(batches_per_epoch(n, self.batch_size) / 2))
             if self.update_interval == "auto" else self.update_interval
         )
-        params = [centers]
+        # L = w_network * L_reconstruction + w_clustering * L_clustering (the survey's framing);
+        # DEC's w_network is 0, so its decoder is not run and its loss is the clustering loss alone.
+        w_network, w_clustering = self._loss_weights()
+        frozen = bool(getattr(self, "freeze_encoder", False))  # DEC's ablation; not every method's
+        joint = w_network > 0 and not frozen
+        centers.requires_grad_(self._gradient_centroids)
+        params = [centers] if self._gradient_centroids else []
+        self._start_clustering(centers)
         for p in ae.encoder.parameters():
-            p.requires_grad_(not self.freeze_encoder)
-        if not self.freeze_encoder:
+            p.requires_grad_(not frozen)
+        if not frozen:
             params += list(ae.encoder.parameters())
-        optimizer = torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+        if joint:
+            params += list(ae.decoder.parameters())
+        optimizer = self._clustering_optimizer(params)
         batches = ShuffledBatches(n, self.batch_size, generator)
         # With a frozen encoder the embedding never changes: encode once.
-        z_fixed = z_init if self.freeze_encoder else None
+        z_fixed = z_init if frozen else None
 
         history, snapshots, it, labels_last = [], [], 0, init_labels
         running, steps = None, 0
@@ -445,6 +457,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 "centers": centers.detach(), "labels": labels_last, "history": history,
                 "optimizer": optimizer.state_dict(), "batches": batches.state_dict(),
                 "running": running, "steps": steps, "finished": finished, "snapshots": snapshots,
+                "method": self._clustering_state(),
             })
 
         resumed = checkpoint.position("clustering") if checkpoint is not None else None
@@ -455,6 +468,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             history = [dict(h) for h in loop["history"]]
             snapshots = [dict(s) for s in loop.get("snapshots", [])]
             running, steps = loop["running"], int(loop["steps"])
+            self._restore_clustering_state(loop.get("method", {}), centers.device)
             if running is not None:
                 running = running.to(centers.device)
             if loop["finished"]:  # rebuild the fitted model without training
@@ -497,13 +511,19 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 if z_fixed is not None:
                     zb = z_fixed[idx.to(z_fixed.device)]
                 else:
+                    xb = source.take(idx)
                     with autocast(source.device, self._compute_dtype):
-                        zb = ae.encode(source.take(idx))
+                        zb = ae.encode(xb)
+                        recon = ae.decode(zb) if joint else None
                     zb = zb.float()  # q, p and the loss in float32
                 batch_loss = self._clustering_loss(zb, centers, p[idx.to(p.device)])
+                if joint:  # the reconstruction term, as in end-to-end pretraining
+                    batch_loss = (w_clustering * batch_loss
+                                  + w_network * self._reconstruction_loss(ae, recon.float(), xb))
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss.backward()
                 optimizer.step()
+                self._after_step(zb.detach(), centers)
                 running = batch_loss.detach() if running is None else running + batch_loss.detach()
             it += steps
             bar.update(steps)
@@ -522,6 +542,36 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         else:
             logger.info("clustering stopped after %d iterations: max_iter reached", it)
         return q, it, history, snapshots
+
+    # ------------------------------------------------ what a method supplies
+
+    def _loss_weights(self) -> tuple[float, float]:
+        """Weights (network, clustering) of the clustering phase's loss; DEC's (0, 1)."""
+        return 0.0, 1.0
+
+    def _reconstruction_loss(self, ae: Autoencoder, recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The network loss of a joint method: end-to-end pretraining's mean squared error."""
+        return F.mse_loss(ae.normalise(recon), ae.normalise(x))
+
+    def _clustering_optimizer(self, params) -> torch.optim.Optimizer:
+        """The clustering phase's optimiser: the paper's SGD with momentum."""
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+
+    # Whether the optimiser moves the centroids (DEC's); otherwise ``_after_step`` does.
+    _gradient_centroids = True
+
+    def _start_clustering(self, centers: torch.nn.Parameter) -> None:
+        """Set up the method's own state at the start of the clustering phase."""
+
+    def _after_step(self, z: torch.Tensor, centers: torch.nn.Parameter) -> None:
+        """Called after each optimiser step with the batch's embedding (detached)."""
+
+    def _clustering_state(self) -> dict:
+        """The method's own loop state, for checkpoints (tensors and plain values)."""
+        return {}
+
+    def _restore_clustering_state(self, state: dict, device: torch.device) -> None:
+        """Restore what ``_clustering_state`` returned, on resume."""
 
     # ------------------------------------------------------- full-data pass
 

@@ -28,6 +28,7 @@ FORMAT_VERSION = 2
 
 # Attributes saved as arrays; everything else JSON-serialisable is saved in the config.
 _ARRAY_ATTRS = ("labels_", "cluster_centers_")
+_OPTIONAL_ARRAY_ATTRS = ("cluster_counts_",)  # a method's own (DCN's)
 # embedding_snapshots_ is saved as three stacked arrays (absent from files written before it).
 _SNAPSHOT_ARRAYS = ("iteration", "embedding", "centers")
 _JSON_ATTRS = (
@@ -37,9 +38,11 @@ _JSON_ATTRS = (
 
 
 def _estimators() -> dict:
+    from .dcn import DCN
     from .dec import DEC
+    from .idec import IDEC
 
-    return {"DEC": DEC}
+    return {"DEC": DEC, "IDEC": IDEC, "DCN": DCN}
 
 
 def _json_params(est) -> dict:
@@ -95,6 +98,9 @@ def save_model(est, path) -> None:
         "state_dict": {k: v.detach().cpu() for k, v in est.autoencoder_.state_dict().items()},
         "arrays": {name: torch.from_numpy(np.asarray(getattr(est, name))) for name in _ARRAY_ATTRS},
     }
+    payload["arrays"].update(
+        {name: torch.from_numpy(np.asarray(getattr(est, name)))
+         for name in _OPTIONAL_ARRAY_ATTRS if hasattr(est, name)})
     payload["arrays"].update(_snapshot_arrays(est))
     # Written beside the target and renamed: a crash never leaves a half-written model.
     with atomic_file(path) as fh:
@@ -145,7 +151,7 @@ def load(path, device="auto"):
 
     Returns
     -------
-    estimator : DEC
+    estimator : DEC, IDEC or DCN
         A fitted estimator that predicts exactly what the saved one did.
 
     Raises
@@ -191,6 +197,12 @@ def load(path, device="auto"):
         if name not in arrays:
             raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {name} is missing.")
         setattr(est, name, arrays[name])
+    for name in _OPTIONAL_ARRAY_ATTRS:
+        if name in arrays:
+            if arrays[name].shape != (est.cluster_centers_.shape[0],):
+                raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {name} has "
+                                 f"shape {arrays[name].shape}.")
+            setattr(est, name, arrays[name])
     try:
         _restore_snapshots(est, arrays)
     except ValueError as exc:

@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from deepclust import DCN, DEC, IDEC
+from deepclust import DBC, DCN, DEC, IDEC
 from deepclust._checkpoint import FILENAME, Checkpointer
 
 from .conftest import FAST, FAST_LAYERWISE
@@ -305,15 +305,20 @@ def test_a_non_finite_state_is_never_checkpointed(blobs, tmp_path):
     assert (tmp_path / FILENAME).read_bytes() == before
 
 
-@pytest.mark.parametrize("estimator", [IDEC, DCN])
+@pytest.mark.parametrize("estimator", [IDEC, DCN, DBC])
 def test_other_methods_resume_from_any_clustering_checkpoint(blobs, tmp_path, every_checkpoint,
                                                             estimator):
-    # IDEC's checkpoints hold a trained decoder and Adam's state, DCN's its centroid counts.
+    # IDEC's checkpoints hold a trained decoder and Adam's state, DCN's its centroid counts,
+    # DBC's a convolutional network.
     X, _ = blobs
+    params = dict(END_TO_END)
+    if estimator is DBC:
+        del params["hidden_dims"]
+        params["channels"] = (4, 8)
 
     def fit(directory=None):
         return estimator(n_clusters=3, random_state=0, device="cpu", checkpoint_dir=directory,
-                         **END_TO_END).fit(X)
+                         **params).fit(X)
 
     plain = fit()
     fit(tmp_path / "run")

@@ -1,8 +1,8 @@
-"""scikit-learn's own estimator checks, run against DEC, IDEC and DCN with small settings."""
+"""scikit-learn's own estimator checks, run against DEC, IDEC, DCN and DBC with small settings."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deepclust import DCN, DEC, IDEC
+from deepclust import DBC, DCN, DEC, IDEC
 
 from .conftest import FAST, FAST_LAYERWISE
 
@@ -21,7 +21,9 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {
 
 @parametrize_with_checks(
     [DEC(n_clusters=3, random_state=0, **FAST), DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE),
-     IDEC(n_clusters=3, random_state=0, **FAST), DCN(n_clusters=3, random_state=0, **FAST)],
+     IDEC(n_clusters=3, random_state=0, **FAST), DCN(n_clusters=3, random_state=0, **FAST),
+     DBC(n_clusters=3, random_state=0, channels=(4, 8), embedding_dim=3, pretrain_epochs=10, n_init=3,
+         max_iter=60, batch_size=32)],
     # DCN has no predict_proba, so the sparse checks pass for it.
     expected_failed_checks=lambda est: {} if isinstance(est, DCN) else EXPECTED_FAILED_CHECKS,
 )

@@ -3,8 +3,9 @@
 from . import metrics
 from ._io import load
 from ._version import __version__
+from .dbc import DBC
 from .dcn import DCN
 from .dec import DEC
 from .idec import IDEC
 
-__all__ = ["DEC", "IDEC", "DCN", "load", "metrics", "__version__"]
+__all__ = ["DEC", "IDEC", "DCN", "DBC", "load", "metrics", "__version__"]

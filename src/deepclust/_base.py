@@ -180,7 +180,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}; "
                 "lower n_clusters or pass more samples."
             )
-        hidden_dims = self._check_hidden_dims()
+        self._check_network(X.shape[1])
         device = resolve_device(self.device)
         self.precision_ = str(resolve_precision(self.precision, device)).removeprefix("torch.")
         rng = check_random_state(self.random_state)
@@ -211,7 +211,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 checkpoint.meta["snapshot_indices"] = self.snapshot_indices_.tolist()
             source = BatchSource(X, device)
             clock = time.perf_counter()
-            ae = self._initial_autoencoder(source, hidden_dims, device, generator, checkpoint)
+            ae = self._initial_autoencoder(source, device, generator, checkpoint)
             timings = {"pretrain": time.perf_counter() - clock}
             clock = time.perf_counter()
             z = self._embed(ae, source)
@@ -257,6 +257,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 ConvergenceWarning, stacklevel=3,
             )
 
+    def _check_network(self, n_features: int) -> None:
+        """Refuse network settings that cannot build a network, before any work."""
+        self._check_hidden_dims()
+
+    def _new_autoencoder(self, n_features: int, input_scale: float) -> Autoencoder:
+        """The untrained network for ``n_features`` inputs: the MLP of ``hidden_dims``."""
+        return Autoencoder((n_features, *self._check_hidden_dims(), self.embedding_dim), input_scale)
+
     def _check_hidden_dims(self) -> tuple[int, ...]:
         dims = tuple(self.hidden_dims)
         if not all(isinstance(d, Integral) and not isinstance(d, bool) and d >= 1 for d in dims):
@@ -292,7 +300,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return checkpoint
 
     def _initial_autoencoder(
-        self, source, hidden_dims, device, generator, checkpoint=None
+        self, source, device, generator, checkpoint=None
     ) -> Autoencoder:
         self.layerwise_schedule_ = self.pretrain_schedule_ = None
         if self.autoencoder is not None:
@@ -322,7 +330,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         input_scale = math.sqrt(source.n_features / energy) if energy > 0 else 1.0
         try:
-            ae = Autoencoder((source.n_features, *hidden_dims, self.embedding_dim), input_scale)
+            ae = self._new_autoencoder(source.n_features, input_scale)
         except ValueError as exc:  # the scale does not fit in float32
             raise ValueError(
                 f"X's values are too small to normalise in float32 (mean squared norm {energy:.3g}); "

@@ -20,7 +20,7 @@ import torch
 from ._atomic import atomic_file
 from ._base import resolve_device
 from ._version import __version__
-from .autoencoder import Autoencoder
+from .autoencoder import build_autoencoder
 
 FORMAT = "deepclust-model"
 # 2: the autoencoder's state holds its input_scale (the input normalisation).
@@ -33,22 +33,25 @@ _OPTIONAL_ARRAY_ATTRS = ("cluster_counts_",)  # a method's own (DCN's)
 _SNAPSHOT_ARRAYS = ("iteration", "embedding", "centers")
 _JSON_ATTRS = (
     "n_features_in_", "n_iter_", "history_", "pretrain_history_", "fit_times_", "layerwise_schedule_",
-    "precision_", "pretrain_schedule_",
+    "precision_", "pretrain_schedule_", "image_shape_",
 )
 
 
 def _estimators() -> dict:
+    from .dbc import DBC
     from .dcn import DCN
     from .dec import DEC
     from .idec import IDEC
 
-    return {"DEC": DEC, "IDEC": IDEC, "DCN": DCN}
+    return {"DEC": DEC, "IDEC": IDEC, "DCN": DCN, "DBC": DBC}
 
 
 def _json_params(est) -> dict:
     params = est.get_params(deep=False)
     params["autoencoder"] = None  # the fitted network is saved as autoencoder_
-    params["hidden_dims"] = list(params["hidden_dims"])
+    for name, value in params.items():
+        if isinstance(value, tuple):  # hidden_dims, image_shape, channels
+            params[name] = list(value)
     params["device"] = str(params["device"])
     if params.get("checkpoint_dir") is not None:
         params["checkpoint_dir"] = os.fspath(params["checkpoint_dir"])
@@ -87,6 +90,7 @@ def save_model(est, path) -> None:
         "deepclust_version": __version__,
         "params": _json_params(est),
         "dims": list(est.autoencoder_.dims),
+        "architecture": est.autoencoder_.config(),
         "attributes": {name: getattr(est, name) for name in _JSON_ATTRS if hasattr(est, name)},
     }
     if hasattr(est, "feature_names_in_"):
@@ -151,7 +155,7 @@ def load(path, device="auto"):
 
     Returns
     -------
-    estimator : DEC, IDEC or DCN
+    estimator : DEC, IDEC, DCN or DBC
         A fitted estimator that predicts exactly what the saved one did.
 
     Raises
@@ -177,10 +181,11 @@ def load(path, device="auto"):
         config = json.loads(payload["config"])
         cls = _estimators()[config["estimator"]]
         params = config["params"]
-        params["hidden_dims"] = tuple(params["hidden_dims"])
+        params = {name: tuple(v) if isinstance(v, list) else v for name, v in params.items()}
         est = cls(**params)
         # The constructor validates the scale (load_state_dict alone would not).
-        ae = Autoencoder(config["dims"], input_scale=float(payload["state_dict"]["input_scale"]))
+        architecture = config.get("architecture", {"kind": "mlp", "dims": config["dims"]})
+        ae = build_autoencoder(architecture, float(payload["state_dict"]["input_scale"]))
         ae.load_state_dict(payload["state_dict"])
         attrs = config["attributes"]
         arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
@@ -192,7 +197,11 @@ def load(path, device="auto"):
     for name in (*_JSON_ATTRS, "feature_names_in_"):
         if name in attrs:
             value = attrs[name]
-            setattr(est, name, np.asarray(value, dtype=object) if name == "feature_names_in_" else value)
+            if name == "feature_names_in_":
+                value = np.asarray(value, dtype=object)
+            elif name == "image_shape_":
+                value = tuple(value)
+            setattr(est, name, value)
     for name in _ARRAY_ATTRS:
         if name not in arrays:
             raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {name} is missing.")

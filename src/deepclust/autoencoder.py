@@ -39,7 +39,7 @@ from ._precision import autocast
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Autoencoder", "pretrain_end_to_end", "pretrain_layerwise"]
+__all__ = ["Autoencoder", "ConvAutoencoder", "build_autoencoder", "pretrain_end_to_end", "pretrain_layerwise"]
 
 # Warn when at least this fraction of a layer's ReLU units never fire after layer-wise pretraining.
 _DEAD_UNITS_WARNING = 0.9
@@ -83,6 +83,10 @@ class Autoencoder(nn.Module):
     def n_layers(self) -> int:
         return len(self.encoder)
 
+    def config(self) -> dict:
+        """What rebuilds this network's architecture (saved with a model)."""
+        return {"kind": "mlp", "dims": list(self.dims)}
+
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` in the network's units: ``input_scale * x``."""
         return x * self.input_scale
@@ -115,6 +119,89 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+class ConvAutoencoder(Autoencoder):
+    """Convolutional autoencoder for images given as flat rows.
+
+    The encoder is one convolution per entry of ``channels`` (5x5, stride 2,
+    "same" padding, ReLU; the last one 3x3), halving the image each time,
+    then a linear layer to the embedding; the decoder mirrors it with
+    transposed convolutions and a linear reconstruction layer. This is the
+    shape of DCEC's and DBC's networks (conv 32-64-128, embedding 10).
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of one image; rows of X are images
+        flattened in that order (``images.reshape(n, -1)`` of an
+        ``(n, C, H, W)`` array).
+    channels : sequence of int, default=(32, 64, 128)
+        Output channels of the encoder's convolutions.
+    embedding_dim : int, default=10
+        Dimension of the embedding.
+    input_scale : float, default=1.0
+        As :class:`Autoencoder`'s.
+    """
+
+    def __init__(self, image_shape: Sequence[int], channels: Sequence[int] = (32, 64, 128),
+                 embedding_dim: int = 10, input_scale: float = 1.0):
+        shape = tuple(int(s) for s in image_shape)
+        channels = tuple(int(c) for c in channels)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"image_shape must be (channels, height, width), got {image_shape!r}.")
+        if not channels or min(channels) < 1 or embedding_dim < 1:
+            raise ValueError(f"channels={channels!r} and embedding_dim={embedding_dim!r} must be positive.")
+        n_features = shape[0] * shape[1] * shape[2]
+        super().__init__((n_features, embedding_dim), input_scale)  # validates the scale
+        self.image_shape, self.channels, self.embedding_dim = shape, channels, int(embedding_dim)
+        sizes = [shape[1:]]
+        convs, deconvs = [], []
+        c_in = shape[0]
+        for i, c_out in enumerate(channels):
+            k, pad = (3, 1) if i == len(channels) - 1 else (5, 2)
+            h, w = sizes[-1]
+            sizes.append(((h + 2 * pad - k) // 2 + 1, (w + 2 * pad - k) // 2 + 1))
+            convs.append(nn.Conv2d(c_in, c_out, k, stride=2, padding=pad))
+            # Undoes this convolution; output_padding restores the exact size it halved.
+            out_pad = tuple(big - ((small - 1) * 2 - 2 * pad + k) for big, small in zip(sizes[-2], sizes[-1]))
+            deconvs.append(nn.ConvTranspose2d(c_out, c_in, k, stride=2, padding=pad, output_padding=out_pad))
+            c_in = c_out
+        self._code_shape = (channels[-1], *sizes[-1])
+        flat = channels[-1] * sizes[-1][0] * sizes[-1][1]
+        self.encoder = nn.ModuleList([*convs, nn.Linear(flat, embedding_dim)])
+        self.decoder = nn.ModuleList([nn.Linear(embedding_dim, flat), *reversed(deconvs)])
+
+    def config(self) -> dict:
+        return {"kind": "conv", "image_shape": list(self.image_shape), "channels": list(self.channels),
+                "embedding_dim": self.embedding_dim}
+
+    def layer_outputs(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        x = self.normalise(x).reshape(-1, *self.image_shape)
+        for layer in self.encoder[:-1]:
+            x = F.relu(layer(x))
+            yield x
+        yield self.encoder[-1](x.flatten(1))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.decoder[0](z)).reshape(-1, *self._code_shape)
+        last = len(self.decoder) - 1
+        for j, layer in enumerate(self.decoder[1:], start=1):
+            x = layer(x)
+            if j < last:
+                x = F.relu(x)
+        return x.flatten(1) / self.input_scale
+
+
+def build_autoencoder(config: dict, input_scale: float = 1.0) -> Autoencoder:
+    """The network that ``config()`` describes (untrained), for loading a model."""
+    kind = config.get("kind", "mlp")
+    if kind == "mlp":
+        return Autoencoder(config["dims"], input_scale)
+    if kind == "conv":
+        return ConvAutoencoder(config["image_shape"], config["channels"], int(config["embedding_dim"]),
+                               input_scale)
+    raise ValueError(f"unknown autoencoder kind {kind!r}")
 
 
 def _train(

@@ -1,0 +1,72 @@
+"""DBC: DEC on a convolutional autoencoder, and the ConvAutoencoder itself."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from sklearn.metrics import adjusted_rand_score
+
+import deepclust
+from deepclust import DBC
+from deepclust.autoencoder import ConvAutoencoder, build_autoencoder
+
+SMALL = dict(channels=(16, 32), embedding_dim=3, pretrain_epochs=50, n_init=3, max_iter=100,
+             batch_size=32)
+
+
+def _digits():
+    """Three classes of scikit-learn's 8x8 digits (537 images), pixels in [0, 1]."""
+    X, y = load_digits(n_class=3, return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 8, 8), (1, 1, 5), (3, 7, 9)])
+def test_conv_autoencoder_keeps_any_image_shape(shape):
+    ae = ConvAutoencoder(shape, channels=(4, 8, 16), embedding_dim=5)
+    x = torch.randn(6, int(np.prod(shape)))
+    assert ae.encode(x).shape == (6, 5)
+    assert ae(x).shape == x.shape
+    # Rows are images flattened channel first: the first layer sees them as (C, H, W).
+    first = next(ae.layer_outputs(x))
+    torch.testing.assert_close(first, F.relu(ae.encoder[0](x.reshape(6, *shape))))
+    again = build_autoencoder(ae.config())
+    again.load_state_dict(ae.state_dict())
+    torch.testing.assert_close(again(x), ae(x))
+
+
+def test_conv_autoencoder_refuses_bad_shapes():
+    with pytest.raises(ValueError, match="image_shape"):
+        ConvAutoencoder((28, 28))
+    with pytest.raises(ValueError, match="channels"):
+        ConvAutoencoder((1, 8, 8), channels=())
+
+
+def test_dbc_clusters_images_and_round_trips(tmp_path):
+    X, y = _digits()
+    model = DBC(n_clusters=3, random_state=0, **SMALL).fit(X)
+    assert model.image_shape_ == (1, 8, 8)
+    assert isinstance(model.autoencoder_, ConvAutoencoder)
+    assert adjusted_rand_score(y, model.labels_) > 0.7  # measured 0.82 (float32)
+    model.save(tmp_path / "dbc.pt")
+    loaded = deepclust.load(tmp_path / "dbc.pt")
+    assert type(loaded) is DBC and loaded.image_shape_ == (1, 8, 8)
+    assert isinstance(loaded.autoencoder_, ConvAutoencoder) and loaded.channels == (16, 32)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_dbc_image_shape():
+    X = _digits()[0][:40]
+    ok = dict(SMALL, pretrain_epochs=1, max_iter=0)
+    assert DBC(n_clusters=3, image_shape=(8, 8), **ok).fit(X).image_shape_ == (1, 8, 8)
+    assert DBC(n_clusters=3, image_shape=(1, 1, 64), **ok).fit(X).image_shape_ == (1, 1, 64)
+    assert DBC(n_clusters=3, **ok).fit(X[:, :63]).image_shape_ == (1, 1, 63)  # not a square
+    with pytest.raises(ValueError, match="holds 192 values but X has 64 features"):
+        DBC(n_clusters=3, image_shape=(3, 8, 8), **ok).fit(X)
+    with pytest.raises(ValueError, match="image_shape"):
+        DBC(n_clusters=3, image_shape=(0, 8, 8), **ok).fit(X)
+    with pytest.raises(ValueError, match="channels"):
+        DBC(n_clusters=3, **{**ok, "channels": (4, -1)}).fit(X)
+    with pytest.raises(ValueError, match="pretrain"):
+        DBC(n_clusters=3, pretrain="layerwise", **ok).fit(X)

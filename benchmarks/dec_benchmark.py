@@ -84,8 +84,8 @@ def run_seed(X, y, k: int, seed: int, device: str, precision: str, params: dict)
         schedule = ae.layerwise_schedule_
         n_layers = len(ae.autoencoder_.dims) - 1
         samples = (n_layers * schedule["layer_iter"] + schedule["finetune_iter"]) * per_step
-    else:
-        samples = ae.pretrain_epochs * n if ae.autoencoder is None else 0
+    else:  # end to end: the resolved number of steps ("auto" included)
+        samples = ae.pretrain_schedule_["n_iter"] * per_step if ae.autoencoder is None else 0
     out["precision"] = ae.precision_
     out["AE + k-means"] = {
         **scores(y, ae.labels_),

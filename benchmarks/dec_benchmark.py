@@ -9,6 +9,10 @@ For each dataset and seed it runs, with the library's default settings:
   (``freeze_encoder=True``);
 * DEC: the same autoencoder, encoder and centroids trained.
 
+and, with ``--methods``, the other methods: IDEC and DCN from the same
+autoencoder as DEC (their wall time includes its pretraining), and DBC with
+its own convolutional autoencoder (pretrained with DBC's defaults);
+
 and prints ACC / NMI / ARI, wall time and training throughput as mean ± std
 over the seeds. DEC's and DEC w/o backprop's wall time include the
 pretraining they start from, so it is the time of the whole pipeline.
@@ -24,6 +28,7 @@ Usage::
     python benchmarks/dec_benchmark.py --json benchmarks/out/dec.json
     python benchmarks/dec_benchmark.py --precision float32    # DEC's precision (default: "auto")
     python benchmarks/dec_benchmark.py --param pretrain=\"end-to-end\" --param pretrain_epochs=300
+    python benchmarks/dec_benchmark.py --datasets digits --methods IDEC DCN DBC
 
 Fashion-MNIST is all 70,000 images from Debian's ``dataset-fashion-mnist``
 (``/usr/share/datasets/fashion-mnist``) or ``$DEEPCLUST_DATA/fashion-mnist``;
@@ -45,13 +50,14 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from deepclust import DEC, __version__
+from deepclust import DBC, DCN, DEC, IDEC, __version__
 from deepclust._data import batches_per_epoch
 from deepclust.datasets import load_digits, load_fashion_mnist
 from deepclust.metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
 
 LOADERS = {"digits": load_digits, "fashion-mnist": load_fashion_mnist}
 METHODS = ("k-means", "AE + k-means", "DEC w/o backprop", "DEC")
+OTHERS = {"IDEC": IDEC, "DCN": DCN, "DBC": DBC}
 # Settings of the pretraining only: the DEC rows start from the AE row's autoencoder.
 PRETRAINING = {"pretrain", "pretrain_epochs", "pretrain_lr", "pretrain_optimizer", "layerwise_iter",
                "finetune_iter", "layerwise_lr", "layerwise_lr_step", "dropout", "hidden_dims",
@@ -66,7 +72,8 @@ def scores(y, labels) -> dict:
     }
 
 
-def run_seed(X, y, k: int, seed: int, device: str, precision: str, params: dict) -> dict:
+def run_seed(X, y, k: int, seed: int, device: str, precision: str, params: dict,
+             others: tuple = ()) -> dict:
     out = {}
     n = X.shape[0]
 
@@ -109,12 +116,34 @@ def run_seed(X, y, k: int, seed: int, device: str, precision: str, params: dict)
             "n_iter": dec.n_iter_,
             "target_updates": len(dec.history_) - 1,
         }
+
+    for name in others:
+        cls = OTHERS[name]
+        accepted = cls().get_params()
+        start = time.perf_counter()
+        if name == "DBC":  # its own network and pretraining
+            own = {key: v for key, v in params.items() if key in accepted}
+            model = cls(k, random_state=seed, device=device, precision=precision, **own).fit(X)
+            total = time.perf_counter() - start
+        else:  # the AE row's autoencoder
+            own = {key: v for key, v in params.items() if key in accepted and key not in PRETRAINING}
+            model = cls(k, autoencoder=ae.autoencoder_, random_state=seed, device=device,
+                        precision=precision, **own).fit(X)
+            total = ae_seconds + time.perf_counter() - start
+        clustering_s = model.fit_times_["clustering"]
+        out[name] = {
+            **scores(y, model.labels_),
+            "seconds": total,
+            "samples_per_s": model.n_iter_ * per_step / clustering_s if clustering_s else float("nan"),
+            "n_iter": model.n_iter_,
+            "target_updates": len(model.history_) - 1,
+        }
     return out
 
 
 def summarise(runs: list[dict]) -> dict:
     summary = {}
-    for method in METHODS:
+    for method in [m for m in (*METHODS, *OTHERS) if m in runs[0]]:
         keys = runs[0][method].keys()
         summary[method] = {
             key: (float(np.mean([r[method][key] for r in runs])), float(np.std([r[method][key] for r in runs])))
@@ -135,7 +164,8 @@ def print_table(name: str, n: int, d: int, summary: dict, n_seeds: int, precisio
         cells.append(f"{tput[0]:,.0f} ± {tput[1]:,.0f}" if tput else "n/a")
         print(f"| {method} | " + " | ".join(cells) + " |")
     print("\nThroughput: AE + k-means is pretraining (encoder + decoder, forward and backward); "
-          "DEC rows are the clustering phase (encoder only).", flush=True)
+          "DEC rows are the clustering phase (encoder only; IDEC and DCN train the decoder too).",
+          flush=True)
 
 
 def main(argv=None) -> int:
@@ -149,6 +179,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a DEC setting other than its default (a Python literal), for every run")
+    parser.add_argument("--methods", nargs="+", choices=sorted(OTHERS), default=[],
+                        help="also run these methods (IDEC and DCN from DEC's autoencoder, DBC "
+                             "with its own convolutional one)")
     args = parser.parse_args(argv)
     params = {}
     for item in args.param:
@@ -171,11 +204,11 @@ def main(argv=None) -> int:
         k = len(np.unique(y))
         runs = []
         for seed in args.seeds:
-            run = run_seed(X, y, k, seed, args.device, args.precision, params)
+            run = run_seed(X, y, k, seed, args.device, args.precision, params, tuple(args.methods))
             runs.append(run)
             print(f"{name} seed {seed} ({run['precision']}): " + "; ".join(
                 f"{m} ACC {run[m]['acc']:.3f} NMI {run[m]['nmi']:.3f} {run[m]['seconds']:.0f}s"
-                for m in METHODS
+                for m in (*METHODS, *args.methods)
             ), flush=True)
         summary = summarise(runs)
         print_table(name, X.shape[0], X.shape[1], summary, len(args.seeds), runs[0]["precision"])

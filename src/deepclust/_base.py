@@ -139,6 +139,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    def _store_params(self, values: dict) -> None:
+        """Keep each ``__init__`` argument, unchanged, as the attribute of the same name
+        (scikit-learn's convention; ``values`` is the caller's ``locals()``)."""
+        for name in self._get_param_names():
+            setattr(self, name, values[name])
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True

@@ -127,31 +127,7 @@ class DBC(DEC):
         random_state=None,
         verbose: bool = False,
     ):
-        self.n_clusters = n_clusters
-        self.image_shape = image_shape
-        self.channels = channels
-        self.embedding_dim = embedding_dim
-        self.pretrain = pretrain
-        self.pretrain_epochs = pretrain_epochs
-        self.pretrain_lr = pretrain_lr
-        self.pretrain_optimizer = pretrain_optimizer
-        self.autoencoder = autoencoder
-        self.n_init = n_init
-        self.alpha = alpha
-        self.update_interval = update_interval
-        self.lr = lr
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.tol = tol
-        self.freeze_encoder = freeze_encoder
-        self.device = device
-        self.precision = precision
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.snapshot_size = snapshot_size
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _check_network(self, n_features: int) -> None:
         if self.image_shape == "auto":

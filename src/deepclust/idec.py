@@ -127,20 +127,7 @@ class IDEC(DEC):
         random_state=None,
         verbose: bool = False,
     ):
-        super().__init__(
-            n_clusters, hidden_dims=hidden_dims, embedding_dim=embedding_dim, pretrain=pretrain,
-            pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr,
-            pretrain_optimizer=pretrain_optimizer, layerwise_iter=layerwise_iter,
-            finetune_iter=finetune_iter, layerwise_lr=layerwise_lr,
-            layerwise_lr_step=layerwise_lr_step, dropout=dropout, autoencoder=autoencoder,
-            n_init=n_init, alpha=alpha, update_interval=update_interval, lr=lr, momentum=momentum,
-            batch_size=batch_size, max_iter=max_iter, tol=tol, freeze_encoder=freeze_encoder,
-            device=device, precision=precision, checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every, snapshot_size=snapshot_size,
-            random_state=random_state, verbose=verbose,
-        )
-        self.gamma = gamma
-        self.optimizer = optimizer
+        self._store_params(locals())
 
     def _loss_weights(self) -> tuple[float, float]:
         return 1.0, float(self.gamma)

@@ -154,7 +154,7 @@ def summarise(runs: list[dict]) -> dict:
 
 def print_table(name: str, n: int, d: int, summary: dict, n_seeds: int, precision: str) -> None:
     print(f"\n## {name}: {n} samples x {d} features, mean ± std over {n_seeds} seeds, "
-          f"{precision} training steps\n")
+          f"precision {precision}\n")
     print("| method | ACC | NMI | ARI | wall time (s) | training throughput (samples/s) |")
     print("|---|---|---|---|---|---|")
     for method, row in summary.items():

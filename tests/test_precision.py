@@ -8,7 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 import deepclust
 from deepclust import DEC
 from deepclust._data import BatchSource
-from deepclust._precision import native_bfloat16, resolve_precision
+from deepclust._precision import native_bfloat16, phase_dtypes, resolve_precision
 from deepclust.autoencoder import Autoencoder, pretrain_end_to_end
 
 from .conftest import FAST, FAST_LAYERWISE
@@ -16,12 +16,32 @@ from .conftest import FAST, FAST_LAYERWISE
 
 def test_resolve_precision():
     cpu = torch.device("cpu")
-    assert resolve_precision("float32", cpu) == torch.float32
-    assert resolve_precision("bfloat16", cpu) == torch.bfloat16
-    assert resolve_precision("auto", cpu) == (torch.bfloat16 if native_bfloat16(cpu) else torch.float32)
+    assert resolve_precision("float32", cpu) == "float32"
+    assert resolve_precision("bfloat16", cpu) == "bfloat16"
+    assert resolve_precision("auto", cpu) == ("mixed" if native_bfloat16(cpu) else "float32")
     # Not measured on GPUs yet: "auto" stays float32 there (the device need not exist to ask).
-    assert resolve_precision("auto", torch.device("cuda")) == torch.float32
+    assert resolve_precision("auto", torch.device("cuda")) == "float32"
     assert not native_bfloat16(torch.device("cuda"))
+    # (pretraining, clustering phase)
+    assert phase_dtypes("mixed") == (torch.float32, torch.bfloat16)
+    assert phase_dtypes("bfloat16") == (torch.bfloat16, torch.bfloat16)
+    assert phase_dtypes("float32") == (torch.float32, torch.float32)
+
+
+def test_mixed_precision_pretrains_in_float32_and_clusters_in_bfloat16(blobs, monkeypatch):
+    X, _ = blobs
+    # Whatever this CPU has: pretend it has native bfloat16 units, so "auto" means "mixed".
+    monkeypatch.setattr("deepclust._base.resolve_precision",
+                        lambda precision, device: "mixed" if precision == "auto" else precision)
+    fits = {p: DEC(n_clusters=3, random_state=0, precision=p, **FAST).fit(X)
+            for p in ("auto", "float32", "bfloat16")}
+    assert fits["auto"].precision_ == "mixed"
+    assert fits["auto"].pretrain_history_ == fits["float32"].pretrain_history_
+    assert fits["auto"].pretrain_history_ != fits["bfloat16"].pretrain_history_
+    # The clustering phase ran in bfloat16: the centroids differ from float32's in their last bits.
+    assert not np.array_equal(fits["auto"].cluster_centers_, fits["float32"].cluster_centers_)
+    np.testing.assert_allclose(fits["auto"].cluster_centers_, fits["float32"].cluster_centers_,
+                               atol=0.05)
 
 
 def test_bfloat16_autocast_changes_the_training_steps(blobs):
@@ -65,7 +85,7 @@ def test_auto_precision_is_resolved_and_saved(blobs, tmp_path):
     X, _ = blobs
     dec = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
     assert dec.precision == "auto"  # the parameter is left as given
-    expected = "bfloat16" if native_bfloat16(torch.device("cpu")) else "float32"
+    expected = "mixed" if native_bfloat16(torch.device("cpu")) else "float32"
     assert dec.precision_ == expected
     dec.save(tmp_path / "m.pt")
     loaded = deepclust.load(tmp_path / "m.pt")

@@ -34,7 +34,7 @@ from ._data import (
     BatchSource, ShuffledBatches, batches_per_epoch, chunk_rows, data_moments, dominant_feature,
     rows_differ,
 )
-from ._precision import PRECISIONS, autocast, resolve_precision
+from ._precision import PRECISIONS, autocast, phase_dtypes, resolve_precision
 from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
 
 logger = logging.getLogger(__name__)
@@ -153,10 +153,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
-    @property
-    def _compute_dtype(self) -> torch.dtype:
-        """The dtype of the training steps' matrix products, resolved by ``fit``."""
-        return getattr(torch, self.precision_)
+    def _compute_dtype(self, phase: str) -> torch.dtype:
+        """The dtype of the training steps' matrix products in ``phase`` ("pretrain" or
+        "clustering"), from the precision ``fit`` resolved."""
+        pretrain, clustering = phase_dtypes(self.precision_)
+        return pretrain if phase == "pretrain" else clustering
 
     # ------------------------------------------------------------------ fit
 
@@ -188,7 +189,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         self._check_network(X.shape[1])
         device = resolve_device(self.device)
-        self.precision_ = str(resolve_precision(self.precision, device)).removeprefix("torch.")
+        self.precision_ = resolve_precision(self.precision, device)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         kmeans_seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -366,15 +367,15 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.pretrain_history_ = pretrain_end_to_end(
                 ae, source, epochs=0, n_iter=self.pretrain_schedule_["n_iter"],
                 batch_size=self.batch_size, lr=self.pretrain_schedule_["lr"], generator=generator,
-                verbose=self.verbose, checkpoint=checkpoint, compute_dtype=self._compute_dtype,
-                optimizer=self.pretrain_schedule_["optimizer"],
+                verbose=self.verbose, checkpoint=checkpoint,
+                compute_dtype=self._compute_dtype("pretrain"), optimizer=self.pretrain_schedule_["optimizer"],
             )
         else:
             logger.info("layer-wise pretraining schedule: %s", self.layerwise_schedule_)
             self.pretrain_history_ = pretrain_layerwise(
                 ae, source, **self.layerwise_schedule_, dropout=self.dropout,
                 batch_size=self.batch_size, generator=generator, verbose=self.verbose,
-                checkpoint=checkpoint, compute_dtype=self._compute_dtype,
+                checkpoint=checkpoint, compute_dtype=self._compute_dtype("pretrain"),
             )
         if checkpoint is not None:
             checkpoint.meta["pretrain_history"] = list(self.pretrain_history_)
@@ -526,7 +527,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                     zb = z_fixed[idx.to(z_fixed.device)]
                 else:
                     xb = source.take(idx)
-                    with autocast(source.device, self._compute_dtype):
+                    with autocast(source.device, self._compute_dtype("clustering")):
                         zb = ae.encode(xb)
                         recon = ae.decode(zb) if joint else None
                     zb = zb.float()  # q, p and the loss in float32

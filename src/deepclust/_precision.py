@@ -14,7 +14,7 @@ import contextlib
 
 import torch
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16")  # the parameter; "mixed" is what "auto" may resolve to
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -27,19 +27,28 @@ def native_bfloat16(device: torch.device) -> bool:
         return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The compute dtype of the training steps for ``precision`` on ``device``.
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """What ``precision`` means on ``device``: "float32", "bfloat16" or "mixed".
 
-    "auto" is bfloat16 on a CPU with native bfloat16 units, where it trains
-    about 2.5 times faster than float32 (``benchmarks/RESULTS.md``), and
-    float32 elsewhere: on GPUs it has not been measured yet, and without
-    native units it would be slower.
+    "auto" is "mixed" on a CPU with native bfloat16 units: the clustering
+    phase's steps in bfloat16, where they ran about twice as fast and gave the
+    same clustering as float32, and pretraining in float32, because bfloat16
+    pretraining lowered DEC's accuracy on digits (``benchmarks/RESULTS.md``).
+    Elsewhere "auto" is "float32": on GPUs it has not been measured yet, and
+    without native units bfloat16 would be slower.
     """
-    if precision == "float32":
-        return torch.float32
-    if precision == "bfloat16":
-        return torch.bfloat16
-    return torch.bfloat16 if native_bfloat16(device) else torch.float32
+    if precision in ("float32", "bfloat16"):
+        return precision
+    return "mixed" if native_bfloat16(device) else "float32"
+
+
+def phase_dtypes(resolved: str) -> tuple[torch.dtype, torch.dtype]:
+    """The compute dtypes (pretraining, clustering phase) of a resolved precision."""
+    return {
+        "float32": (torch.float32, torch.float32),
+        "bfloat16": (torch.bfloat16, torch.bfloat16),
+        "mixed": (torch.float32, torch.bfloat16),
+    }[resolved]
 
 
 def autocast(device: torch.device, dtype: torch.dtype):

@@ -54,7 +54,7 @@ def _demo(args) -> int:
               snapshot_size=args.snapshots, **overrides).fit(X)
     report("DEC", dec.labels_, time.perf_counter() - start)
     print(f"DEC: {dec.n_iter_} clustering iterations, {len(dec.history_) - 1} target updates, "
-          f"device {dec.device_}, {dec.precision_} training steps")
+          f"device {dec.device_}, precision {dec.precision_}")
     if args.report is None:
         return 0
     try:
@@ -347,8 +347,8 @@ def main(argv=None) -> int:
                      help="record the embedding of N points over training, for the report "
                           "(default 1000; 0 for none)")
     fit.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
-                     help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 on a "
-                          "CPU with native bfloat16 units)")
+                     help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 "
+                          "clustering steps on a CPU with native bfloat16 units)")
     fit.add_argument("--param", action="append", metavar="NAME=VALUE",
                      help="any other DEC parameter, e.g. --param batch_size=128 --param "
                           "hidden_dims='(500, 500, 2000)' (repeatable; values are Python literals)")

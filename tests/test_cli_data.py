@@ -151,3 +151,18 @@ def test_predict_refuses_reordered_columns_and_overwriting_its_inputs(data, tmp_
     result = run("predict", str(model), str(tmp_path / "nohdr.csv"), "--out", str(tmp_path / "l.csv"))
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(tmp_path / "l.csv")) == len(X)
+
+
+def test_predict_reads_a_dcn_model(data, tmp_path):
+    # DCN has hard assignments only: predict's confidence is the stand-in of
+    # deepclust.plotting.soft_assignments, and its labels are DCN's own.
+    folder, X, _ = data
+    model = deepclust.DCN(n_clusters=3, random_state=0, hidden_dims=(16,), embedding_dim=2,
+                          pretrain="end-to-end", pretrain_epochs=10, max_iter=60).fit(X)
+    (tmp_path / "m").mkdir()
+    model.save(tmp_path / "m" / "model.pt")
+    result = run("predict", str(tmp_path / "m"), str(folder / "X.npy"), "--out", str(tmp_path / "l.csv"))
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "l.csv")
+    np.testing.assert_array_equal(table["cluster"], model.predict(X))
+    assert ((table["confidence"] > 1 / 3) & (table["confidence"] <= 1)).all()

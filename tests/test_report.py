@@ -10,11 +10,12 @@ import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_digits
 
-from deepclust import DEC
+from deepclust import DBC, DCN, DEC, IDEC
 
 from .conftest import FAST
 
 pytest.importorskip("matplotlib")
+from deepclust.plotting import soft_assignments  # noqa: E402
 from deepclust.report import write_report  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -77,6 +78,26 @@ def test_report_with_labels_and_images(digits, tmp_path):
     text = path.read_text()
     assert "not drawn" not in text
     assert "ACC (eq. 10)" in text and "n_clusters" in text
+
+
+@pytest.mark.parametrize("estimator", [IDEC, DCN, DBC])
+def test_report_for_the_other_methods(digits, tmp_path, estimator):
+    X, y, _ = digits
+    settings = dict(SETTINGS, snapshot_size=60)
+    if estimator is DBC:
+        settings = {k: v for k, v in settings.items() if k != "hidden_dims"} | {"channels": (4, 8)}
+    model = estimator(**settings).fit(X)
+    path = write_report(model, X, tmp_path / "r.html", y=y, image_shape=(8, 8))
+    page = _parse(path)
+    _check_self_contained(page)
+    alts = {image["alt"] for image in page.images}
+    assert {"cluster sizes", "confidence histogram", "cluster exemplars", "training curves",
+            "embedding over training", "gradient magnitude", "confusion matrix"} <= alts
+    assert "not drawn" not in path.read_text()
+    if estimator is DCN:  # hard assignments: the stand-in ranks by closeness to the centroid
+        q = soft_assignments(model, X)
+        np.testing.assert_array_equal(q.argmax(axis=1), model.predict(X))
+        np.testing.assert_allclose(q.sum(axis=1), 1, rtol=1e-5)
 
 
 def test_report_without_labels_or_snapshots_says_what_is_missing(digits, tmp_path):

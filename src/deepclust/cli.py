@@ -208,7 +208,9 @@ def _predict(args) -> int:
     _check_out(out, args.data, args.model)
     dec = load(_model_path(args.model), device=args.device)
     X, _, _ = _read_data(args.data, args.label_column, _model_inputs(args.model))
-    q = dec.predict_proba(X)
+    from .plotting import soft_assignments
+
+    q = soft_assignments(dec, X)
     labels, confidence = q.argmax(axis=1), q.max(axis=1)
     with open(out, "w") as fh:
         fh.write("row,cluster,confidence\n")

@@ -100,20 +100,26 @@ class DEC(BaseDeepClusterer):
           without dropout; SGD, momentum 0.9, learning rate ``layerwise_lr``
           divided by 10 every ``layerwise_lr_step`` iterations.
         - "end-to-end": the whole autoencoder is trained on the mean squared
-          reconstruction error with Adam for ``pretrain_epochs`` epochs.
+          reconstruction error for ``pretrain_epochs`` epochs, with Adam or
+          SGD (``pretrain_optimizer``).
 
         The default is "layerwise": with its "auto" schedule it gave the
         better clustering on both our benchmarks at a comparable cost
         (``benchmarks/RESULTS.md``; mean ± std of 3 seeds on a 2-core CPU).
-        Digits: DEC 0.855 ± 0.002 ACC in a 52 s pipeline (62 s in an
-        earlier run), against 0.813 ± 0.006 in 45 s end-to-end (100
-        end-to-end epochs at batch 128 reached 0.825). Fashion-MNIST: 0.576 ±
-        0.002 ACC, 0.629 ± 0.001 NMI, against 0.561 ± 0.070 and 0.619 ±
-        0.034 end-to-end (a thirtieth of the seed-to-seed spread), the
-        pipelines taking 15.5 to 16 minutes against 19 to 23 minutes on the
-        seeds that ran alone. End-to-end Adam copes
-        better with data dominated by an offset common to every sample (see
-        Notes). Both are ignored when ``autoencoder`` is given.
+        Digits: DEC 0.855 ± 0.002 ACC in a 52 s float32 pipeline (20 s
+        with the "mixed" precision), against 0.813 ± 0.006 in 45 s
+        end-to-end with Adam (100 end-to-end epochs at batch 128 reached
+        0.825). Fashion-MNIST: 0.576 ± 0.002 ACC, 0.629 ± 0.001 NMI,
+        against 0.561 ± 0.070 and 0.619 ± 0.034 end-to-end with Adam (a
+        thirtieth of the seed-to-seed spread), the pipelines taking 15.5 to
+        16 minutes against 19 to 23 minutes on the seeds that ran alone.
+        End-to-end SGD for 300 epochs (``pretrain_optimizer="sgd"``,
+        ``pretrain_epochs="auto"``) gave an autoencoder as good as the
+        layer-wise one on Fashion-MNIST (AE + k-means 0.574 / 0.629, seed 0)
+        but DEC 0.565 / 0.620 from it, at about 19 minutes of pretraining.
+        End-to-end Adam copes better with data dominated by an offset common
+        to every sample (see Notes). Both are ignored when ``autoencoder``
+        is given.
     pretrain_epochs : int or "auto", default=50
         Epochs of end-to-end pretraining. "auto" is DEC-keras's 300 epochs,
         at least 4,000 iterations and at most the paper's 100,000: 4,000

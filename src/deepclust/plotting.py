@@ -72,6 +72,21 @@ def _labels_of(y, n: int, what: str = "y") -> np.ndarray:
 # ------------------------------------------------------------------ Figure 3
 
 
+def soft_assignments(model, X) -> np.ndarray:
+    """Each point's soft assignment to each cluster, shape (n_samples, n_clusters).
+
+    ``model.predict_proba(X)`` (DEC's q) where the model has soft assignments.
+    A model with hard ones only (DCN) gets ``softmax(-||z - mu_j||^2)`` of its
+    embedding z: its largest entry is the model's cluster, and it ranks the
+    points of a cluster by their closeness to its centroid.
+    """
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)
+    z = torch.as_tensor(model.transform(X))
+    centers = torch.as_tensor(model.cluster_centers_)
+    return torch.softmax(-torch.cdist(z, centers).pow(2), dim=1).numpy()
+
+
 def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: int = 10):
     """The ``n_per_cluster`` most confident members of each cluster, one row per cluster.
 
@@ -99,7 +114,7 @@ def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: in
     if n_per_cluster < 1:
         raise ValueError(f"n_per_cluster={n_per_cluster} must be at least 1.")
     rows = model._check_test_data(X)  # rows by position, whatever X was
-    q = model.predict_proba(X)
+    q = soft_assignments(model, X)
     labels = q.argmax(axis=1)
     k = q.shape[1]
     fig = _figure(1.0 * n_per_cluster + 0.8, 1.0 * k + 0.3)

@@ -123,7 +123,7 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
     # DataFrame keeps its feature names.
     rows = model._check_test_data(X)
     n, d = rows.shape
-    q = model.predict_proba(X)
+    q = plotting.soft_assignments(model, X)
     labels = q.argmax(axis=1)
     k = q.shape[1]
     if y is not None:

@@ -56,7 +56,7 @@ def test_centroid_update_is_the_papers_sequential_running_mean():
 
 def test_the_k_means_term_tightens_the_clusters_in_proportion_to_its_weight(blobs):
     X, _ = blobs
-    params = dict(n_clusters=3, random_state=0, **{**FAST, "max_iter": 300, "tol": 0.0})
+    params = dict(n_clusters=3, random_state=0, lr=1e-3, **{**FAST, "max_iter": 300, "tol": 0.0})
 
     def kmeans_cost_ratio(Z):  # within-cluster over total sum of squares: lower is tighter
         inertia = KMeans(3, n_init=5, random_state=0).fit(Z).inertia_

@@ -121,8 +121,8 @@ def run_seed(X, y, k: int, seed: int, device: str, precision: str, params: dict,
         cls = OTHERS[name]
         accepted = cls().get_params()
         start = time.perf_counter()
-        if name == "DBC":  # its own network and pretraining
-            own = {key: v for key, v in params.items() if key in accepted}
+        if name == "DBC":  # its own network and pretraining (end to end: "pretrain" is not passed)
+            own = {key: v for key, v in params.items() if key in accepted and key != "pretrain"}
             model = cls(k, random_state=seed, device=device, precision=precision, **own).fit(X)
             total = time.perf_counter() - start
         else:  # the AE row's autoencoder
@@ -173,12 +173,14 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=sorted(LOADERS), default=list(LOADERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default="auto",
                         help="DEC's precision (default 'auto': bfloat16 on a CPU with native "
                              "bfloat16 units)")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a DEC setting other than its default (a Python literal), for every run")
+                        help="a DEC setting other than its default (a Python literal), for every run; "
+                             "the other methods get those they accept (IDEC and DCN: not the "
+                             "pretraining ones, whose autoencoder they share; DBC: not 'pretrain')")
     parser.add_argument("--methods", nargs="+", choices=sorted(OTHERS), default=[],
                         help="also run these methods (IDEC and DCN from DEC's autoencoder, DBC "
                              "with its own convolutional one)")

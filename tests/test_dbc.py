@@ -70,3 +70,12 @@ def test_dbc_image_shape():
         DBC(n_clusters=3, **{**ok, "channels": (4, -1)}).fit(X)
     with pytest.raises(ValueError, match="pretrain"):
         DBC(n_clusters=3, pretrain="layerwise", **ok).fit(X)
+
+
+def test_dbc_from_a_given_autoencoder_reports_its_shape():
+    X = _digits()[0][:60]
+    given = ConvAutoencoder((1, 4, 16), channels=(4,), embedding_dim=3)
+    ok = dict(SMALL, max_iter=0, channels=())  # unused, so not checked
+    model = DBC(n_clusters=3, autoencoder=given, image_shape=(8, 8), **ok).fit(X)
+    assert model.image_shape_ == (1, 4, 16)  # the network's, not the unused parameter's
+    assert model.autoencoder_.image_shape == (1, 4, 16)

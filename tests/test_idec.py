@@ -94,3 +94,13 @@ def test_idec_loss_weights_reach_the_loop(blobs_module, pretrained):
 def test_idec_refuses_bad_parameters(blobs_module, bad, match):
     with pytest.raises(ValueError, match=match):
         IDEC(n_clusters=3, **FAST, **bad).fit(blobs_module[0])
+
+
+def test_idec_trains_a_given_autoencoders_frozen_decoder(blobs_module, pretrained):
+    X, _ = blobs_module
+    given = copy.deepcopy(pretrained)
+    for p in given.decoder.parameters():
+        p.requires_grad_(False)
+    model = IDEC(n_clusters=3, random_state=0, autoencoder=given, **{**FAST, "max_iter": 50}).fit(X)
+    assert any(not torch.equal(a, b) for a, b in zip(given.decoder.parameters(),
+                                                     model.autoencoder_.decoder.parameters()))

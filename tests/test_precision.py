@@ -18,6 +18,7 @@ def test_resolve_precision():
     cpu = torch.device("cpu")
     assert resolve_precision("float32", cpu) == "float32"
     assert resolve_precision("bfloat16", cpu) == "bfloat16"
+    assert resolve_precision("mixed", torch.device("cuda")) == "mixed"  # asked for: never overridden
     assert resolve_precision("auto", cpu) == ("mixed" if native_bfloat16(cpu) else "float32")
     # Not measured on GPUs yet: "auto" stays float32 there (the device need not exist to ask).
     assert resolve_precision("auto", torch.device("cuda")) == "float32"

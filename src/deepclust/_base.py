@@ -455,6 +455,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if not frozen:
             params += list(ae.encoder.parameters())
         if joint:
+            for p in ae.decoder.parameters():
+                p.requires_grad_(True)  # a given autoencoder may come with a frozen decoder
             params += list(ae.decoder.parameters())
         optimizer = self._clustering_optimizer(params)
         batches = ShuffledBatches(n, self.batch_size, generator)

@@ -14,7 +14,7 @@ import contextlib
 
 import torch
 
-PRECISIONS = ("auto", "float32", "bfloat16")  # the parameter; "mixed" is what "auto" may resolve to
+PRECISIONS = ("auto", "float32", "bfloat16", "mixed")
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -37,7 +37,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     Elsewhere "auto" is "float32": on GPUs it has not been measured yet, and
     without native units bfloat16 would be slower.
     """
-    if precision in ("float32", "bfloat16"):
+    if precision in ("float32", "bfloat16", "mixed"):
         return precision
     return "mixed" if native_bfloat16(device) else "float32"
 

@@ -348,7 +348,7 @@ def main(argv=None) -> int:
     fit.add_argument("--snapshots", type=_count, default=1000, metavar="N",
                      help="record the embedding of N points over training, for the report "
                           "(default 1000; 0 for none)")
-    fit.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+    fit.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default="auto",
                      help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 "
                           "clustering steps on a CPU with native bfloat16 units)")
     fit.add_argument("--param", action="append", metavar="NAME=VALUE",

@@ -71,8 +71,9 @@ class DBC(DEC):
 
     Attributes
     ----------
-    image_shape_ : tuple of int
-        The ``(channels, height, width)`` used.
+    image_shape_ : tuple of int or None
+        The ``(channels, height, width)`` used: the given ``autoencoder``'s
+        when there is one (None for a fully connected one).
     labels_, cluster_centers_, autoencoder_, n_iter_, history_, ...
         As :class:`DEC`'s.
 
@@ -130,6 +131,9 @@ class DBC(DEC):
         self._store_params(locals())
 
     def _check_network(self, n_features: int) -> None:
+        if self.autoencoder is not None:  # its own architecture; image_shape and channels unused
+            self.image_shape_ = getattr(self.autoencoder, "image_shape", None)
+            return
         if self.image_shape == "auto":
             side = math.isqrt(n_features)
             shape = (1, side, side) if side * side == n_features else (1, 1, n_features)

@@ -123,7 +123,8 @@ class DEC(BaseDeepClusterer):
     pretrain_epochs : int or "auto", default=50
         Epochs of end-to-end pretraining. "auto" is DEC-keras's 300 epochs,
         at least 4,000 iterations and at most the paper's 100,000: 4,000
-        iterations (about 570 epochs) on digits, 82,200 on Fashion-MNIST.
+        iterations (500 epochs of 8 batches) on digits, 82,200 on
+        Fashion-MNIST.
     pretrain_lr : float or "auto", default="auto"
         Learning rate of end-to-end pretraining; "auto" is 1e-3 for Adam
         and 0.2 for SGD.
@@ -206,13 +207,14 @@ class DEC(BaseDeepClusterer):
         paper's "DEC w/o backprop" ablation.
     device : str or torch.device, default="auto"
         Where to train; "auto" picks CUDA when it is available.
-    precision : {"auto", "float32", "bfloat16"}, default="auto"
+    precision : {"auto", "float32", "bfloat16", "mixed"}, default="auto"
         Arithmetic of the training steps. "float32" computes everything in
         float32. "bfloat16" runs the matrix products of the pretraining and
         clustering steps in bfloat16 (``torch.autocast``), keeping the
         weights, the optimiser, the losses, q and p in float32; the full-data
         passes (the target distribution, ``labels_``, ``transform``,
-        ``predict``) stay float32 either way. "auto" resolves to "mixed" on a
+        ``predict``) stay float32 either way. "mixed" runs only the
+        clustering phase's steps in bfloat16. "auto" resolves to "mixed" on a
         CPU with native bfloat16 units (AVX512-BF16 or AMX): the clustering
         phase's steps in bfloat16 and pretraining in float32, and to
         "float32" elsewhere (GPUs are not measured yet; explicit "bfloat16"

@@ -57,8 +57,8 @@ class IDEC(DEC):
     ``device``, ``precision``, ``checkpoint_dir``, ``checkpoint_every``,
     ``snapshot_size``, ``random_state``, ``verbose``). With
     ``freeze_encoder=True`` only the centroids move, as in DEC's ablation, so
-    the reconstruction term has nothing to train and IDEC equals DEC w/o
-    backprop.
+    the reconstruction term has nothing to train; with ``optimizer="sgd"``
+    and DEC's ``lr`` and ``momentum`` IDEC then equals DEC w/o backprop.
 
     Attributes
     ----------

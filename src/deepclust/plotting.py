@@ -84,7 +84,9 @@ def soft_assignments(model, X) -> np.ndarray:
         return model.predict_proba(X)
     z = torch.as_tensor(model.transform(X))
     centers = torch.as_tensor(model.cluster_centers_)
-    return torch.softmax(-torch.cdist(z, centers).pow(2), dim=1).numpy()
+    # Exact differences, as the model's own assignment (cdist's matmul form can flip near-ties).
+    sq_dist = (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(-1)
+    return torch.softmax(-sq_dist, dim=1).numpy()
 
 
 def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: int = 10):

@@ -182,9 +182,13 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
     else:
         page.text("No embedding snapshots were recorded; fit with snapshot_size > 0 (the command "
                   "line's fit does) to see the embedding over training (Figure 5).", "note")
-    page.figure(lambda: plotting.gradient_magnitude(model, X, cluster=int(np.argmax(sizes)),
-                                                    random_state=random_state),
-                "gradient magnitude")
+    if hasattr(model, "predict_proba"):
+        page.figure(lambda: plotting.gradient_magnitude(model, X, cluster=int(np.argmax(sizes)),
+                                                        random_state=random_state),
+                    "gradient magnitude")
+    else:
+        page.text("Figure 4 (gradient magnitude against q) needs soft assignments; this model's are "
+                  "hard.", "note")
 
     page.heading("Settings and fit")
     params = model.get_params(deep=False)

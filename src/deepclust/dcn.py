@@ -12,7 +12,7 @@ pretraining, k-means initialisation, full-data pass and stopping rule as DEC.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 import torch.nn.functional as F
@@ -139,11 +139,6 @@ feature_names_in_, device_, precision_, fit_times_
         **BaseDeepClusterer._parameter_constraints,
         "clustering_weight": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions({"adam", "sgd"})],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "update_interval": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(

@@ -6,10 +6,10 @@ estimator that supplies them to the shared training loop in ``_base.py``.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 
 from ._base import BaseDeepClusterer
 from .autoencoder import Autoencoder
@@ -349,11 +349,6 @@ class DEC(BaseDeepClusterer):
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="neither")],
-        "update_interval": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, 1, closed="both")],
         "freeze_encoder": ["boolean"],
     }
 

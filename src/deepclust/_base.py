@@ -6,7 +6,8 @@ loop with its periodic full-data pass, and the predict / transform plumbing.
 A method (DEC, IDEC, ...) supplies three hooks: ``_soft_assign(z, centers)``,
 ``_target(q)`` and ``_clustering_loss(z, centers, p)``; it may also change
 ``_loss_weights()`` (how much of the autoencoder's reconstruction loss the
-clustering phase keeps, DEC: none) and ``_clustering_optimizer(params)``.
+clustering phase keeps, DEC: none), ``_reconstruction_loss`` and
+``_clustering_optimizer(params)`` (Adam or SGD, from a method's ``optimizer``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -35,7 +35,7 @@ from ._data import (
     rows_differ,
 )
 from ._precision import PRECISIONS, autocast, phase_dtypes, resolve_precision
-from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
+from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise, reconstruction_mse
 
 logger = logging.getLogger(__name__)
 
@@ -574,10 +574,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _reconstruction_loss(self, ae: Autoencoder, recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The network loss of a joint method: end-to-end pretraining's mean squared error."""
-        return F.mse_loss(ae.normalise(recon), ae.normalise(x))
+        return reconstruction_mse(ae, recon, x)
 
     def _clustering_optimizer(self, params) -> torch.optim.Optimizer:
-        """The clustering phase's optimiser: the paper's SGD with momentum."""
+        """The clustering phase's optimiser: the method's ``optimizer`` parameter ("adam" or
+        "sgd"), SGD with momentum (the DEC paper's) for a method without one."""
+        if getattr(self, "optimizer", "sgd") == "adam":
+            return torch.optim.Adam(params, lr=self.lr)
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
 
     # Whether the optimiser moves the centroids (DEC's); otherwise ``_after_step`` does.

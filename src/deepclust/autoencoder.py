@@ -193,6 +193,12 @@ class ConvAutoencoder(Autoencoder):
         return x.flatten(1) / self.input_scale
 
 
+def reconstruction_mse(ae: Autoencoder, recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of a reconstruction, in the network's normalised units: end-to-end
+    pretraining's loss, and the network loss of the joint clustering methods."""
+    return F.mse_loss(ae.normalise(recon), ae.normalise(x))
+
+
 def build_autoencoder(config: dict, input_scale: float = 1.0) -> Autoencoder:
     """The network that ``config()`` describes (untrained), for loading a model."""
     kind = config.get("kind", "mlp")
@@ -373,7 +379,7 @@ def pretrain_end_to_end(
     else:
         opt = torch.optim.Adam(ae.parameters(), lr=lr)
     losses = _train(
-        lambda x: F.mse_loss(ae.normalise(ae(x)), ae.normalise(x)), source,
+        lambda x: reconstruction_mse(ae, ae(x), x), source,
         n_iter=n_iter, batch_size=batch_size, optimizer=opt, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
         compute_dtype=compute_dtype, **stages.train_args(0, []),

@@ -21,16 +21,13 @@ from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseDeepClusterer
 from .autoencoder import Autoencoder
+from .dec import squared_distances as _squared_distances
 
 __all__ = ["DCN"]
 
 # Each centroid starts as if it had already averaged this many points, so the first mini-batches
 # refine the k-means centroids instead of replacing them (as DCN's reimplementations do).
 _PRIOR_COUNT = 100.0
-
-
-def _squared_distances(z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    return (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(-1)
 
 
 def _never(_estimator) -> bool:
@@ -198,11 +195,6 @@ feature_names_in_, device_, precision_, fit_times_
     def _reconstruction_loss(self, ae, recon, x):
         """The paper's ||x - g(f(x))||^2, summed over the (normalised) features."""
         return (ae.normalise(recon) - ae.normalise(x)).pow(2).sum(dim=1).mean()
-
-    def _clustering_optimizer(self, params) -> torch.optim.Optimizer:
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr)
-        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
 
     _gradient_centroids = False  # the running averages below move them
 

@@ -17,10 +17,15 @@ from .autoencoder import Autoencoder
 __all__ = ["DEC", "soft_assign", "target_distribution", "kl_divergence"]
 
 
+def squared_distances(z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """||z_i - mu_j||^2 for every point and centroid, shape (n, k), from exact differences
+    (``torch.cdist``'s matrix-product form can flip near-ties)."""
+    return (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(-1)
+
+
 def _soft_assign_logits(z: torch.Tensor, centers: torch.Tensor, alpha: float) -> torch.Tensor:
     """log of eq. 1's numerator: -(alpha + 1)/2 * log(1 + ||z_i - mu_j||^2 / alpha)."""
-    sq_dist = (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(-1)
-    return -(alpha + 1.0) / 2.0 * torch.log1p(sq_dist / alpha)
+    return -(alpha + 1.0) / 2.0 * torch.log1p(squared_distances(z, centers) / alpha)
 
 
 def soft_assign(z: torch.Tensor, centers: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from numbers import Real
 
-import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .autoencoder import Autoencoder
@@ -131,8 +130,3 @@ class IDEC(DEC):
 
     def _loss_weights(self) -> tuple[float, float]:
         return 1.0, float(self.gamma)
-
-    def _clustering_optimizer(self, params) -> torch.optim.Optimizer:
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr)
-        return super()._clustering_optimizer(params)

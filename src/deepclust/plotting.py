@@ -34,6 +34,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .dec import squared_distances
+
 __all__ = [
     "cluster_exemplars",
     "cluster_sizes",
@@ -84,9 +86,7 @@ def soft_assignments(model, X) -> np.ndarray:
         return model.predict_proba(X)
     z = torch.as_tensor(model.transform(X))
     centers = torch.as_tensor(model.cluster_centers_)
-    # Exact differences, as the model's own assignment (cdist's matmul form can flip near-ties).
-    sq_dist = (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(-1)
-    return torch.softmax(-sq_dist, dim=1).numpy()
+    return torch.softmax(-squared_distances(z, centers), dim=1).numpy()
 
 
 def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: int = 10):

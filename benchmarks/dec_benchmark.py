@@ -42,114 +42,33 @@ import ast
 import json
 import os
 import platform
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 
-from deepclust import DBC, DCN, DEC, IDEC, __version__
-from deepclust._data import batches_per_epoch
+from deepclust import __version__, experiments
 from deepclust.datasets import load_digits, load_fashion_mnist
-from deepclust.metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
+from deepclust.experiments import run_methods
 
 LOADERS = {"digits": load_digits, "fashion-mnist": load_fashion_mnist}
 METHODS = ("k-means", "AE + k-means", "DEC w/o backprop", "DEC")
-OTHERS = {"IDEC": IDEC, "DCN": DCN, "DBC": DBC}
-# Settings of the pretraining only: the DEC rows start from the AE row's autoencoder.
-PRETRAINING = {"pretrain", "pretrain_epochs", "pretrain_lr", "pretrain_optimizer", "layerwise_iter",
-               "finetune_iter", "layerwise_lr", "layerwise_lr_step", "dropout", "hidden_dims",
-               "embedding_dim"}
-
-
-def scores(y, labels) -> dict:
-    return {
-        "acc": cluster_accuracy(y, labels),
-        "nmi": normalized_mutual_info_score(y, labels),
-        "ari": adjusted_rand_score(y, labels),
-    }
+OTHERS = experiments.DEEP_METHODS
 
 
 def run_seed(X, y, k: int, seed: int, device: str, precision: str, params: dict,
              others: tuple = ()) -> dict:
-    out = {}
-    n = X.shape[0]
-
-    start = time.perf_counter()
-    km = KMeans(k, n_init=20, random_state=seed).fit(X)
-    out["k-means"] = {**scores(y, km.labels_), "seconds": time.perf_counter() - start}
-
-    start = time.perf_counter()
-    ae = DEC(k, random_state=seed, device=device, precision=precision, **{**params, "max_iter": 0}).fit(X)
-    ae_seconds = time.perf_counter() - start
-    pretrain_s = ae.fit_times_["pretrain"]
-    # Samples per SGD step on average: an epoch's last batch is smaller than batch_size.
-    per_step = n / batches_per_epoch(n, ae.batch_size)
-    if ae.layerwise_schedule_ is not None:  # each layer, then fine-tuning
-        schedule = ae.layerwise_schedule_
-        n_layers = len(ae.autoencoder_.dims) - 1
-        samples = (n_layers * schedule["layer_iter"] + schedule["finetune_iter"]) * per_step
-    else:  # end to end: the resolved number of steps ("auto" included)
-        samples = ae.pretrain_schedule_["n_iter"] * per_step if ae.autoencoder is None else 0
-    out["precision"] = ae.precision_
-    out["AE + k-means"] = {
-        **scores(y, ae.labels_),
-        "seconds": ae_seconds,
-        "samples_per_s": samples / pretrain_s,
-        "pretrain_seconds": pretrain_s,
-        "final_reconstruction_loss": ae.pretrain_history_[-1],
-    }
-
-    for name, frozen in (("DEC w/o backprop", True), ("DEC", False)):
-        start = time.perf_counter()
-        clustering = {key: v for key, v in params.items() if key not in PRETRAINING}
-        dec = DEC(k, autoencoder=ae.autoencoder_, freeze_encoder=frozen, random_state=seed,
-                  device=device, precision=precision, **clustering).fit(X)
-        seconds = time.perf_counter() - start
-        clustering_s = dec.fit_times_["clustering"]
-        out[name] = {
-            **scores(y, dec.labels_),
-            "seconds": ae_seconds + seconds,  # the whole pipeline, pretraining included
-            "samples_per_s": dec.n_iter_ * per_step / clustering_s if clustering_s else float("nan"),
-            "n_iter": dec.n_iter_,
-            "target_updates": len(dec.history_) - 1,
-        }
-
-    for name in others:
-        cls = OTHERS[name]
-        accepted = cls().get_params()
-        start = time.perf_counter()
-        if name == "DBC":  # its own network and pretraining (end to end: "pretrain" is not passed)
-            own = {key: v for key, v in params.items() if key in accepted and key != "pretrain"}
-            model = cls(k, random_state=seed, device=device, precision=precision, **own).fit(X)
-            total = time.perf_counter() - start
-        else:  # the AE row's autoencoder
-            own = {key: v for key, v in params.items() if key in accepted and key not in PRETRAINING}
-            model = cls(k, autoencoder=ae.autoencoder_, random_state=seed, device=device,
-                        precision=precision, **own).fit(X)
-            total = ae_seconds + time.perf_counter() - start
-        clustering_s = model.fit_times_["clustering"]
-        out[name] = {
-            **scores(y, model.labels_),
-            "seconds": total,
-            "samples_per_s": model.n_iter_ * per_step / clustering_s if clustering_s else float("nan"),
-            "n_iter": model.n_iter_,
-            "target_updates": len(model.history_) - 1,
-        }
-    return out
+    """One seed of every method (deepclust.experiments.run_methods, which shares the pretrained
+    autoencoder between the rows that start from one)."""
+    run = run_methods(X, y, k, seed, (*METHODS, *others), dec_params={**params, "precision": precision},
+                      device=device)
+    run["precision"] = run["AE + k-means"]["precision"]
+    return run
 
 
 def summarise(runs: list[dict]) -> dict:
-    summary = {}
-    for method in [m for m in (*METHODS, *OTHERS) if m in runs[0]]:
-        keys = runs[0][method].keys()
-        summary[method] = {
-            key: (float(np.mean([r[method][key] for r in runs])), float(np.std([r[method][key] for r in runs])))
-            for key in keys
-        }
-    return summary
+    return experiments.summarise([{m: r[m] for m in r if m != "precision"} for r in runs])
 
 
 def print_table(name: str, n: int, d: int, summary: dict, n_seeds: int, precision: str) -> None:

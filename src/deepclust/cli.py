@@ -265,6 +265,64 @@ def _evaluate(args) -> int:
     return 0
 
 
+# The datasets of ``deepclust experiment``: name -> loader in deepclust.datasets.
+EXPERIMENT_DATASETS = {"digits": "load_digits", "fashion-mnist": "load_fashion_mnist"}
+
+
+def _experiment(args) -> int:
+    from . import datasets, experiments
+    from ._download import DownloadError
+    from .dec import DEC
+
+    params = _estimator_params(args.param, DEC, {"random_state", "snapshot_size"})
+    if args.precision is not None:
+        params["precision"] = args.precision
+    common = {"seeds": args.seeds, "dec_params": params, "device": args.device, "verbose": args.verbose}
+    if args.kind == "table2":
+        run = lambda X, y, log: experiments.compare_methods(  # noqa: E731
+            X, y, methods=args.methods or experiments.TABLE2_METHODS, log=log, **common)
+    elif args.kind == "table4":
+        run = lambda X, y, log: experiments.imbalance_study(  # noqa: E731
+            X, y, r_mins=args.r_mins, methods=args.methods or ("k-means", "AE + k-means", "DEC"), log=log,
+            **common)
+    elif args.kind == "robustness":
+        values = [_literal(v) for v in args.values]
+        run = lambda X, y, log: experiments.robustness_sweep(  # noqa: E731
+            X, y, param=args.sweep, values=values, log=log, **common)
+    else:
+        run = lambda X, y, log: experiments.accuracy_over_iterations(  # noqa: E731
+            X, y, snapshot_size=args.snapshots, log=log, **common)
+    results = {}
+    for name in args.datasets:
+        try:
+            X, y = getattr(datasets, EXPERIMENT_DATASETS[name])()
+        except (FileNotFoundError, DownloadError, ImportError) as exc:
+            print(f"{name}: skipped. " + " ".join(str(exc).split()), flush=True)
+            continue
+        print(f"{name}: {X.shape[0]} samples x {X.shape[1]} features, {len(set(y.tolist()))} classes",
+              flush=True)
+        start = time.perf_counter()
+        results[name] = run(X, y, lambda line, name=name: print(f"{name} {line}", flush=True))
+        results[name]["seconds"] = time.perf_counter() - start
+        print(f"{name}: {results[name]['seconds']:.0f} s", flush=True)
+    if not results:
+        raise ValueError("none of the datasets could be loaded; see the messages above.")
+    written = experiments.write_experiment(args.kind, results, args.out, settings=params or None)
+    print()
+    print(written[0].read_text().split("\n", 2)[2], end="")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _literal(text: str):
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def _positive(text: str) -> int:
     value = _count(text)
     if value < 1:
@@ -386,12 +444,42 @@ def main(argv=None) -> int:
     evaluate.add_argument("--labels-column", default=None, metavar="COL")
     evaluate.add_argument("--truth-column", default=None, metavar="COL")
 
+    experiment = sub.add_parser("experiment", help="reproduce a table or figure of the DEC paper "
+                                                   "(labels for evaluation only)")
+    experiment.add_argument("kind", choices=["table2", "table4", "robustness", "iterations"],
+                            help="table2: Tables 2 and 3 (baselines, AE + k-means / GMM, DEC w/o "
+                                 "backprop, DEC); table4: imbalanced subsets; robustness: Figure 2, DEC "
+                                 "over one setting; iterations: Figure 5 (f), ACC over the clustering phase")
+    experiment.add_argument("--datasets", nargs="+", choices=sorted(EXPERIMENT_DATASETS), default=["digits"],
+                            help="datasets of deepclust.datasets (default: digits); one whose files are "
+                                 "missing and cannot be downloaded is skipped with a message")
+    experiment.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    experiment.add_argument("--out", default="experiments", metavar="DIR",
+                            help="where to write KIND.md, KIND.json and KIND.png (default: experiments/)")
+    experiment.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                            help="table2 / table4: the methods, among " + ", ".join(
+                                f"'{m}'" for m in ("k-means", "GMM", "spectral", "AE + k-means", "AE + GMM",
+                                                   "DEC w/o backprop", "DEC", "IDEC", "DCN", "DBC")))
+    experiment.add_argument("--r-mins", nargs="+", type=float, default=[0.1, 0.3, 0.5, 0.7, 0.9],
+                            metavar="R", help="table4: the r_min values")
+    experiment.add_argument("--sweep", default="update_interval", metavar="NAME",
+                            help="robustness: the DEC setting to sweep (default update_interval)")
+    experiment.add_argument("--values", nargs="+", default=["10", "20", "40", "80", "160", "320"],
+                            metavar="V", help="robustness: its values (Python literals)")
+    experiment.add_argument("--snapshots", type=_positive, default=10_000, metavar="N",
+                            help="iterations: measure ACC on N recorded points (default 10,000)")
+    experiment.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default=None)
+    experiment.add_argument("--param", action="append", metavar="NAME=VALUE",
+                            help="a DEC setting for every deep method (repeatable)")
+    experiment.add_argument("--device", default="auto")
+    experiment.add_argument("--verbose", action="store_true", help="show progress bars")
+
     args = parser.parse_args(argv)
     if args.command in ("demo", "fit"):
         _check_checkpoint_args(sub.choices[args.command], args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate,
-               "report": _report}[args.command]
+               "report": _report, "experiment": _experiment}[args.command]
     try:
         return command(args)
     except (ValueError, TypeError, OSError, ImportError) as exc:  # user mistakes: one readable line

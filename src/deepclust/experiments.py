@@ -1,0 +1,561 @@
+"""The DEC paper's experiments (sections 4 and 5), as functions and one command per table.
+
+Each function runs a protocol on ``(X, y)`` (the labels are used only to score the clusters,
+never to fit or choose anything) and returns plain dicts: every run's figures and their mean and
+spread over seeds. :func:`write_experiment` turns a result into a Markdown table, a JSON file and
+a figure. The command line runs them on the datasets of :mod:`deepclust.datasets`::
+
+    deepclust experiment table2 --datasets digits fashion-mnist --out results/
+    deepclust experiment table4 --datasets digits --out results/
+    deepclust experiment robustness --datasets digits --param update_interval --values 10 20 40 80 160
+    deepclust experiment iterations --datasets digits --out results/
+
+* ``table2``: Tables 2 and 3: k-means, GMM and spectral clustering on the data, AE + k-means and
+  AE + GMM on the pretrained embedding, DEC w/o backprop and DEC (and, with ``methods``, IDEC,
+  DCN and DBC), ACC / NMI / ARI and wall time over seeds (:func:`compare_methods`).
+* ``table4``: Table 4: imbalanced subsets in which class c (of K, 0-based) is kept with
+  probability r_min + (1 - r_min) c / (K - 1) (:func:`imbalance_study`).
+* ``robustness``: Figure 2: DEC's accuracy over a range of one clustering setting, every value
+  starting from the same pretrained autoencoder (:func:`robustness_sweep`).
+* ``iterations``: Figure 5 (f): accuracy at every target update of the clustering phase
+  (:func:`accuracy_over_iterations`).
+
+The pretrained autoencoder is shared, within a seed, by every method that starts from one (AE +
+k-means, AE + GMM, DEC w/o backprop, DEC, IDEC, DCN), so their wall times include that one
+pretraining; DBC pretrains its own convolutional network.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from datetime import datetime, timezone
+from math import nan
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
+
+__all__ = [
+    "BASELINES", "DEEP_METHODS", "TABLE2_METHODS", "accuracy_over_iterations", "compare_methods",
+    "imbalance_study", "imbalanced_indices", "robustness_sweep", "summarise", "write_experiment",
+]
+
+BASELINES = ("k-means", "GMM", "spectral")
+TABLE2_METHODS = ("k-means", "GMM", "spectral", "AE + k-means", "AE + GMM", "DEC w/o backprop", "DEC")
+DEEP_METHODS = ("IDEC", "DCN", "DBC")
+_KNOWN = (*TABLE2_METHODS, *DEEP_METHODS)
+# DEC settings that only shape the pretrained autoencoder: methods that reuse it do not take them.
+_PRETRAINING = {"pretrain", "pretrain_epochs", "pretrain_lr", "pretrain_optimizer", "layerwise_iter",
+                "finetune_iter", "layerwise_lr", "layerwise_lr_step", "dropout", "hidden_dims",
+                "embedding_dim"}
+SPECTRAL_MAX_SAMPLES = 10_000
+DENSE_MAX_VALUES = 50_000_000  # GMM and spectral clustering densify sparse data up to this size
+
+
+def scores(y, labels) -> dict:
+    """ACC, NMI and ARI of ``labels`` against the truth ``y``."""
+    return {"acc": cluster_accuracy(y, labels), "nmi": normalized_mutual_info_score(y, labels),
+            "ari": adjusted_rand_score(y, labels)}
+
+
+def _check_methods(methods) -> tuple:
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in _KNOWN]
+    if unknown or not methods:
+        raise ValueError(f"methods={list(methods)!r}: unknown {unknown}; choose from {list(_KNOWN)}.")
+    return methods
+
+
+def _check_labels(X, y) -> np.ndarray:
+    y = np.asarray(y).ravel()
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels; the experiments "
+                         "score the clusters against one label per row.")
+    return y
+
+
+def _dense(X, method: str):
+    if not sp.issparse(X):
+        return np.asarray(X, dtype=np.float32)
+    if X.shape[0] * X.shape[1] > DENSE_MAX_VALUES:
+        raise MemoryError(f"{method} needs dense data and X ({X.shape[0]} x {X.shape[1]}, sparse) "
+                          f"holds more than {DENSE_MAX_VALUES:,} values densified")
+    return X.toarray().astype(np.float32)
+
+
+def _gmm(Z, k: int, seed: int) -> np.ndarray:
+    from sklearn.mixture import GaussianMixture
+
+    # Full covariances are k d x d matrices: affordable on an embedding, not on 784 pixels.
+    covariance = "full" if Z.shape[1] <= 50 else "diag"
+    gmm = GaussianMixture(k, covariance_type=covariance, reg_covar=1e-4, random_state=seed)
+    return gmm.fit(Z).predict(Z)
+
+
+def _spectral(X, k: int, seed: int) -> np.ndarray:
+    """Spectral clustering on a 10-nearest-neighbour graph; above SPECTRAL_MAX_SAMPLES points it
+    clusters a random sample of that size and gives every other point its nearest sampled
+    neighbour's cluster (the eigenproblem of the whole graph does not fit this protocol's time)."""
+    from sklearn.cluster import SpectralClustering
+    from sklearn.neighbors import KNeighborsClassifier
+
+    n = X.shape[0]
+    rows = np.arange(n)
+    if n > SPECTRAL_MAX_SAMPLES:
+        rows = np.sort(np.random.RandomState(seed).choice(n, SPECTRAL_MAX_SAMPLES, replace=False))
+    model = SpectralClustering(k, affinity="nearest_neighbors", n_neighbors=10, assign_labels="cluster_qr",
+                               random_state=seed)
+    sample_labels = model.fit_predict(X[rows])
+    if len(rows) == n:
+        return sample_labels
+    return KNeighborsClassifier(n_neighbors=1).fit(X[rows], sample_labels).predict(X)
+
+
+def _deep_estimators():
+    from .dbc import DBC
+    from .dcn import DCN
+    from .dec import DEC
+    from .idec import IDEC
+
+    return {"DEC": DEC, "IDEC": IDEC, "DCN": DCN, "DBC": DBC}
+
+
+def _samples_per_step(model, n: int) -> float:
+    """Samples in an average SGD step: an epoch's last batch is smaller than batch_size."""
+    from ._data import batches_per_epoch
+
+    return n / batches_per_epoch(n, model.batch_size)
+
+
+def _pretrain_samples(ae, n: int) -> float:
+    """Samples seen by pretraining's steps: each layer's, then fine-tuning's (a layer-wise step
+    trains one layer, so it is cheaper than an end-to-end one); 0 for a given autoencoder."""
+    if ae.layerwise_schedule_ is not None:
+        schedule = ae.layerwise_schedule_
+        steps = (len(ae.autoencoder_.dims) - 1) * schedule["layer_iter"] + schedule["finetune_iter"]
+    elif ae.pretrain_schedule_ is not None:
+        steps = ae.pretrain_schedule_["n_iter"]
+    else:
+        steps = 0
+    return steps * _samples_per_step(ae, n)
+
+
+def _clustering_figures(model, n: int) -> dict:
+    """Iterations, target updates and the clustering phase's throughput (samples/s) of a fit."""
+    seconds = model.fit_times_["clustering"]
+    return {"n_iter": model.n_iter_, "target_updates": len(model.history_) - 1,
+            "samples_per_s": model.n_iter_ * _samples_per_step(model, n) / seconds if seconds else nan}
+
+
+def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec_params=None,
+                device: str = "auto", verbose: bool = False) -> dict:
+    """Fit each of ``methods`` once with ``random_state=seed`` and score it.
+
+    Returns ``{method: {"acc", "nmi", "ari", "seconds", ...}}``; a method that cannot run on this
+    data (GMM or spectral clustering on sparse data too large to densify) is
+    ``{"skipped": reason}``. Deep methods also report ``n_iter`` and, for the autoencoder row,
+    ``pretrain_seconds``.
+    """
+    methods = _check_methods(methods)
+    y = _check_labels(X, y)
+    params = dict(dec_params or {})
+    estimators = _deep_estimators()
+    DEC = estimators["DEC"]
+    k = n_clusters
+    out = {}
+
+    def timed(name, fn):
+        start = time.perf_counter()
+        try:
+            labels = fn()
+        except MemoryError as exc:
+            out[name] = {"skipped": str(exc)}
+            return
+        out[name] = {**scores(y, labels), "seconds": time.perf_counter() - start}
+
+    if "k-means" in methods:
+        from sklearn.cluster import KMeans
+
+        timed("k-means", lambda: KMeans(k, n_init=20, random_state=seed).fit(X).labels_)
+    if "GMM" in methods:
+        timed("GMM", lambda: _gmm(_dense(X, "GMM"), k, seed))
+    if "spectral" in methods:
+        timed("spectral", lambda: _spectral(_dense(X, "spectral clustering"), k, seed))
+
+    shared = [m for m in methods if m in ("AE + k-means", "AE + GMM", "DEC w/o backprop", "DEC", "IDEC", "DCN")]
+    if shared:
+        start = time.perf_counter()
+        ae = DEC(k, random_state=seed, device=device, verbose=verbose, **{**params, "max_iter": 0}).fit(X)
+        ae_seconds = time.perf_counter() - start
+        pretrain_s = ae.fit_times_["pretrain"]
+        pretrained = {"seconds": ae_seconds, "pretrain_seconds": pretrain_s, "precision": ae.precision_,
+                      "samples_per_s": _pretrain_samples(ae, X.shape[0]) / pretrain_s if pretrain_s else nan,
+                      "final_reconstruction_loss": ae.pretrain_history_[-1] if ae.pretrain_history_ else nan}
+        if "AE + k-means" in methods:
+            out["AE + k-means"] = {**scores(y, ae.labels_), **pretrained}
+        if "AE + GMM" in methods:
+            start = time.perf_counter()
+            labels = _gmm(ae.transform(X), k, seed)
+            out["AE + GMM"] = {**scores(y, labels), "seconds": ae_seconds + time.perf_counter() - start}
+        clustering = {key: v for key, v in params.items() if key not in _PRETRAINING}
+        for name in ("DEC w/o backprop", "DEC", "IDEC", "DCN"):
+            if name not in methods:
+                continue
+            cls = estimators["DEC" if name.startswith("DEC") else name]
+            accepted = cls().get_params()
+            own = {key: v for key, v in clustering.items() if key in accepted}
+            if name == "DEC w/o backprop":
+                own["freeze_encoder"] = True
+            start = time.perf_counter()
+            model = cls(k, autoencoder=ae.autoencoder_, random_state=seed, device=device, verbose=verbose,
+                        **own).fit(X)
+            out[name] = {**scores(y, model.labels_), "seconds": ae_seconds + time.perf_counter() - start,
+                         **_clustering_figures(model, X.shape[0])}
+    if "DBC" in methods:  # its own convolutional network and pretraining
+        DBC = estimators["DBC"]
+        accepted = DBC().get_params()
+        own = {key: v for key, v in params.items() if key in accepted and key != "pretrain"}
+        start = time.perf_counter()
+        try:
+            model = DBC(k, random_state=seed, device=device, verbose=verbose, **own).fit(X)
+        except ValueError as exc:  # not image-shaped data
+            out["DBC"] = {"skipped": " ".join(str(exc).split())}
+        else:
+            out["DBC"] = {**scores(y, model.labels_), "seconds": time.perf_counter() - start,
+                          **_clustering_figures(model, X.shape[0])}
+    return {m: out[m] for m in methods if m in out}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean and standard deviation over runs of every numeric figure of every method.
+
+    ``runs`` is a list of :func:`run_methods` results; returns ``{method: {figure: (mean, std)}}``
+    (a method skipped in every run is ``{"skipped": reason}``).
+    """
+    summary = {}
+    for method in runs[0]:
+        rows = [r[method] for r in runs if method in r and "skipped" not in r[method]]
+        if not rows:
+            summary[method] = {"skipped": runs[0][method].get("skipped", "")}
+            continue
+        keys = [key for key, v in rows[0].items() if isinstance(v, (int, float))]
+        summary[method] = {key: (float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows])))
+                           for key in keys}
+    return summary
+
+
+def _seeds(seeds) -> list[int]:
+    seeds = [int(s) for s in np.atleast_1d(seeds)]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one random seed, e.g. seeds=(0, 1, 2).")
+    return seeds
+
+
+def _n_clusters(y, n_clusters) -> int:
+    k = len(np.unique(y)) if n_clusters is None else int(n_clusters)
+    if k < 1:
+        raise ValueError(f"n_clusters={n_clusters!r}; it must be at least 1.")
+    return k
+
+
+def compare_methods(X, y, *, n_clusters=None, methods=TABLE2_METHODS, seeds=(0, 1, 2), dec_params=None,
+                    device: str = "auto", verbose: bool = False, log=None) -> dict:
+    """Tables 2 and 3: every method of ``methods`` on ``(X, y)`` over ``seeds``.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        True labels, used only to score the clusters.
+    n_clusters : int, default=None
+        The number of clusters; by default the number of distinct labels, as in the paper.
+    methods : sequence of str, default=TABLE2_METHODS
+        Any of "k-means", "GMM" (diagonal covariances above 50 features, full below),
+        "spectral" (10-nearest-neighbour graph, on a sample of at most 10,000 points, the
+        rest by their nearest sampled neighbour), "AE + k-means", "AE + GMM",
+        "DEC w/o backprop", "DEC", "IDEC", "DCN", "DBC".
+    seeds : sequence of int, default=(0, 1, 2)
+    dec_params : dict, default=None
+        Settings for DEC other than its defaults (the other deep methods get those they take;
+        methods that reuse DEC's autoencoder do not get the pretraining ones).
+    device, verbose
+        Passed to the deep estimators.
+    log : callable, default=None
+        Called with one line of text per finished seed (e.g. ``print``).
+
+    Returns
+    -------
+    dict with ``runs`` (one :func:`run_methods` result per seed), ``summary`` (mean, std) and
+    ``n_samples``, ``n_features``, ``n_clusters``, ``seeds``.
+    """
+    y = _check_labels(X, y)
+    k = _n_clusters(y, n_clusters)
+    runs = []
+    for seed in _seeds(seeds):
+        run = run_methods(X, y, k, seed, methods, dec_params=dec_params, device=device, verbose=verbose)
+        runs.append(run)
+        if log:
+            log(f"seed {seed}: " + "; ".join(
+                f"{m} ACC {r['acc']:.3f} NMI {r['nmi']:.3f} {r['seconds']:.0f}s" if "acc" in r else f"{m} skipped"
+                for m, r in run.items()))
+    return {"runs": runs, "summary": summarise(runs), "n_samples": int(X.shape[0]),
+            "n_features": int(X.shape[1]), "n_clusters": k, "seeds": _seeds(seeds)}
+
+
+def imbalanced_indices(y, r_min: float, random_state=None) -> np.ndarray:
+    """Rows of an imbalanced subset (Table 4): class c, the c-th of the K sorted class labels
+    (0-based), is kept with probability r_min + (1 - r_min) c / (K - 1), so the smallest class
+    keeps a fraction r_min of its points and the largest all of them."""
+    if not 0.0 < r_min <= 1.0:
+        raise ValueError(f"r_min={r_min!r}; it must be in (0, 1].")
+    y = np.asarray(y).ravel()
+    classes, codes = np.unique(y, return_inverse=True)
+    K = len(classes)
+    keep_prob = r_min + (1.0 - r_min) * codes / max(K - 1, 1)
+    rng = np.random.RandomState(random_state) if not isinstance(random_state, np.random.RandomState) \
+        else random_state
+    return np.flatnonzero(rng.uniform(size=len(y)) < keep_prob)
+
+
+def imbalance_study(X, y, *, r_mins=(0.1, 0.3, 0.5, 0.7, 0.9), methods=("k-means", "AE + k-means", "DEC"),
+                    seeds=(0, 1, 2), n_clusters=None, dec_params=None, device: str = "auto",
+                    verbose: bool = False, log=None) -> dict:
+    """Table 4: ``methods`` on imbalanced subsets of ``(X, y)``, one per r_min and seed.
+
+    Each seed draws its own subset (:func:`imbalanced_indices` with ``random_state=seed``) and
+    fits every method on it with that seed. Returns ``{"r_mins", "runs": {r_min: [run, ...]},
+    "summary": {r_min: summary}, "sizes": {r_min: [subset size per seed]}}``.
+    """
+    y = _check_labels(X, y)
+    k = _n_clusters(y, n_clusters)
+    out = {"r_mins": [float(r) for r in r_mins], "runs": {}, "summary": {}, "sizes": {},
+           "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]), "n_clusters": k, "seeds": _seeds(seeds)}
+    for r_min in out["r_mins"]:
+        runs, sizes = [], []
+        for seed in _seeds(seeds):
+            rows = imbalanced_indices(y, r_min, seed)
+            runs.append(run_methods(X[rows], y[rows], k, seed, methods, dec_params=dec_params, device=device,
+                                    verbose=verbose))
+            sizes.append(int(len(rows)))
+        out["runs"][r_min], out["sizes"][r_min] = runs, sizes
+        out["summary"][r_min] = summarise(runs)
+        if log:
+            log(f"r_min {r_min}: " + "; ".join(f"{m} ACC {v['acc'][0]:.3f}" for m, v in out["summary"][r_min].items()
+                                                if "acc" in v))
+    return out
+
+
+def robustness_sweep(X, y, *, param: str = "update_interval", values=(10, 20, 40, 80, 160, 320),
+                     seeds=(0, 1, 2), n_clusters=None, dec_params=None, device: str = "auto",
+                     verbose: bool = False, log=None) -> dict:
+    """Figure 2: DEC's ACC and NMI for each value of one clustering-phase setting.
+
+    Within a seed every value starts from the same pretrained autoencoder (AE + k-means is
+    reported beside), so the sweep shows the setting's own effect. ``param`` must be a DEC
+    parameter that is not a pretraining one (e.g. "update_interval", "lr", "alpha", "tol",
+    "batch_size").
+    """
+    from .dec import DEC
+
+    if param in _PRETRAINING or param not in DEC().get_params():
+        raise ValueError(f"param={param!r} is not a clustering-phase parameter of DEC; use e.g. "
+                         "'update_interval', 'lr', 'alpha', 'tol' or 'batch_size'.")
+    values = list(values)
+    if not values:
+        raise ValueError("values is empty; give the settings to sweep.")
+    y = _check_labels(X, y)
+    k = _n_clusters(y, n_clusters)
+    params = dict(dec_params or {})
+    clustering = {key: v for key, v in params.items() if key not in _PRETRAINING and key != param}
+    runs = []
+    for seed in _seeds(seeds):
+        ae = DEC(k, random_state=seed, device=device, verbose=verbose, **{**params, "max_iter": 0}).fit(X)
+        run = {"AE + k-means": scores(y, ae.labels_), "values": []}
+        for value in values:
+            start = time.perf_counter()
+            dec = DEC(k, autoencoder=ae.autoencoder_, random_state=seed, device=device, verbose=verbose,
+                      **clustering, **{param: value}).fit(X)
+            run["values"].append({**scores(y, dec.labels_), "seconds": time.perf_counter() - start,
+                                  "n_iter": dec.n_iter_})
+        runs.append(run)
+        if log:
+            log(f"seed {seed}: AE + k-means ACC {run['AE + k-means']['acc']:.3f}; " + "; ".join(
+                f"{param}={v} ACC {r['acc']:.3f}" for v, r in zip(values, run["values"])))
+    summary = [{key: (float(np.mean([r["values"][i][key] for r in runs])),
+                      float(np.std([r["values"][i][key] for r in runs]))) for key in ("acc", "nmi", "n_iter")}
+               for i in range(len(values))]
+    return {"param": param, "values": values, "runs": runs, "summary": summary,
+            "ae_kmeans": {key: (float(np.mean([r["AE + k-means"][key] for r in runs])),
+                                float(np.std([r["AE + k-means"][key] for r in runs]))) for key in ("acc", "nmi")},
+            "n_samples": int(X.shape[0]), "n_clusters": k, "seeds": _seeds(seeds)}
+
+
+def snapshot_accuracy(model, y) -> list[tuple[int, float]]:
+    """``(iteration, ACC)`` at every target update of a model fitted with ``snapshot_size > 0``,
+    the accuracy of the recorded rows ``model.snapshot_indices_`` of its training data."""
+    from .plotting import _snapshot_labels, _snapshots, _training_labels
+
+    truth = _training_labels(model, y)[model.snapshot_indices_]
+    return [(int(s["iteration"]), cluster_accuracy(truth, _snapshot_labels(model, s))) for s in _snapshots(model)]
+
+
+def accuracy_over_iterations(X, y, *, seeds=(0, 1, 2), n_clusters=None, snapshot_size: int = 10_000,
+                             dec_params=None, device: str = "auto", verbose: bool = False, log=None) -> dict:
+    """Figure 5 (f): DEC's accuracy at every target update of its clustering phase.
+
+    Measured on ``min(snapshot_size, n_samples)`` random training rows (all of them on digits),
+    whose embedding DEC records at every update; iteration 0 is the k-means initialisation (AE +
+    k-means). Returns per seed the list of ``(iteration, acc)`` and the final ACC of all points.
+    """
+    from .dec import DEC
+
+    y = _check_labels(X, y)
+    k = _n_clusters(y, n_clusters)
+    params = {**(dec_params or {}), "snapshot_size": int(snapshot_size)}
+    runs = []
+    for seed in _seeds(seeds):
+        dec = DEC(k, random_state=seed, device=device, verbose=verbose, **params).fit(X)
+        curve = snapshot_accuracy(dec, y)
+        runs.append({"curve": curve, "final": scores(y, dec.labels_), "n_iter": dec.n_iter_,
+                     "n_recorded": int(len(dec.snapshot_indices_))})
+        if log:
+            log(f"seed {seed}: ACC {curve[0][1]:.3f} at iteration 0 -> {curve[-1][1]:.3f} at {curve[-1][0]} "
+                f"({len(curve)} updates)")
+    return {"runs": runs, "n_samples": int(X.shape[0]), "n_clusters": k, "seeds": _seeds(seeds)}
+
+
+# ---------------------------------------------------------------------------- writing results
+
+
+def _cell(pair) -> str:
+    return f"{pair[0]:.3f} ± {pair[1]:.3f}"
+
+
+def markdown(kind: str, results: dict) -> str:
+    """The Markdown table of an experiment's results (``results``: ``{dataset: result}``)."""
+    names = list(results)
+    lines = []
+    if kind == "table2":
+        methods = list(dict.fromkeys(m for r in results.values() for m in r["summary"]))
+        lines.append("| method | " + " | ".join(f"{d} ACC | {d} NMI | {d} time (s)" for d in names) + " |")
+        lines.append("|---" * (1 + 3 * len(names)) + "|")
+        for m in methods:
+            cells = []
+            for d in names:
+                row = results[d]["summary"].get(m)
+                if row is None or "acc" not in row:
+                    cells += ["n/a"] * 3
+                else:
+                    cells += [_cell(row["acc"]), _cell(row["nmi"]), f"{row['seconds'][0]:.1f}"]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    elif kind == "table4":
+        for d in names:
+            r = results[d]
+            lines.append(f"\n{d}: ACC (NMI) by r_min, mean ± std over seeds {r['seeds']}\n")
+            lines.append("| method | " + " | ".join(f"r_min {x:g}" for x in r["r_mins"]) + " |")
+            lines.append("|---" * (1 + len(r["r_mins"])) + "|")
+            methods = list(r["summary"][r["r_mins"][0]])
+            for m in methods:
+                lines.append(f"| {m} | " + " | ".join(
+                    f"{_cell(r['summary'][x][m]['acc'])} ({r['summary'][x][m]['nmi'][0]:.3f})"
+                    for x in r["r_mins"]) + " |")
+            lines.append("| points | " + " | ".join(f"{np.mean(r['sizes'][x]):.0f}" for x in r["r_mins"]) + " |")
+    elif kind == "robustness":
+        for d in names:
+            r = results[d]
+            lines.append(f"\n{d}: DEC over {r['param']} (AE + k-means ACC {_cell(r['ae_kmeans']['acc'])})\n")
+            lines.append(f"| {r['param']} | ACC | NMI | iterations |")
+            lines.append("|---|---|---|---|")
+            for v, s in zip(r["values"], r["summary"]):
+                lines.append(f"| {v} | {_cell(s['acc'])} | {_cell(s['nmi'])} | {s['n_iter'][0]:.0f} |")
+    elif kind == "iterations":
+        for d in names:
+            lines.append(f"\n{d}: ACC of the recorded points at each target update\n")
+            lines.append("| seed | iteration 0 (AE + k-means) | final iteration | ACC at 0 | final ACC | "
+                         "ACC of all points |")
+            lines.append("|---|---|---|---|---|---|")
+            for seed, run in zip(results[d]["seeds"], results[d]["runs"]):
+                c = run["curve"]
+                lines.append(f"| {seed} | {c[0][0]} | {c[-1][0]} | {c[0][1]:.3f} | {c[-1][1]:.3f} | "
+                             f"{run['final']['acc']:.3f} |")
+    else:
+        raise ValueError(f"unknown experiment {kind!r}")
+    return "\n".join(lines).strip() + "\n"
+
+
+def _figure(kind: str, results: dict):
+    from .plotting import _figure as new_figure
+
+    names = list(results)
+    fig = new_figure(4.5 * len(names), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    for ax, d in zip(axes, names):
+        r = results[d]
+        if kind == "table2":
+            rows = [(m, v) for m, v in r["summary"].items() if "acc" in v]
+            ax.barh([m for m, _ in rows], [v["acc"][0] for _, v in rows], xerr=[v["acc"][1] for _, v in rows],
+                    color="C0")
+            ax.invert_yaxis()
+            ax.set_xlabel("ACC")
+        elif kind == "table4":
+            for m in r["summary"][r["r_mins"][0]]:
+                ax.errorbar(r["r_mins"], [r["summary"][x][m]["acc"][0] for x in r["r_mins"]],
+                            yerr=[r["summary"][x][m]["acc"][1] for x in r["r_mins"]], marker="o", label=m)
+            ax.set_xlabel("r_min")
+            ax.set_ylabel("ACC")
+            ax.legend()
+        elif kind == "robustness":
+            x = np.arange(len(r["values"]))
+            ax.errorbar(x, [s["acc"][0] for s in r["summary"]], yerr=[s["acc"][1] for s in r["summary"]],
+                        marker="o", label="DEC")
+            ax.axhline(r["ae_kmeans"]["acc"][0], color="grey", linestyle="--", label="AE + k-means")
+            ax.set_xticks(x, [str(v) for v in r["values"]])
+            ax.set_xlabel(r["param"])
+            ax.set_ylabel("ACC")
+            ax.set_ylim(0, 1)
+            ax.legend()
+        else:
+            for seed, run in zip(r["seeds"], r["runs"]):
+                ax.plot(*zip(*run["curve"]), marker=".", label=f"seed {seed}")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel("ACC")
+            ax.legend()
+        ax.set_title(d)
+    return fig
+
+
+def write_experiment(kind: str, results: dict, out_dir, *, settings: dict | None = None) -> list[Path]:
+    """Write ``<kind>.md``, ``<kind>.json`` and, with matplotlib installed, ``<kind>.png`` in
+    ``out_dir``; returns the paths written. ``results`` is ``{dataset: result}``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    from . import __version__
+
+    header = (f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
+              f"{torch.get_num_threads()} threads, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+              f"settings {settings or 'defaults'}")
+    written = [out_dir / f"{kind}.md", out_dir / f"{kind}.json"]
+    written[0].write_text(f"<!-- {header} -->\n\n" + markdown(kind, results))
+    written[1].write_text(json.dumps({"experiment": kind, "environment": header, "results": results},
+                                     indent=1, default=_jsonable))
+    try:
+        fig = _figure(kind, results)
+    except ImportError:
+        return written
+    written.append(out_dir / f"{kind}.png")
+    fig.savefig(written[-1], dpi=110, bbox_inches="tight")
+    return written
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -1,0 +1,139 @@
+"""The paper's experiment protocols (deepclust.experiments) and ``deepclust experiment``."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from deepclust import experiments
+from deepclust.experiments import (
+    accuracy_over_iterations,
+    compare_methods,
+    imbalance_study,
+    imbalanced_indices,
+    robustness_sweep,
+    run_methods,
+    write_experiment,
+)
+
+from .conftest import FAST
+
+TINY = {key: v for key, v in FAST.items()}
+
+
+def test_imbalanced_indices_keeps_each_class_with_its_probability():
+    y = np.repeat(np.arange(10), 5000)
+    rows = imbalanced_indices(y, 0.1, random_state=0)
+    kept = np.bincount(y[rows], minlength=10) / 5000
+    expected = 0.1 + 0.9 * np.arange(10) / 9
+    np.testing.assert_allclose(kept, expected, atol=0.02)
+    assert np.array_equal(rows, imbalanced_indices(y, 0.1, random_state=0))  # seeded
+    assert len(imbalanced_indices(y, 1.0, random_state=1)) == len(y)
+    # classes are ranked by sorted label, whatever their values
+    letters = np.array(list("ba") * 2000)
+    kept_letters = letters[imbalanced_indices(letters, 0.2, random_state=0)]
+    assert (kept_letters == "a").sum() < 0.3 * 2000 and (kept_letters == "b").sum() == 2000
+
+
+@pytest.mark.parametrize("r_min", [0.0, -0.1, 1.5])
+def test_imbalanced_indices_rejects_bad_r_min(r_min):
+    with pytest.raises(ValueError, match="r_min"):
+        imbalanced_indices(np.arange(10), r_min)
+
+
+def test_every_method_runs_and_scores(blobs):
+    X, y = blobs
+    run = run_methods(X, y, 3, 0, experiments.TABLE2_METHODS + ("IDEC", "DCN"), dec_params=TINY)
+    assert list(run) == list(experiments.TABLE2_METHODS) + ["IDEC", "DCN"]
+    for method, row in run.items():
+        assert 0.0 <= row["acc"] <= 1.0 and -1.0 <= row["ari"] <= 1.0, method
+        assert row["seconds"] >= 0.0
+    # well-separated blobs: the baselines find them
+    assert run["k-means"]["acc"] > 0.95 and run["GMM"]["acc"] > 0.95 and run["spectral"]["acc"] > 0.95
+    # the methods that start from the pretrained autoencoder include its time
+    assert run["DEC"]["seconds"] >= run["AE + k-means"]["seconds"]
+    dbc = run_methods(X, y, 3, 0, ("DBC",), dec_params=TINY)["DBC"]  # its own network
+    assert 0.0 <= dbc["acc"] <= 1.0 and dbc["n_iter"] >= 1
+
+
+def test_spectral_on_a_sample_labels_every_point(blobs, monkeypatch):
+    X, y = blobs
+    monkeypatch.setattr(experiments, "SPECTRAL_MAX_SAMPLES", 60)
+    run = run_methods(X, y, 3, 0, ("spectral",))
+    assert run["spectral"]["acc"] > 0.95
+
+
+def test_sparse_data_too_large_to_densify_skips_gmm(blobs, monkeypatch):
+    X, y = blobs
+    monkeypatch.setattr(experiments, "DENSE_MAX_VALUES", 100)
+    run = run_methods(sp.csr_matrix(X), y, 3, 0, ("k-means", "GMM"))
+    assert run["k-means"]["acc"] > 0.95
+    assert "dense" in run["GMM"]["skipped"]
+    summary = experiments.summarise([run])
+    assert "skipped" in summary["GMM"] and summary["k-means"]["acc"][1] == 0.0
+
+
+def test_bad_arguments_are_clear_errors(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="unknown"):
+        compare_methods(X, y, methods=("k-means", "HAC"))
+    with pytest.raises(ValueError, match="labels"):
+        compare_methods(X, y[:10], methods=("k-means",))
+    with pytest.raises(ValueError, match="seeds"):
+        compare_methods(X, y, methods=("k-means",), seeds=())
+    with pytest.raises(ValueError, match="clustering-phase"):
+        robustness_sweep(X, y, param="hidden_dims", values=[(8,)])
+
+
+def test_compare_methods_summarises_over_seeds(blobs):
+    X, y = blobs
+    lines = []
+    result = compare_methods(X, y, methods=("k-means", "DEC"), seeds=(0, 1), dec_params=TINY, log=lines.append)
+    assert result["n_clusters"] == 3 and len(result["runs"]) == 2 and len(lines) == 2
+    mean, std = result["summary"]["DEC"]["acc"]
+    accs = [r["DEC"]["acc"] for r in result["runs"]]
+    assert mean == pytest.approx(np.mean(accs)) and std == pytest.approx(np.std(accs))
+
+
+def test_protocols_and_their_files(blobs, tmp_path):
+    X, y = blobs
+    results = {
+        "table2": {"blobs": compare_methods(X, y, methods=("k-means", "AE + k-means", "DEC"), seeds=(0,),
+                                            dec_params=TINY)},
+        "table4": {"blobs": imbalance_study(X, y, r_mins=(0.5, 1.0), seeds=(0,), dec_params=TINY)},
+        "robustness": {"blobs": robustness_sweep(X, y, param="update_interval", values=(5, 20), seeds=(0,),
+                                                 dec_params=TINY)},
+        "iterations": {"blobs": accuracy_over_iterations(X, y, seeds=(0,), snapshot_size=100,
+                                                         dec_params={**TINY, "update_interval": 5})},
+    }
+    t4 = results["table4"]["blobs"]
+    assert t4["sizes"][1.0] == [len(y)] and t4["sizes"][0.5][0] < len(y)
+    curve = results["iterations"]["blobs"]["runs"][0]["curve"]
+    assert curve[0][0] == 0 and len(curve) >= 2 and all(0 <= acc <= 1 for _, acc in curve)
+    for kind, result in results.items():
+        written = write_experiment(kind, result, tmp_path)
+        assert [p.name for p in written] == [f"{kind}.md", f"{kind}.json", f"{kind}.png"]
+        table = written[0].read_text()
+        assert "blobs" in table and "|---" in table
+        assert json.loads(written[1].read_text())["experiment"] == kind
+        assert written[2].stat().st_size > 1000
+
+
+def test_command_line_experiment(tmp_path):
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "deepclust", "experiment", "table2", "--datasets", "digits",
+           "--seeds", "0", "--methods", "k-means", "AE + k-means", "DEC", "--out", str(out),
+           "--param", "hidden_dims=(32,)", "--param", "layerwise_iter=20", "--param", "finetune_iter=40",
+           "--param", "max_iter=40", "--param", "n_init=2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={"OMP_NUM_THREADS": "1", **__import__("os").environ})
+    assert proc.returncode == 0, proc.stderr
+    assert "| DEC |" in proc.stdout and (out / "table2.json").exists()
+    data = json.loads((out / "table2.json").read_text())
+    assert data["results"]["digits"]["n_samples"] == 1797
+    bad = subprocess.run([*cmd[:4], "table2", "--methods", "HAC", "--out", str(out)], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "unknown" in bad.stderr and "Traceback" not in bad.stderr

@@ -265,14 +265,11 @@ def training_curves(model, y=None):
     axes[1].set_xlabel("iteration")
     axes[1].set_ylabel("KL(P || Q), mean over mini-batches")
     if panels == 3:
-        from .metrics import cluster_accuracy
+        from .experiments import snapshot_accuracy
 
-        truth = _training_labels(model, y)[model.snapshot_indices_]
-        snaps = model.embedding_snapshots_
-        accuracy = [cluster_accuracy(truth, _snapshot_labels(model, s)) for s in snaps]
-        axes[2].plot([s["iteration"] for s in snaps], accuracy, marker=".", color="C2")
+        axes[2].plot(*zip(*snapshot_accuracy(model, y)), marker=".", color="C2")
         axes[2].set_xlabel("iteration")
-        axes[2].set_ylabel(f"accuracy of the {len(truth)} recorded points")
+        axes[2].set_ylabel(f"accuracy of the {len(model.snapshot_indices_)} recorded points")
     fig.suptitle("Clustering phase")
     return fig
 

@@ -1,12 +1,27 @@
 """Dataset loaders, read from small files in the real format that the tests write themselves."""
 
+import bz2
 import gzip
+import socket
 import struct
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from deepclust import datasets
+from deepclust._download import DownloadError
+from deepclust.datasets import _files
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Every download goes to a loopback port nobody listens on: these tests never reach the
+    internet, and a missing file fails at once, as offline."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(_files, "_MIRROR_OVERRIDE", f"http://127.0.0.1:{port}")
 
 
 def write_idx(path, array):
@@ -17,7 +32,8 @@ def write_idx(path, array):
         fh.write(header + array.tobytes())
 
 
-def write_fashion(folder, n_train=12, n_test=5, seed=0):
+def write_mnist(folder, n_train=12, n_test=5, seed=0):
+    """The four IDX files of MNIST or Fashion-MNIST (same names), random images and labels."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -27,6 +43,26 @@ def write_fashion(folder, n_train=12, n_test=5, seed=0):
         write_idx(folder / f"{part}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{part}-labels-idx1-ubyte.gz", labels)
         out[part] = images, labels
+    return out
+
+
+write_fashion = write_mnist
+
+
+def write_usps(folder, n_train=9, n_test=4, seed=0):
+    """usps.bz2 and usps.t.bz2 as LIBSVM writes them: 'label index:value ...', 1-based indices,
+    labels 1..10, values in [-1, 1]; zeros left out as svmlight allows."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, n in (("usps.bz2", n_train), ("usps.t.bz2", n_test)):
+        X = rng.uniform(-1, 1, size=(n, 256)).round(6).astype(np.float32)
+        X[rng.random(X.shape) < 0.1] = 0.0
+        y = rng.integers(1, 11, size=n)
+        lines = [f"{label} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(row) if v != 0)
+                 for label, row in zip(y, X)]
+        (folder / name).write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+        out[name] = X, y
     return out
 
 
@@ -66,13 +102,13 @@ def test_load_fashion_mnist_from_data_dir(tmp_path):
 def test_load_fashion_mnist_uses_deepclust_data(tmp_path, monkeypatch):
     write_fashion(tmp_path / "fashion-mnist")
     monkeypatch.setenv("DEEPCLUST_DATA", str(tmp_path))
-    monkeypatch.setattr(datasets, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     X, _ = datasets.load_fashion_mnist(subset="train")
     assert X.shape == (12, 784)
 
 
 def test_load_fashion_mnist_missing_files_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         datasets.load_fashion_mnist(data_dir=tmp_path / "empty")
     with pytest.raises(ValueError, match="subset"):
@@ -87,3 +123,98 @@ def test_load_digits_and_scaling():
     assert raw.max() == 16.0
     with pytest.raises(ValueError, match="all zeros"):
         datasets.scale_to_unit_energy(np.zeros((3, 2)))
+
+
+def test_scale_to_unit_energy_keeps_sparse_input_sparse():
+    rng = np.random.default_rng(0)
+    dense = rng.random((20, 30)) * (rng.random((20, 30)) < 0.2)
+    scaled = datasets.scale_to_unit_energy(sp.csr_matrix(dense))
+    assert sp.issparse(scaled) and scaled.format == "csr" and scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled.toarray(), datasets.scale_to_unit_energy(dense), rtol=1e-6)
+    with pytest.raises(ValueError, match="all zeros"):
+        datasets.scale_to_unit_energy(sp.csr_matrix((3, 2)))
+
+
+def test_load_mnist_from_data_dir(tmp_path):
+    written = write_mnist(tmp_path / "mn")
+    X, y = datasets.load_mnist(data_dir=tmp_path / "mn", scale=False, download=False)
+    assert X.shape == (17, 784) and X.dtype == np.float32
+    assert y.shape == (17,) and y.dtype == np.int64
+    np.testing.assert_array_equal(y, np.concatenate([written["train"][1], written["t10k"][1]]))
+    np.testing.assert_allclose(X[:12] * 255, written["train"][0].reshape(12, -1), atol=1e-3)
+    Xt, yt = datasets.load_mnist(subset="test", data_dir=tmp_path / "mn")
+    assert Xt.shape == (5, 784)
+    np.testing.assert_array_equal(yt, written["t10k"][1])
+    np.testing.assert_allclose(np.mean(Xt.astype(np.float64) ** 2), 1.0, rtol=1e-4)
+
+
+def test_load_mnist_uses_deepclust_data(tmp_path, monkeypatch):
+    write_mnist(tmp_path / "mnist", n_train=3, n_test=2)
+    monkeypatch.setenv("DEEPCLUST_DATA", str(tmp_path))
+    X, _ = datasets.load_mnist()
+    assert X.shape == (5, 784)
+
+
+def test_load_usps_from_data_dir(tmp_path):
+    written = write_usps(tmp_path / "u")
+    X, y = datasets.load_usps(data_dir=tmp_path / "u", scale=False, download=False)
+    assert X.shape == (13, 256) and X.dtype == np.float32
+    assert y.shape == (13,) and y.dtype == np.int64
+    np.testing.assert_allclose(X, np.concatenate([written["usps.bz2"][0], written["usps.t.bz2"][0]]),
+                               atol=1e-6)
+    np.testing.assert_array_equal(y, np.concatenate([written["usps.bz2"][1], written["usps.t.bz2"][1]]) - 1)
+    assert -1.0 <= X.min() and X.max() <= 1.0 and set(y.tolist()) <= set(range(10))
+    Xt, _ = datasets.load_usps(subset="test", data_dir=tmp_path / "u")
+    assert Xt.shape == (4, 256)
+    np.testing.assert_allclose(np.mean(Xt.astype(np.float64) ** 2), 1.0, rtol=1e-4)
+
+
+def test_load_usps_rejects_other_files(tmp_path):
+    write_usps(tmp_path)
+    (tmp_path / "usps.t.bz2").write_bytes(bz2.compress(b"11 1:0.5 2:-0.5\n"))
+    with pytest.raises(ValueError, match="labels must be 1 to 10"):
+        datasets.load_usps(subset="test", data_dir=tmp_path)
+    (tmp_path / "usps.t.bz2").write_bytes(bz2.compress(b"3 257:0.5\n"))
+    with pytest.raises(ValueError, match="not a USPS svmlight file"):
+        datasets.load_usps(subset="test", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="subset"):
+        datasets.load_usps(subset="everything", data_dir=tmp_path)
+
+
+LOADERS_WITH_FILES = {
+    "mnist": (datasets.load_mnist, ["train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]),
+    "fashion": (datasets.load_fashion_mnist, ["train-images-idx3-ubyte.gz"]),
+    "usps": (datasets.load_usps, ["usps.bz2", "usps.t.bz2"]),
+    "reuters": (datasets.load_reuters, ["lyrl2004_vectors_train.dat.gz", "rcv1v2.topics.qrels.gz"]),
+    "reuters10k": (datasets.load_reuters10k, ["lyrl2004_vectors_test_pt3.dat.gz"]),
+    "stl10": (datasets.load_stl10_hog, ["stl10_binary.tar.gz", "train_X.bin"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS_WITH_FILES))
+def test_missing_files_with_download_false_say_what_to_do(tmp_path, monkeypatch, name):
+    if name == "stl10":
+        pytest.importorskip("skimage")
+    loader, files = LOADERS_WITH_FILES[name]
+    monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError) as info:
+        loader(data_dir=tmp_path / "empty", download=False)
+    message = str(info.value)
+    assert "download=True" in message and str(tmp_path / "empty") in message
+    assert all(f in message for f in files), message
+    assert not isinstance(info.value, DownloadError)
+    assert not (tmp_path / "empty").exists()  # nothing was tried
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS_WITH_FILES))
+def test_missing_files_offline_say_where_to_put_them(tmp_path, monkeypatch, name):
+    if name == "stl10":
+        pytest.importorskip("skimage")
+    loader, _ = LOADERS_WITH_FILES[name]
+    monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError) as info:
+        loader(data_dir=tmp_path / "empty")
+    assert isinstance(info.value, DownloadError)  # what a caller of fetch catches works too
+    assert "could not be downloaded" in str(info.value)
+    assert f"offline, download the file on another one and put it at '{tmp_path / 'empty'}" in str(info.value)
+    assert [p.name for p in (tmp_path / "empty").rglob("*")] == []  # no partial file left

@@ -80,6 +80,24 @@ def test_an_existing_damaged_file_is_an_error_and_kept(tmp_path):
     assert path.read_bytes() == b"not it"
 
 
+def test_an_md5_checksum_is_checked_too(server, tmp_path):
+    _, url = server
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    path = fetch(f"{url}/good", tmp_path / "file.bz2", f"md5:{md5}")
+    assert path.read_bytes() == PAYLOAD
+    assert fetch("http://127.0.0.1:9/unreachable", path, f"MD5:{md5.upper()}") == path  # already there
+    with pytest.raises(DownloadError, match=f"has MD5 [0-9a-f]{{32}}, not {md5}"):
+        fetch(f"{url}/bad", tmp_path / "other.bz2", f"md5:{md5}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bz2"]
+
+
+@pytest.mark.parametrize("checksum", ["sha1:" + "0" * 40, "md5:" + "0" * 64, DIGEST[:-1], "md5:" + "g" * 32])
+def test_a_malformed_checksum_is_refused_before_downloading(tmp_path, checksum):
+    with pytest.raises(ValueError, match="checksum="):
+        fetch("http://127.0.0.1:9/unreachable", tmp_path / "file.gz", checksum)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("route", ["/bad", "/cut", "/missing"])
 def test_a_bad_download_leaves_nothing_behind(server, tmp_path, route):
     _, url = server

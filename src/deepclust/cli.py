@@ -266,7 +266,9 @@ def _evaluate(args) -> int:
 
 
 # The datasets of ``deepclust experiment``: name -> loader in deepclust.datasets.
-EXPERIMENT_DATASETS = {"digits": "load_digits", "fashion-mnist": "load_fashion_mnist"}
+EXPERIMENT_DATASETS = {"digits": "load_digits", "fashion-mnist": "load_fashion_mnist", "mnist": "load_mnist",
+                       "usps": "load_usps", "reuters10k": "load_reuters10k", "reuters": "load_reuters",
+                       "stl10": "load_stl10_hog"}
 
 
 def _experiment(args) -> int:

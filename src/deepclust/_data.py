@@ -1,13 +1,16 @@
-"""Batches of float32 tensors from dense or sparse arrays.
+"""Batches of float32 tensors from dense, memory-mapped or sparse arrays.
 
 Every training loop and full-data pass in deepclust reads its data through
-:class:`BatchSource`, so dense and sparse inputs share one code path: dense
-data is copied to the device once, sparse data stays a CSR matrix on the host
-and only the rows of the current batch are densified.
+:class:`BatchSource`, so every kind of input shares one code path: dense data
+in memory is copied to the device once; a memory-mapped array (``np.load(path,
+mmap_mode="r")``, ``np.memmap``) stays on disk and only the rows of the
+current batch or chunk are read; sparse data stays a CSR matrix on the host and
+only the rows of the current batch are densified.
 """
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,13 +32,19 @@ class BatchSource:
     def __init__(self, X, device: torch.device):
         self.device = device
         self.n_samples, self.n_features = X.shape
+        self._csr = self._mapped = self._dense = None
         if sp.issparse(X):
             self._csr = sp.csr_matrix(X, dtype=np.float32)
-            self._dense = None
+        elif is_memory_mapped(X):
+            self._mapped = X  # read a batch at a time: memory O(batch), not O(n_samples)
         else:
-            self._csr = None
-            # torch.tensor copies, so read-only and memory-mapped inputs are safe.
+            # torch.tensor copies, so read-only inputs are safe.
             self._dense = torch.tensor(np.asarray(X), dtype=torch.float32, device=device)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the data was copied whole to the device (dense, not memory-mapped)."""
+        return self._dense is not None
 
     @classmethod
     def from_tensor(cls, data: torch.Tensor) -> BatchSource:
@@ -43,7 +52,7 @@ class BatchSource:
         self = cls.__new__(cls)
         self.device = data.device
         self.n_samples, self.n_features = data.shape
-        self._csr, self._dense = None, data
+        self._csr, self._mapped, self._dense = None, None, data
         return self
 
     def __len__(self) -> int:
@@ -53,8 +62,7 @@ class BatchSource:
         """Rows ``idx`` (a 1-D CPU int64 tensor) as a dense device tensor."""
         if self._dense is not None:
             return self._dense[idx.to(self.device)]
-        rows = self._csr[idx.numpy()].toarray()
-        return torch.from_numpy(rows).to(self.device, non_blocking=True)
+        return self._rows(idx.numpy())
 
     def chunks(self, batch_size: int) -> Iterator[torch.Tensor]:
         """Consecutive row blocks, in order, covering every sample once."""
@@ -63,8 +71,49 @@ class BatchSource:
             if self._dense is not None:
                 yield self._dense[start:stop]
             else:
-                rows = self._csr[start:stop].toarray()
-                yield torch.from_numpy(rows).to(self.device, non_blocking=True)
+                yield self._rows(slice(start, stop))
+
+    def _rows(self, rows) -> torch.Tensor:
+        """Rows of the host data (sparse or memory-mapped) as a dense float32 device tensor."""
+        if self._csr is not None:
+            block = self._csr[rows].toarray()
+        else:
+            block = np.array(self._mapped[rows], dtype=np.float32)  # a writable copy of the rows
+        return torch.from_numpy(block).to(self.device, non_blocking=True)
+
+
+class MappedSource(BatchSource):
+    """The rows of ``source`` passed through ``fn`` (without gradients), a batch at a time.
+
+    For data too large to keep transformed in memory: layer-wise pretraining
+    trains each layer on the codes of the layers below it, and on out-of-core
+    data those codes are recomputed for every batch instead of stored for all
+    n samples.
+    """
+
+    def __init__(self, source: BatchSource, fn, n_features: int):
+        self.device, self.n_samples, self.n_features = source.device, source.n_samples, int(n_features)
+        self._csr = self._mapped = self._dense = None
+        self._source, self._fn = source, fn
+
+    def take(self, idx: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self._fn(self._source.take(idx))
+
+    def chunks(self, batch_size: int) -> Iterator[torch.Tensor]:
+        for x in self._source.chunks(batch_size):
+            with torch.no_grad():
+                yield self._fn(x)
+
+
+def is_memory_mapped(X) -> bool:
+    """Whether ``X`` is a view of a memory map (``np.load(..., mmap_mode=...)``, ``np.memmap``)."""
+    base = X
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
 
 
 # Rows per chunk of a full-data pass, capped so that a densified chunk of a

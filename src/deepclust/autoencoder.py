@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ._data import (
     BatchSource,
+    MappedSource,
     ShuffledBatches,
     batches_per_epoch,
     chunk_rows,
@@ -40,6 +41,10 @@ from ._precision import autocast
 logger = logging.getLogger(__name__)
 
 __all__ = ["Autoencoder", "ConvAutoencoder", "build_autoencoder", "pretrain_end_to_end", "pretrain_layerwise"]
+
+# Layer-wise pretraining keeps a layer's codes for every sample in memory unless the data is
+# out of core (memory-mapped or sparse) and the codes would take more than this many bytes.
+CODES_IN_MEMORY_BYTES = 256 * 2**20
 
 # Warn when at least this fraction of a layer's ReLU units never fire after layer-wise pretraining.
 _DEAD_UNITS_WARNING = 0.9
@@ -523,16 +528,27 @@ def pretrain_layerwise(
                 compute_dtype=compute_dtype, **stages.train_args(i, losses),
             )
             logger.info("layer %d pretrained, loss %.4g", i + 1, losses[-1] if losses else float("nan"))
-        # no_grad, not inference_mode: the codes are the next layer's training input.
-        # Layer i's clean codes from layer i-1's: one layer per pass, not the whole stack again.
-        with torch.no_grad():
-            rows = chunk_rows(current.n_features)
-            codes = torch.cat([enc_act(enc(prep(x))) for x in current.chunks(rows)])
+        def clean_codes(x, enc=enc, enc_act=enc_act, prep=prep):
+            return enc_act(enc(prep(x)))
+
+        rows = chunk_rows(current.n_features)
+        if source.in_memory or source.n_samples * enc.out_features * 4 <= CODES_IN_MEMORY_BYTES:
+            # no_grad, not inference_mode: the codes are the next layer's training input.
+            # Layer i's clean codes from layer i-1's: one layer per pass, not the whole stack again.
+            with torch.no_grad():
+                codes = torch.cat([clean_codes(x) for x in current.chunks(rows)])
+            lo, hi = codes.amin(dim=0), codes.amax(dim=0)
+            next_source = BatchSource.from_tensor(codes)
+        else:  # out-of-core data: the codes are recomputed batch by batch, never stored whole
+            next_source = MappedSource(current, clean_codes, enc.out_features)
+            lo = hi = None
+            for x in next_source.chunks(rows):
+                lo, hi = running_range(lo, hi, x)
         if not trained_before:
-            _check_not_collapsed(codes.amin(dim=0), codes.amax(dim=0), f"layer {i + 1}/{ae.n_layers}",
-                                 lr, relu=i < last, samples_differ=samples_differ)
+            _check_not_collapsed(lo, hi, f"layer {i + 1}/{ae.n_layers}", lr, relu=i < last,
+                                 samples_differ=samples_differ)
             stages.finished(i, losses)
-        current = BatchSource.from_tensor(codes)
+        current = next_source
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
     losses += _train(

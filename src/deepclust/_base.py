@@ -30,8 +30,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from . import _distributed as distributed
 from ._data import (
-    BatchSource, ShuffledBatches, batches_per_epoch, chunk_rows, data_moments, dominant_feature,
+    BatchSource,
+    ShuffledBatches,
+    batches_per_epoch,
+    chunk_rows,
+    data_moments,
+    dominant_feature,
     rows_differ,
 )
 from ._precision import PRECISIONS, autocast, phase_dtypes, resolve_precision
@@ -194,6 +200,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 "lower n_clusters or pass more samples."
             )
         self._check_network(X.shape[1])
+        if distributed.active():
+            self._check_distributed()
         device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, device)
         rng = check_random_state(self.random_state)
@@ -233,6 +241,17 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             if resumed is not None:  # the centroids and labels are in the checkpoint
                 centers = resumed[2]["centers"].to(device)
                 init_labels = resumed[2]["labels"].to(device)
+            elif distributed.active():  # k-means on every rank's embedding, on rank 0
+                z_all = distributed.gather_rows(z)
+                centers = torch.zeros((self.n_clusters, z.shape[1]), dtype=torch.float32, device=device)
+                if distributed.rank() == 0:
+                    kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
+                    centers = torch.tensor(kmeans.fit(z_all.cpu().numpy()).cluster_centers_,
+                                           dtype=torch.float32, device=device)
+                centers = distributed.broadcast(centers)
+                from .dec import squared_distances
+
+                init_labels = squared_distances(z, centers).argmin(dim=1)
             else:
                 kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
                 init_labels = torch.as_tensor(kmeans.fit_predict(z.cpu().numpy()), device=device)
@@ -269,6 +288,23 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 "lower n_clusters, or a lower lr. history_ counts empty clusters at each update.",
                 ConvergenceWarning, stacklevel=3,
             )
+
+    # Whether the method trains data-parallel under torch.distributed (see _distributed.py).
+    _supports_distributed = True
+
+    def _batch_per_rank(self) -> int:
+        """Samples per step in this process: batch_size, shared by the ranks when training
+        data-parallel."""
+        return distributed.per_rank_batch(self.batch_size)
+
+    def _check_distributed(self) -> None:
+        """Refuse what data-parallel training does not support, before any work."""
+        if not self._supports_distributed:
+            raise ValueError(f"{type(self).__name__} does not train data-parallel yet: fit it in one "
+                             "process (without a torch.distributed process group).")
+        if self.checkpoint_dir is not None:
+            raise ValueError("checkpoint_dir is not supported when training data-parallel "
+                             "(torch.distributed): leave it None.")
 
     def _check_network(self, n_features: int) -> None:
         """Refuse network settings that cannot build a network, before any work."""
@@ -372,7 +408,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             logger.info("end-to-end pretraining schedule: %s", self.pretrain_schedule_)
             self.pretrain_history_ = pretrain_end_to_end(
                 ae, source, epochs=0, n_iter=self.pretrain_schedule_["n_iter"],
-                batch_size=self.batch_size, lr=self.pretrain_schedule_["lr"], generator=generator,
+                batch_size=self._batch_per_rank(), lr=self.pretrain_schedule_["lr"], generator=generator,
                 verbose=self.verbose, checkpoint=checkpoint,
                 compute_dtype=self._compute_dtype("pretrain"), optimizer=self.pretrain_schedule_["optimizer"],
             )
@@ -380,7 +416,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             logger.info("layer-wise pretraining schedule: %s", self.layerwise_schedule_)
             self.pretrain_history_ = pretrain_layerwise(
                 ae, source, **self.layerwise_schedule_, dropout=self.dropout,
-                batch_size=self.batch_size, generator=generator, verbose=self.verbose,
+                batch_size=self._batch_per_rank(), generator=generator, verbose=self.verbose,
                 checkpoint=checkpoint, compute_dtype=self._compute_dtype("pretrain"),
             )
         if checkpoint is not None:
@@ -389,7 +425,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _end_to_end_schedule(self, source: BatchSource) -> dict:
         """Resolve end-to-end pretraining's "auto" settings for this data (see DEC's docstring)."""
-        per_epoch = batches_per_epoch(len(source), self.batch_size)
+        per_epoch = batches_per_epoch(len(source), self._batch_per_rank())
         if self.pretrain_epochs == "auto":
             n_iter = min(_PAPER_FINETUNE_ITER, max(_AUTO_MIN_E2E_ITER, _AUTO_E2E_EPOCHS * per_epoch))
         else:
@@ -402,7 +438,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _layerwise_schedule(self, source: BatchSource) -> dict:
         """Resolve the "auto" layer-wise settings for this data (see DEC's docstring)."""
-        per_epoch = batches_per_epoch(len(source), self.batch_size)
+        per_epoch = batches_per_epoch(len(source), self._batch_per_rank())
 
         def iterations(value, epochs, floor, paper):
             return value if value != "auto" else min(paper, max(floor, epochs * per_epoch))
@@ -445,7 +481,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         n = len(source)
         interval = (
-            max(_AUTO_MIN_UPDATE_INTERVAL, math.ceil(batches_per_epoch(n, self.batch_size) / 2))
+            max(_AUTO_MIN_UPDATE_INTERVAL, math.ceil(batches_per_epoch(n, self._batch_per_rank()) / 2))
             if self.update_interval == "auto" else self.update_interval
         )
         # L = w_network * L_reconstruction + w_clustering * L_clustering (the survey's framing);
@@ -465,7 +501,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 p.requires_grad_(True)  # a given autoencoder may come with a frozen decoder
             params += list(ae.decoder.parameters())
         optimizer = self._clustering_optimizer(params)
-        batches = ShuffledBatches(n, self.batch_size, generator)
+        batches = ShuffledBatches(n, self._batch_per_rank(), generator)
         # With a frozen encoder the embedding never changes: encode once.
         z_fixed = z_init if frozen else None
 
@@ -509,7 +545,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             with torch.no_grad():
                 q = self._soft_assign_chunked(z, centers.detach())
             labels = q.argmax(dim=1)
-            delta = (labels != labels_last).float().mean().item()
+            # Over all ranks' points when training data-parallel.
+            changed = distributed.all_reduce(torch.stack([(labels != labels_last).sum(),
+                                                          torch.tensor(n, device=labels.device)]))
+            delta = (changed[0] / changed[1]).item()
             loss = math.nan if running is None else running.item() / steps
             if running is not None and not math.isfinite(loss):
                 raise FloatingPointError(
@@ -517,7 +556,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                     "Lower lr or standardise the input (e.g. StandardScaler); the last "
                     "checkpoint, if any, was written before it."
                 )
-            sizes = torch.bincount(labels, minlength=self.n_clusters)
+            sizes = distributed.all_reduce(torch.bincount(labels, minlength=self.n_clusters))
             history.append({"iteration": it, "loss": loss, "delta_label": delta,
                             "n_empty": int((sizes == 0).sum()), "smallest": int(sizes.min())})
             if len(snapshot_rows):
@@ -545,6 +584,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                                   + w_network * self._reconstruction_loss(ae, recon.float(), xb))
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss.backward()
+                distributed.average_gradients(params)
                 optimizer.step()
                 self._after_step(zb.detach(), centers)
                 running = batch_loss.detach() if running is None else running + batch_loss.detach()
@@ -734,9 +774,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def save(self, path) -> None:
         """Write the fitted model to ``path`` in a format that loads without running code.
 
-        Reload it with :func:`deepclust.load`.
+        Reload it with :func:`deepclust.load`. When training data-parallel
+        (``torch.distributed``), only rank 0 writes: every rank holds the same
+        network and centroids, and the others return without writing.
         """
         from ._io import save_model
 
         check_is_fitted(self)
+        if distributed.rank() != 0:
+            logger.info("rank %d: save(%r) skipped, rank 0 writes the model", distributed.rank(), str(path))
+            return
         save_model(self, path)

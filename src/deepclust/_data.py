@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from . import _distributed as distributed
+
 
 class BatchSource:
     """Row access to a 2-D array as float32 tensors on ``device``.
@@ -194,29 +196,29 @@ def energy_and_offset(source: BatchSource) -> tuple[float, float]:
 
 def data_moments(source: BatchSource) -> tuple[float, float, torch.Tensor]:
     """``(mean ||x||^2, ||mean x||^2, per-feature variances)``, from one chunked pass in float64."""
-    # float64 (squares of float32 data can overflow float32); MPS has no float64, so its chunks
-    # are summed on the host.
-    total = 0.0
-    col_sum = torch.zeros(source.n_features, dtype=torch.float64)
-    # The variances are summed around the first sample, so a large offset does not cancel them.
-    shift = shifted_sum = shifted_sq = None
+    # float64 (squares of float32 data can overflow float32) on the host (MPS has no float64).
+    # The variances are summed around the first sample (rank 0's when training data-parallel),
+    # so a large offset does not cancel them.
+    shift = torch.zeros(source.n_features, dtype=torch.float64)
+    if len(source):
+        shift = source.take(torch.zeros(1, dtype=torch.int64))[0].cpu().double()
+    shift = distributed.broadcast(shift)
+    # sum ||x||^2, sum x, sum (x - shift), sum (x - shift)^2, n: summed over the ranks below
+    sums = torch.zeros(3 * source.n_features + 2, dtype=torch.float64)
+    total, col_sum, shifted_sum, shifted_sq = sums[0:1], *sums[1:-1].view(3, -1)
     for x in source.chunks(chunk_rows(source.n_features)):
-        x = (x.cpu() if x.device.type == "mps" else x).double()
-        total += float(torch.sum(x * x))
-        col_sum += x.sum(dim=0).cpu()
-        if shift is None:
-            shift = x[0].clone()
-            shifted_sum = torch.zeros_like(shift)
-            shifted_sq = torch.zeros_like(shift)
+        x = x.cpu().double()
+        total += torch.sum(x * x)
+        col_sum += x.sum(dim=0)
         d = x - shift
         shifted_sum += d.sum(dim=0)
         shifted_sq += (d * d).sum(dim=0)
-    n = max(len(source), 1)
-    if shift is None:
-        variances = torch.zeros(source.n_features, dtype=torch.float64)
-    else:
-        variances = (shifted_sq / n - (shifted_sum / n) ** 2).clamp_min(0.0).cpu()
-    return total / n, float(torch.sum((col_sum / n) ** 2)), variances
+    sums[-1] = len(source)
+    sums = distributed.all_reduce(sums)
+    total, col_sum, shifted_sum, shifted_sq = sums[0], *sums[1:-1].view(3, -1)
+    n = max(float(sums[-1]), 1.0)
+    variances = (shifted_sq / n - (shifted_sum / n) ** 2).clamp_min(0.0)
+    return float(total) / n, float(torch.sum((col_sum / n) ** 2)), variances
 
 
 def dominant_feature(variances: torch.Tensor, *, share: float = 0.5, ratio: float = 1e4):

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import _distributed as distributed
 from ._data import (
     BatchSource,
     MappedSource,
@@ -270,6 +271,7 @@ def _train(
             loss = loss_fn(source.take(next(batches)))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients([p for group in optimizer.param_groups for p in group["params"]])
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
@@ -434,7 +436,7 @@ def _layer_ranges(ae: Autoencoder, source: BatchSource) -> list[tuple[torch.Tens
     with torch.no_grad():
         for x in source.chunks(chunk_rows(source.n_features)):
             ranges = [running_range(*r, h) for r, h in zip(ranges, ae.layer_outputs(x))]
-    return ranges
+    return [(distributed.all_reduce(lo, "min"), distributed.all_reduce(hi, "max")) for lo, hi in ranges]
 
 
 def _paper_init(module: nn.Module) -> None:
@@ -544,6 +546,7 @@ def pretrain_layerwise(
             lo = hi = None
             for x in next_source.chunks(rows):
                 lo, hi = running_range(lo, hi, x)
+        lo, hi = distributed.all_reduce(lo, "min"), distributed.all_reduce(hi, "max")
         if not trained_before:
             _check_not_collapsed(lo, hi, f"layer {i + 1}/{ae.n_layers}", lr, relu=i < last,
                                  samples_differ=samples_differ)

@@ -137,6 +137,8 @@ feature_names_in_, device_, precision_, fit_times_
         "clustering_weight": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions({"adam", "sgd"})],
     }
+    # Its running-mean centroid updates read each rank's batch alone: not yet data-parallel.
+    _supports_distributed = False
 
     def __init__(
         self,

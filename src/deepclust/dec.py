@@ -11,6 +11,7 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval
 
+from . import _distributed as distributed
 from ._base import BaseDeepClusterer
 from .autoencoder import Autoencoder
 
@@ -55,7 +56,8 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
     ``f_j = sum_i q_ij`` are the soft cluster frequencies, so ``q`` must hold
     the soft assignments of the whole dataset, not of a mini-batch.
     """
-    weight = q.pow(2) / q.sum(dim=0)
+    # f over every rank's points when training data-parallel (see _distributed.py).
+    weight = q.pow(2) / distributed.all_reduce(q.sum(dim=0))
     return weight / weight.sum(dim=1, keepdim=True)
 
 

@@ -1,0 +1,105 @@
+"""Data-parallel training over the ranks of a ``torch.distributed`` process group.
+
+When a process group of more than one rank is initialised (``torchrun`` plus
+``torch.distributed.init_process_group``), ``fit`` trains data-parallel: every
+rank passes its own shard of the data, each step's gradients are averaged over
+the ranks (so a step sees ``batch_size`` samples in all, ``batch_size / world``
+on each rank), and every quantity that the algorithm computes over the whole
+dataset is summed over the ranks: the input's energy, the layers' activation
+ranges, the cluster frequencies f_j of the target distribution (eq. 3), the
+fraction of points that changed cluster, the cluster sizes. k-means runs on the
+gathered embedding (n x embedding_dim, small) on rank 0 and its centroids are
+broadcast. Every rank therefore holds the same network and centroids, as one
+process on all the data would.
+
+Without a process group, or with one rank, every function here does nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["active", "all_reduce", "average_gradients", "broadcast", "gather_rows", "rank", "world_size"]
+
+
+def world_size() -> int:
+    """Ranks of the initialised process group (1 without one)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def active() -> bool:
+    """Whether fit trains data-parallel: a process group of more than one rank."""
+    return world_size() > 1
+
+
+def per_rank_batch(batch_size: int) -> int:
+    """Samples per step on each rank, so that a step sees ``batch_size`` over all ranks."""
+    return max(1, math.ceil(batch_size / world_size()))
+
+
+def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """``t`` reduced over the ranks ("sum", "min" or "max"); a new tensor, ``t`` is unchanged."""
+    if not active():
+        return t
+    import torch.distributed as dist
+
+    out = t.detach().clone()
+    dist.all_reduce(out, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
+    return out
+
+
+def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Rank ``src``'s ``t`` on every rank (a new tensor)."""
+    if not active():
+        return t
+    import torch.distributed as dist
+
+    out = t.detach().clone().contiguous()
+    dist.broadcast(out, src)
+    return out
+
+
+def average_gradients(params) -> None:
+    """Replace each parameter's gradient by its mean over the ranks (one flat all-reduce)."""
+    if not active():
+        return
+    import torch.distributed as dist
+
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1).float() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def gather_rows(t: torch.Tensor) -> torch.Tensor:
+    """The rows of ``t`` from every rank, in rank order (shards may differ in size)."""
+    if not active():
+        return t
+    import torch.distributed as dist
+
+    n = torch.tensor([t.shape[0]], dtype=torch.int64, device=t.device)
+    sizes = [torch.zeros_like(n) for _ in range(world_size())]
+    dist.all_gather(sizes, n)
+    sizes = [int(s) for s in sizes]
+    padded = torch.zeros((max(sizes), *t.shape[1:]), dtype=t.dtype, device=t.device)
+    padded[:t.shape[0]] = t
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)])

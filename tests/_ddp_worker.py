@@ -1,0 +1,70 @@
+"""One rank of the data-parallel tests (tests/test_distributed.py), launched by torchrun.
+
+Usage: python -m torch.distributed.run --standalone --nproc-per-node 2 tests/_ddp_worker.py OUT MODE
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.preprocessing import StandardScaler
+
+from deepclust import DEC
+from deepclust.autoencoder import Autoencoder
+
+# MODE "exact": a given (untrained) network, contiguous equal shards and full-batch steps, so one
+# process on all the data computes the same sums in another order. MODE "train": the default
+# pipeline (end-to-end pretraining, mini-batches) on strided shards.
+EXACT = dict(batch_size=240, max_iter=30, update_interval=5, n_init=3, tol=0.0)
+TRAIN = dict(hidden_dims=(32,), embedding_dim=3, pretrain="end-to-end", pretrain_epochs=10, n_init=3,
+             max_iter=60, batch_size=32)
+
+
+def data():
+    X, y = make_blobs(n_samples=240, centers=3, n_features=6, cluster_std=1.0, random_state=0)
+    return StandardScaler().fit_transform(X).astype(np.float32), y
+
+
+def network():
+    torch.manual_seed(0)
+    return Autoencoder((6, 32, 3), input_scale=1.0)
+
+
+def shard(n: int, rank: int, world: int, mode: str) -> np.ndarray:
+    if mode == "exact":
+        return np.array_split(np.arange(n), world)[rank]
+    return np.arange(n)[rank::world]
+
+
+def fit(X, mode: str) -> DEC:
+    if mode == "exact":
+        return DEC(n_clusters=3, random_state=0, autoencoder=network(), **EXACT).fit(X)
+    return DEC(n_clusters=3, random_state=0, **TRAIN).fit(X)
+
+
+def main(out: Path, mode: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    X, _ = data()
+    rows = shard(len(X), rank, world, mode)
+    model = fit(X[rows], mode)
+    np.save(out / f"rows_{rank}.npy", rows)
+    np.save(out / f"labels_{rank}.npy", model.labels_)
+    np.save(out / f"centers_{rank}.npy", model.cluster_centers_)
+    np.save(out / f"n_iter_{rank}.npy", np.array([model.n_iter_]))
+    model.save(out / f"model_{rank}.pt")
+    dist.barrier()  # every rank's files are written
+    # Leave without the C++ teardown of the gloo group: on torch 2.13 it sometimes aborts
+    # ("terminate called without an active exception") after all the work is done.
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])

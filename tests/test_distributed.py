@@ -1,0 +1,81 @@
+"""Data-parallel training: two ranks on CPU (gloo backend on loopback) against one process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deepclust import DCN, DEC
+from deepclust._distributed import active, all_reduce, gather_rows, per_rank_batch, world_size
+from deepclust.metrics import cluster_accuracy
+
+from . import _ddp_worker as worker
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
+WORKER = Path(__file__).with_name("_ddp_worker.py")
+
+
+def _launch(tmp_path, mode, ranks=2):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parents[1])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+         "--nproc-per-node", str(ranks), str(WORKER), str(tmp_path), mode],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    out = {}
+    for name in ("rows", "labels", "centers", "n_iter"):
+        out[name] = [np.load(tmp_path / f"{name}_{r}.npy") for r in range(ranks)]
+    return out
+
+
+def test_without_a_process_group_nothing_is_distributed():
+    assert not active() and world_size() == 1 and per_rank_batch(256) == 256
+    t = torch.arange(4.0)
+    assert all_reduce(t) is t and gather_rows(t) is t
+
+
+def test_two_ranks_compute_what_one_process_computes(tmp_path):
+    """Equal contiguous shards, full-batch steps: the all-reduced cluster frequencies, gradients,
+    label changes and the gathered k-means give one process's fit, up to summation order."""
+    ranks = _launch(tmp_path, "exact")
+    X, _ = worker.data()
+    single = worker.fit(X, "exact")
+    np.testing.assert_allclose(ranks["centers"][0], ranks["centers"][1], rtol=0, atol=0)  # in step
+    np.testing.assert_allclose(ranks["centers"][0], single.cluster_centers_, rtol=1e-4, atol=1e-4)
+    labels = np.empty(len(X), dtype=np.int64)
+    for rows, lab in zip(ranks["rows"], ranks["labels"]):
+        labels[rows] = lab
+    np.testing.assert_array_equal(labels, single.labels_)
+    assert ranks["n_iter"][0][0] == ranks["n_iter"][1][0] == single.n_iter_
+    # only rank 0 wrote the model
+    assert (tmp_path / "model_0.pt").exists() and not (tmp_path / "model_1.pt").exists()
+
+
+def test_two_ranks_train_the_whole_pipeline_like_one_process(tmp_path):
+    """Pretraining and clustering on strided shards with mini-batches: other batches than one
+    process draws, so not the same numbers, but the same clustering of the blobs."""
+    ranks = _launch(tmp_path, "train")
+    X, y = worker.data()
+    single = worker.fit(X, "train")
+    np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])  # every rank in step
+    labels = np.empty(len(X), dtype=np.int64)
+    for rows, lab in zip(ranks["rows"], ranks["labels"]):
+        labels[rows] = lab
+    assert cluster_accuracy(y, single.labels_) > 0.95
+    assert cluster_accuracy(y, labels) > 0.95
+    assert cluster_accuracy(single.labels_, labels) > 0.95
+
+
+def test_methods_that_cannot_run_data_parallel_say_so(tmp_path, monkeypatch):
+    from deepclust import _distributed
+
+    monkeypatch.setattr(_distributed, "world_size", lambda: 2)
+    X, _ = worker.data()
+    with pytest.raises(ValueError, match="data-parallel"):
+        DCN(n_clusters=3).fit(X)
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        DEC(n_clusters=3, checkpoint_dir=tmp_path / "ckpt").fit(X)

@@ -7,5 +7,6 @@ from .dbc import DBC
 from .dcn import DCN
 from .dec import DEC
 from .idec import IDEC
+from .selection import select_n_clusters
 
-__all__ = ["DEC", "IDEC", "DCN", "DBC", "load", "metrics", "__version__"]
+__all__ = ["DEC", "IDEC", "DCN", "DBC", "select_n_clusters", "load", "metrics", "__version__"]

@@ -466,8 +466,9 @@ def main(argv=None) -> int:
                             metavar="R", help="table4: the r_min values")
     experiment.add_argument("--sweep", default="update_interval", metavar="NAME",
                             help="robustness: the DEC setting to sweep (default update_interval)")
-    experiment.add_argument("--values", nargs="+", default=["10", "20", "40", "80", "160", "320"],
-                            metavar="V", help="robustness: its values (Python literals)")
+    experiment.add_argument("--values", nargs="+", default=[str(10 * 2**i) for i in range(9)],
+                            metavar="V", help="robustness: its values (Python literals; default the "
+                                              "paper's 10 x 2^i, i = 0..8, for update_interval)")
     experiment.add_argument("--snapshots", type=_positive, default=10_000, metavar="N",
                             help="iterations: measure ACC on N recorded points (default 10,000)")
     experiment.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default=None)

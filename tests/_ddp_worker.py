@@ -17,7 +17,8 @@ from deepclust.autoencoder import Autoencoder
 
 # MODE "exact": a given (untrained) network, contiguous equal shards and full-batch steps, so one
 # process on all the data computes the same sums in another order. MODE "train": the default
-# pipeline (end-to-end pretraining, mini-batches) on strided shards.
+# pipeline (end-to-end pretraining, mini-batches) on strided shards. MODE "uneven": the same with
+# shards of different sizes and random_state=None.
 EXACT = dict(batch_size=240, max_iter=30, update_interval=5, n_init=3, tol=0.0)
 TRAIN = dict(hidden_dims=(32,), embedding_dim=3, pretrain="end-to-end", pretrain_epochs=10, n_init=3,
              max_iter=60, batch_size=32)
@@ -36,13 +37,15 @@ def network():
 def shard(n: int, rank: int, world: int, mode: str) -> np.ndarray:
     if mode == "exact":
         return np.array_split(np.arange(n), world)[rank]
+    if mode == "uneven":
+        return np.array_split(np.arange(n), [n // 2 + 10 * world])[rank]
     return np.arange(n)[rank::world]
 
 
 def fit(X, mode: str) -> DEC:
     if mode == "exact":
         return DEC(n_clusters=3, random_state=0, autoencoder=network(), **EXACT).fit(X)
-    return DEC(n_clusters=3, random_state=0, **TRAIN).fit(X)
+    return DEC(n_clusters=3, random_state=None if mode == "uneven" else 0, **TRAIN).fit(X)
 
 
 def main(out: Path, mode: str) -> None:
@@ -58,6 +61,7 @@ def main(out: Path, mode: str) -> None:
     np.save(out / f"labels_{rank}.npy", model.labels_)
     np.save(out / f"centers_{rank}.npy", model.cluster_centers_)
     np.save(out / f"n_iter_{rank}.npy", np.array([model.n_iter_]))
+    np.save(out / f"embedding_{rank}.npy", model.transform(X[:5]))
     model.save(out / f"model_{rank}.pt")
     dist.barrier()  # every rank's files are written
     # Leave without the C++ teardown of the gloo group: on torch 2.13 it sometimes aborts

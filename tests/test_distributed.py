@@ -27,7 +27,7 @@ def _launch(tmp_path, mode, ranks=2):
         capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     out = {}
-    for name in ("rows", "labels", "centers", "n_iter"):
+    for name in ("rows", "labels", "centers", "n_iter", "embedding"):
         out[name] = [np.load(tmp_path / f"{name}_{r}.npy") for r in range(ranks)]
     return out
 
@@ -68,6 +68,20 @@ def test_two_ranks_train_the_whole_pipeline_like_one_process(tmp_path):
     assert cluster_accuracy(y, single.labels_) > 0.95
     assert cluster_accuracy(y, labels) > 0.95
     assert cluster_accuracy(single.labels_, labels) > 0.95
+
+
+def test_uneven_shards_and_no_random_state(tmp_path):
+    """Shards of 140 and 100 points, random_state=None: the ranks agree on every schedule (from
+    the total sample count) and on their seeds (rank 0's), so they run in step to the same model."""
+    ranks = _launch(tmp_path, "uneven")
+    assert [len(r) for r in ranks["rows"]] == [140, 100]
+    np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
+    np.testing.assert_array_equal(ranks["embedding"][0], ranks["embedding"][1])  # the same network
+    X, y = worker.data()
+    labels = np.empty(len(X), dtype=np.int64)
+    for rows, lab in zip(ranks["rows"], ranks["labels"]):
+        labels[rows] = lab
+    assert cluster_accuracy(y, labels) > 0.95
 
 
 def test_methods_that_cannot_run_data_parallel_say_so(tmp_path, monkeypatch):

@@ -53,8 +53,9 @@ def test_every_method_runs_and_scores(blobs):
         assert row["seconds"] >= 0.0
     # well-separated blobs: the baselines find them
     assert run["k-means"]["acc"] > 0.95 and run["GMM"]["acc"] > 0.95 and run["spectral"]["acc"] > 0.95
-    # the methods that start from the pretrained autoencoder include its time
-    assert run["DEC"]["seconds"] >= run["AE + k-means"]["seconds"]
+    # the methods that start from the pretrained autoencoder report their clustering phase
+    assert run["DEC"]["n_iter"] >= 1 and run["DEC"]["samples_per_s"] > 0
+    assert run["AE + k-means"]["pretrain_seconds"] > 0
     dbc = run_methods(X, y, 3, 0, ("DBC",), dec_params=TINY)["DBC"]  # its own network
     assert 0.0 <= dbc["acc"] <= 1.0 and dbc["n_iter"] >= 1
 
@@ -86,6 +87,8 @@ def test_bad_arguments_are_clear_errors(blobs):
         compare_methods(X, y, methods=("k-means",), seeds=())
     with pytest.raises(ValueError, match="clustering-phase"):
         robustness_sweep(X, y, param="hidden_dims", values=[(8,)])
+    with pytest.raises(ValueError, match="clustering-phase"):
+        robustness_sweep(X, y, param="random_state", values=[0, 1])
 
 
 def test_compare_methods_summarises_over_seeds(blobs):
@@ -111,6 +114,9 @@ def test_protocols_and_their_files(blobs, tmp_path):
     }
     t4 = results["table4"]["blobs"]
     assert t4["sizes"][1.0] == [len(y)] and t4["sizes"][0.5][0] < len(y)
+    # a method skipped on some subset is "n/a" in the table, not a crash
+    t4["summary"][0.5]["DEC"] = {"skipped": "for the test"}
+    assert "n/a" in experiments.markdown("table4", {"blobs": t4})
     curve = results["iterations"]["blobs"]["runs"][0]["curve"]
     assert curve[0][0] == 0 and len(curve) >= 2 and all(0 <= acc <= 1 for _, acc in curve)
     for kind, result in results.items():
@@ -129,7 +135,7 @@ def test_command_line_experiment(tmp_path):
            "--param", "hidden_dims=(32,)", "--param", "layerwise_iter=20", "--param", "finetune_iter=40",
            "--param", "max_iter=40", "--param", "n_init=2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={"OMP_NUM_THREADS": "1", **__import__("os").environ})
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     assert "| DEC |" in proc.stdout and (out / "table2.json").exists()
     data = json.loads((out / "table2.json").read_text())

@@ -207,6 +207,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         kmeans_seed = int(rng.randint(np.iinfo(np.int32).max))
+        if distributed.active():  # rank 0's seeds: the same network on every rank
+            seed, kmeans_seed = distributed.broadcast(torch.tensor([seed, kmeans_seed])).tolist()
         # Drawn after the other seeds (and only when asked for), so recording snapshots changes
         # nothing else in the fit.
         snapshot_rows = np.empty(0, dtype=np.int64)
@@ -279,6 +281,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _warn_empty_clusters(self) -> None:
         sizes = np.bincount(self.labels_, minlength=self.n_clusters)
+        if distributed.active():  # over every rank's points
+            sizes = distributed.all_reduce(torch.as_tensor(sizes)).numpy()
         empty = int((sizes == 0).sum())
         if empty:
             warnings.warn(
@@ -296,6 +300,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """Samples per step in this process: batch_size, shared by the ranks when training
         data-parallel."""
         return distributed.per_rank_batch(self.batch_size)
+
+    @staticmethod
+    def _n_everywhere(source: BatchSource) -> int:
+        """Samples of the whole dataset: summed over the ranks' shards when training
+        data-parallel, so that every rank resolves the same schedules."""
+        if not distributed.active():
+            return len(source)
+        return int(distributed.all_reduce(torch.tensor(len(source), dtype=torch.int64)))
 
     def _check_distributed(self) -> None:
         """Refuse what data-parallel training does not support, before any work."""
@@ -425,7 +437,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _end_to_end_schedule(self, source: BatchSource) -> dict:
         """Resolve end-to-end pretraining's "auto" settings for this data (see DEC's docstring)."""
-        per_epoch = batches_per_epoch(len(source), self._batch_per_rank())
+        per_epoch = batches_per_epoch(self._n_everywhere(source), self.batch_size)
         if self.pretrain_epochs == "auto":
             n_iter = min(_PAPER_FINETUNE_ITER, max(_AUTO_MIN_E2E_ITER, _AUTO_E2E_EPOCHS * per_epoch))
         else:
@@ -438,7 +450,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _layerwise_schedule(self, source: BatchSource) -> dict:
         """Resolve the "auto" layer-wise settings for this data (see DEC's docstring)."""
-        per_epoch = batches_per_epoch(len(source), self._batch_per_rank())
+        per_epoch = batches_per_epoch(self._n_everywhere(source), self.batch_size)
 
         def iterations(value, epochs, floor, paper):
             return value if value != "auto" else min(paper, max(floor, epochs * per_epoch))
@@ -481,7 +493,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         n = len(source)
         interval = (
-            max(_AUTO_MIN_UPDATE_INTERVAL, math.ceil(batches_per_epoch(n, self._batch_per_rank()) / 2))
+            max(_AUTO_MIN_UPDATE_INTERVAL,
+                math.ceil(batches_per_epoch(self._n_everywhere(source), self.batch_size) / 2))
             if self.update_interval == "auto" else self.update_interval
         )
         # L = w_network * L_reconstruction + w_clustering * L_clustering (the survey's framing);
@@ -566,7 +579,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             labels_last = labels
             if (it > 0 and delta < self.tol) or it >= self.max_iter:
                 break
-            p = self._target(q)
+            # Data-parallel: the cluster frequencies f_j over every rank's points (eq. 3).
+            p = self._target(q, distributed.all_reduce(q.sum(dim=0)) if distributed.active() else None)
             running, steps = None, min(interval, self.max_iter - it)
             for _ in range(steps):
                 idx = next(batches)

@@ -103,7 +103,8 @@ class MappedSource(BatchSource):
             return self._fn(self._source.take(idx))
 
     def chunks(self, batch_size: int) -> Iterator[torch.Tensor]:
-        for x in self._source.chunks(batch_size):
+        # No more rows at a time than the source's own width allows (a wide sparse input).
+        for x in self._source.chunks(min(batch_size, chunk_rows(self._source.n_features))):
             with torch.no_grad():
                 yield self._fn(x)
 
@@ -196,18 +197,19 @@ def energy_and_offset(source: BatchSource) -> tuple[float, float]:
 
 def data_moments(source: BatchSource) -> tuple[float, float, torch.Tensor]:
     """``(mean ||x||^2, ||mean x||^2, per-feature variances)``, from one chunked pass in float64."""
-    # float64 (squares of float32 data can overflow float32) on the host (MPS has no float64).
-    # The variances are summed around the first sample (rank 0's when training data-parallel),
-    # so a large offset does not cancel them.
-    shift = torch.zeros(source.n_features, dtype=torch.float64)
+    # float64 (squares of float32 data can overflow float32), on the data's device (on the host
+    # for MPS, which has no float64). The variances are summed around the first sample (rank 0's
+    # when training data-parallel), so a large offset does not cancel them.
+    device = torch.device("cpu") if source.device.type == "mps" else source.device
+    shift = torch.zeros(source.n_features, dtype=torch.float64, device=device)
     if len(source):
-        shift = source.take(torch.zeros(1, dtype=torch.int64))[0].cpu().double()
+        shift = source.take(torch.zeros(1, dtype=torch.int64))[0].to(device).double()
     shift = distributed.broadcast(shift)
     # sum ||x||^2, sum x, sum (x - shift), sum (x - shift)^2, n: summed over the ranks below
-    sums = torch.zeros(3 * source.n_features + 2, dtype=torch.float64)
+    sums = torch.zeros(3 * source.n_features + 2, dtype=torch.float64, device=device)
     total, col_sum, shifted_sum, shifted_sq = sums[0:1], *sums[1:-1].view(3, -1)
     for x in source.chunks(chunk_rows(source.n_features)):
-        x = x.cpu().double()
+        x = x.to(device).double()
         total += torch.sum(x * x)
         col_sum += x.sum(dim=0)
         d = x - shift
@@ -217,7 +219,7 @@ def data_moments(source: BatchSource) -> tuple[float, float, torch.Tensor]:
     sums = distributed.all_reduce(sums)
     total, col_sum, shifted_sum, shifted_sq = sums[0], *sums[1:-1].view(3, -1)
     n = max(float(sums[-1]), 1.0)
-    variances = (shifted_sq / n - (shifted_sum / n) ** 2).clamp_min(0.0)
+    variances = (shifted_sq / n - (shifted_sum / n) ** 2).clamp_min(0.0).cpu()
     return float(total) / n, float(torch.sum((col_sum / n) ** 2)), variances
 
 

@@ -12,6 +12,14 @@ gathered embedding (n x embedding_dim, small) on rank 0 and its centroids are
 broadcast. Every rank therefore holds the same network and centroids, as one
 process on all the data would.
 
+Limits: every rank needs at least one sample; ``labels_`` and the other
+per-sample results cover the rank's own shard; a step averages the ranks'
+batch means, ``ceil(batch_size / world)`` samples each (with shards of unequal
+size, the last batches of an epoch differ in size, so this is not exactly the
+mean over all the step's samples); an error raised on one rank only (bad input
+in its shard) leaves the others waiting until the launcher's timeout stops the
+job. DCN and checkpoints are refused.
+
 Without a process group, or with one rank, every function here does nothing.
 """
 

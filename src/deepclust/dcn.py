@@ -182,7 +182,7 @@ feature_names_in_, device_, precision_, fit_times_
         nearest = _squared_distances(z, centers).argmin(dim=1)
         return F.one_hot(nearest, centers.shape[0]).to(z.dtype)
 
-    def _target(self, q: torch.Tensor) -> torch.Tensor:
+    def _target(self, q: torch.Tensor, frequencies: torch.Tensor | None = None) -> torch.Tensor:
         return q  # DCN has no self-training target; the loss reassigns each batch itself
 
     def _clustering_loss(self, z: torch.Tensor, centers: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,6 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from . import _distributed as distributed
 from ._base import BaseDeepClusterer
 from .autoencoder import Autoencoder
 
@@ -50,14 +49,15 @@ def soft_assign(z: torch.Tensor, centers: torch.Tensor, alpha: float = 1.0) -> t
     return torch.softmax(_soft_assign_logits(z, centers, alpha), dim=1)
 
 
-def target_distribution(q: torch.Tensor) -> torch.Tensor:
+def target_distribution(q: torch.Tensor, frequencies: torch.Tensor | None = None) -> torch.Tensor:
     """Auxiliary target p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j') (eq. 3).
 
     ``f_j = sum_i q_ij`` are the soft cluster frequencies, so ``q`` must hold
-    the soft assignments of the whole dataset, not of a mini-batch.
+    the soft assignments of the whole dataset, not of a mini-batch; or pass
+    ``frequencies`` computed over the whole dataset (data-parallel training
+    sums them over the ranks' shards).
     """
-    # f over every rank's points when training data-parallel (see _distributed.py).
-    weight = q.pow(2) / distributed.all_reduce(q.sum(dim=0))
+    weight = q.pow(2) / (q.sum(dim=0) if frequencies is None else frequencies)
     return weight / weight.sum(dim=1, keepdim=True)
 
 
@@ -399,8 +399,8 @@ class DEC(BaseDeepClusterer):
     def _soft_assign(self, z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
         return soft_assign(z, centers, self.alpha)
 
-    def _target(self, q: torch.Tensor) -> torch.Tensor:
-        return target_distribution(q)
+    def _target(self, q: torch.Tensor, frequencies: torch.Tensor | None = None) -> torch.Tensor:
+        return target_distribution(q, frequencies)
 
     def _clustering_loss(self, z: torch.Tensor, centers: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         return kl_divergence(p, torch.log_softmax(_soft_assign_logits(z, centers, self.alpha), dim=1))

@@ -364,7 +364,8 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
     """
     from .dec import DEC
 
-    if param in _PRETRAINING or param not in DEC().get_params():
+    fixed = {"n_clusters", "random_state", "device", "verbose", "autoencoder", "checkpoint_dir"}
+    if param in _PRETRAINING or param in fixed or param not in DEC().get_params():
         raise ValueError(f"param={param!r} is not a clustering-phase parameter of DEC; use e.g. "
                          "'update_interval', 'lr', 'alpha', 'tol' or 'batch_size'.")
     values = list(values)
@@ -463,9 +464,9 @@ def markdown(kind: str, results: dict) -> str:
             lines.append("|---" * (1 + len(r["r_mins"])) + "|")
             methods = list(r["summary"][r["r_mins"][0]])
             for m in methods:
+                cells = [r["summary"][x].get(m, {}) for x in r["r_mins"]]
                 lines.append(f"| {m} | " + " | ".join(
-                    f"{_cell(r['summary'][x][m]['acc'])} ({r['summary'][x][m]['nmi'][0]:.3f})"
-                    for x in r["r_mins"]) + " |")
+                    f"{_cell(c['acc'])} ({c['nmi'][0]:.3f})" if "acc" in c else "n/a" for c in cells) + " |")
             lines.append("| points | " + " | ".join(f"{np.mean(r['sizes'][x]):.0f}" for x in r["r_mins"]) + " |")
     elif kind == "robustness":
         for d in names:
@@ -506,8 +507,10 @@ def _figure(kind: str, results: dict):
             ax.set_xlabel("ACC")
         elif kind == "table4":
             for m in r["summary"][r["r_mins"][0]]:
-                ax.errorbar(r["r_mins"], [r["summary"][x][m]["acc"][0] for x in r["r_mins"]],
-                            yerr=[r["summary"][x][m]["acc"][1] for x in r["r_mins"]], marker="o", label=m)
+                points = [(x, r["summary"][x][m]["acc"]) for x in r["r_mins"] if "acc" in r["summary"][x].get(m, {})]
+                if points:
+                    ax.errorbar([x for x, _ in points], [a[0] for _, a in points], yerr=[a[1] for _, a in points],
+                                marker="o", label=m)
             ax.set_xlabel("r_min")
             ax.set_ylabel("ACC")
             ax.legend()

@@ -40,3 +40,12 @@ def test_dec_benchmark_prints_and_writes_every_method(tmp_path, extra):
         acc, _ = summary[method]["acc"]
         assert 0 < acc <= 1
     assert math.isfinite(summary["AE + k-means"]["samples_per_s"][0])
+
+
+def test_scaling_benchmark_fits_each_size_in_its_own_process(tmp_path):
+    stdout, rows = _run("scaling.py", "--sizes", "400", "800", "--pretrain-epochs", "1", "--cluster-epochs", "1",
+                        tmp_path=tmp_path)
+    assert [r["n"] for r in rows] == [400, 800]
+    for r in rows:
+        assert r["fit_seconds"] > 0 and r["peak_rss_gib"] > 0 and 0 < r["acc"] <= 1
+    assert "log-log slope" in stdout

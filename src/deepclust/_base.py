@@ -38,6 +38,7 @@ from ._data import (
     chunk_rows,
     data_moments,
     dominant_feature,
+    map_chunks,
     rows_differ,
 )
 from ._precision import PRECISIONS, autocast, phase_dtypes, resolve_precision
@@ -660,7 +661,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         was_training = ae.training
         ae.eval()
         with torch.no_grad():
-            z = torch.cat([ae.encode(x) for x in source.chunks(chunk_rows(source.n_features))])
+            z = map_chunks(source, ae.encode, chunk_rows(source.n_features))
         ae.train(was_training)
         return z
 

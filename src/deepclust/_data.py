@@ -125,6 +125,24 @@ _FULL_PASS_ROWS = 4096
 _FULL_PASS_FLOATS = 2**25
 
 
+def map_chunks(source: BatchSource, fn, rows: int) -> torch.Tensor:
+    """``fn`` of consecutive blocks of ``rows`` rows of ``source``, stacked into one tensor.
+
+    The result is written into one tensor allocated at the first block: concatenating a list of
+    block outputs at the end would leave each small output between the blocks' large temporaries,
+    and on glibc the process's memory then grows with the number of samples (measured: +0.8 GB
+    for the embedding of 100,000 rows of 2,000 features).
+    """
+    out, start = None, 0
+    for x in source.chunks(rows):
+        y = fn(x)
+        if out is None:
+            out = torch.empty((source.n_samples, *y.shape[1:]), dtype=y.dtype, device=y.device)
+        out[start:start + len(y)] = y
+        start += len(y)
+    return out
+
+
 def chunk_rows(width: int) -> int:
     """Rows per chunk of a full-data pass over rows ``width`` floats wide."""
     return max(1, min(_FULL_PASS_ROWS, _FULL_PASS_FLOATS // max(width, 1)))

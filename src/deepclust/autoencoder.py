@@ -34,6 +34,7 @@ from ._data import (
     ShuffledBatches,
     batches_per_epoch,
     chunk_rows,
+    map_chunks,
     rows_differ,
     running_range,
 )
@@ -538,7 +539,7 @@ def pretrain_layerwise(
             # no_grad, not inference_mode: the codes are the next layer's training input.
             # Layer i's clean codes from layer i-1's: one layer per pass, not the whole stack again.
             with torch.no_grad():
-                codes = torch.cat([clean_codes(x) for x in current.chunks(rows)])
+                codes = map_chunks(current, clean_codes, rows)
             lo, hi = codes.amin(dim=0), codes.amax(dim=0)
             next_source = BatchSource.from_tensor(codes)
         else:  # out-of-core data: the codes are recomputed batch by batch, never stored whole

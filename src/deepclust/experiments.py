@@ -164,7 +164,6 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     y = _check_labels(X, y)
     params = dict(dec_params or {})
     estimators = _deep_estimators()
-    DEC = estimators["DEC"]
     k = n_clusters
     out = {}
 
@@ -189,7 +188,7 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     shared = [m for m in methods if m in ("AE + k-means", "AE + GMM", "DEC w/o backprop", "DEC", "IDEC", "DCN")]
     if shared:
         start = time.perf_counter()
-        ae = DEC(k, random_state=seed, device=device, verbose=verbose, **{**params, "max_iter": 0}).fit(X)
+        ae = _pretrain(X, k, seed, params, device, verbose)
         ae_seconds = time.perf_counter() - start
         pretrain_s = ae.fit_times_["pretrain"]
         pretrained = {"seconds": ae_seconds, "pretrain_seconds": pretrain_s, "precision": ae.precision_,
@@ -230,6 +229,19 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     return {m: out[m] for m in methods if m in out}
 
 
+def _pretrain(X, k: int, seed: int, params: dict, device: str, verbose: bool):
+    """DEC's pretrained autoencoder and k-means on its embedding (``max_iter=0``): the AE + k-means
+    row, and the network every method of the seed that starts from one copies."""
+    from .dec import DEC
+
+    return DEC(k, random_state=seed, device=device, verbose=verbose, **{**params, "max_iter": 0}).fit(X)
+
+
+def _mean_std(rows: list[dict], keys) -> dict:
+    """``{key: (mean, std)}`` of each figure over ``rows``."""
+    return {key: (float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows]))) for key in keys}
+
+
 def summarise(runs: list[dict]) -> dict:
     """Mean and standard deviation over runs of every numeric figure of every method.
 
@@ -243,8 +255,7 @@ def summarise(runs: list[dict]) -> dict:
             summary[method] = {"skipped": runs[0][method].get("skipped", "")}
             continue
         keys = [key for key, v in rows[0].items() if isinstance(v, (int, float))]
-        summary[method] = {key: (float(np.mean([r[key] for r in rows])), float(np.std([r[key] for r in rows])))
-                           for key in keys}
+        summary[method] = _mean_std(rows, keys)
     return summary
 
 
@@ -377,7 +388,7 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
     clustering = {key: v for key, v in params.items() if key not in _PRETRAINING and key != param}
     runs = []
     for seed in _seeds(seeds):
-        ae = DEC(k, random_state=seed, device=device, verbose=verbose, **{**params, "max_iter": 0}).fit(X)
+        ae = _pretrain(X, k, seed, params, device, verbose)
         run = {"AE + k-means": scores(y, ae.labels_), "values": []}
         for value in values:
             start = time.perf_counter()
@@ -389,12 +400,10 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
         if log:
             log(f"seed {seed}: AE + k-means ACC {run['AE + k-means']['acc']:.3f}; " + "; ".join(
                 f"{param}={v} ACC {r['acc']:.3f}" for v, r in zip(values, run["values"])))
-    summary = [{key: (float(np.mean([r["values"][i][key] for r in runs])),
-                      float(np.std([r["values"][i][key] for r in runs]))) for key in ("acc", "nmi", "n_iter")}
+    summary = [_mean_std([r["values"][i] for r in runs], ("acc", "nmi", "n_iter"))
                for i in range(len(values))]
     return {"param": param, "values": values, "runs": runs, "summary": summary,
-            "ae_kmeans": {key: (float(np.mean([r["AE + k-means"][key] for r in runs])),
-                                float(np.std([r["AE + k-means"][key] for r in runs]))) for key in ("acc", "nmi")},
+            "ae_kmeans": _mean_std([r["AE + k-means"] for r in runs], ("acc", "nmi")),
             "n_samples": int(X.shape[0]), "n_clusters": k, "seeds": _seeds(seeds)}
 
 

@@ -166,3 +166,26 @@ def test_predict_reads_a_dcn_model(data, tmp_path):
     table = pd.read_csv(tmp_path / "l.csv")
     np.testing.assert_array_equal(table["cluster"], model.predict(X))
     assert ((table["confidence"] > 1 / 3) & (table["confidence"] <= 1)).all()
+
+
+def test_fit_and_predict_a_folder_of_npy_shards(data, tmp_path):
+    """A folder holding only .npy files is one table split in row order (natural sort), read
+    memory-mapped: the same clustering as the single file of the same rows."""
+    folder, X, y = data
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for i, (a, b) in enumerate([(0, 40), (40, 41), (41, 100), (100, 150)]):
+        np.save(shards / f"part-{i * 5}.npy", X[a:b])  # part-0, part-5, part-10, part-15
+    whole = run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--seed", "0", "--out",
+                str(tmp_path / "whole"), *QUICK)
+    split = run("fit", str(shards), "--n-clusters", "3", "--seed", "0", "--out", str(tmp_path / "split"), *QUICK)
+    assert whole.returncode == 0 and split.returncode == 0, (whole.stderr, split.stderr)
+    assert json.loads((tmp_path / "split" / "fit.json").read_text())["n_samples"] == 150
+    for name in ("whole", "split"):
+        assert run("predict", str(tmp_path / name), str(shards), "--out", str(tmp_path / f"{name}.csv")).returncode == 0
+    a, b = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "split.csv")
+    np.testing.assert_array_equal(a["cluster"], b["cluster"])
+    assert adjusted_rand_score(y, b["cluster"]) > 0.9
+    np.save(shards / "wide.npy", np.zeros((2, 7)))
+    _fails_cleanly(run("fit", str(shards), "--n-clusters", "3", "--out", str(tmp_path / "bad")),
+                   "different numbers of features")

@@ -8,5 +8,6 @@ from .dcn import DCN
 from .dec import DEC
 from .idec import IDEC
 from .selection import select_n_clusters
+from .shards import ShardedArray
 
-__all__ = ["DEC", "IDEC", "DCN", "DBC", "select_n_clusters", "load", "metrics", "__version__"]
+__all__ = ["DEC", "IDEC", "DCN", "DBC", "select_n_clusters", "ShardedArray", "load", "metrics", "__version__"]

@@ -43,6 +43,7 @@ from ._data import (
 )
 from ._precision import PRECISIONS, autocast, phase_dtypes, resolve_precision
 from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise, reconstruction_mse
+from .shards import ShardedArray, check_sharded
 
 logger = logging.getLogger(__name__)
 
@@ -192,8 +193,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
-        X = _check_float32_range(X)
+        X = self._validate_X(X, reset=True)
         n_samples = X.shape[0]
         if n_samples < self.n_clusters:
             raise ValueError(
@@ -694,9 +694,24 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     # ----------------------------------------------------- inference on new X
 
     def _check_test_data(self, X):
-        return _check_float32_range(validate_data(
-            self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
-        ))
+        return self._validate_X(X, reset=False)
+
+    def _validate_X(self, X, *, reset: bool):
+        """``validate_data`` for arrays, sparse matrices and frames; a :class:`ShardedArray` is
+        checked a block at a time and kept on disk."""
+        if not isinstance(X, ShardedArray):
+            return _check_float32_range(validate_data(
+                self, X, reset=reset, accept_sparse="csr", dtype=[np.float64, np.float32]
+            ))
+        check_sharded(X)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input.")
+        return X
 
     def _transform_tensor(self, X) -> torch.Tensor:
         z = self._embed(self.autoencoder_, BatchSource(X, self.device_))

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 import torch
 
 from ._atomic import atomic_file
+from .shards import ShardedArray
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ def data_fingerprint(X) -> str:
         parts = [b"csr", np.asarray(X.shape, dtype=np.int64), X.indptr.astype(np.int64),
                  X.indices.astype(np.int64), X.data]
     else:
-        X = np.asarray(X)
+        if not isinstance(X, ShardedArray):  # read a block at a time below, never whole
+            X = np.asarray(X)
         parts = [b"dense", np.asarray(X.shape, dtype=np.int64)]
         # Float32 row blocks, so a large float64 input is never copied whole.
         step = max(1, 2**24 // max(X.shape[1] if X.ndim > 1 else 1, 1))

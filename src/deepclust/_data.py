@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from . import _distributed as distributed
+from .shards import ShardedArray
 
 
 class BatchSource:
@@ -37,7 +38,7 @@ class BatchSource:
         self._csr = self._mapped = self._dense = None
         if sp.issparse(X):
             self._csr = sp.csr_matrix(X, dtype=np.float32)
-        elif is_memory_mapped(X):
+        elif is_memory_mapped(X) or isinstance(X, ShardedArray):
             self._mapped = X  # read a batch at a time: memory O(batch), not O(n_samples)
         else:
             # torch.tensor copies, so read-only inputs are safe.

@@ -28,11 +28,11 @@ def _existing(path) -> Path:
 def _load_numpy(path: Path, suffix: str, exclude: str | None = None):
     """``(array, other arrays)`` of a .npy or .npz file, never unpickling anything."""
     try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False), {}
+        if suffix == ".npy":  # memory-mapped: a large file is read a batch at a time
+            return np.load(path, mmap_mode="r", allow_pickle=False), {}
         return _npz_array(path, None, exclude)
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+        if any(m in str(exc) for m in ("allow_pickle", "Object arrays", "Python objects")):
             raise ValueError(f"{str(path)!r} is not a numeric {suffix} array file: it is either "
                              "something else or holds Python objects, which deepclust does not "
                              "load (they could run code). Save a numeric array.") from exc
@@ -163,7 +163,8 @@ def read_table(path, label_column: str | None = None):
         if X.shape[1] == 0:
             raise ValueError(f"{str(path)!r} has no feature columns.")
         return X, y
-    X = np.asarray(X)
+    if not isinstance(X, np.memmap):
+        X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{str(path)!r} holds {X.dtype} values, not numbers.")
     if X.ndim != 2:
@@ -171,6 +172,8 @@ def read_table(path, label_column: str | None = None):
                          "(one row per sample).")
     if y is not None and len(y) != len(X):
         raise ValueError(f"{str(path)!r}: {len(y)} labels for {len(X)} rows.")
+    if isinstance(X, np.memmap) and X.dtype in (np.float32, np.float64):
+        return X, y  # stays on disk
     return X.astype(np.float64, copy=False), y
 
 
@@ -209,7 +212,7 @@ def read_labels(path, column: str | None = None) -> np.ndarray:
         labels = frame[column].to_numpy()
     else:
         raise ValueError(f"{str(path)!r}: labels are read from .npy or .csv files.")
-    labels = np.asarray(labels)
+    labels = np.array(labels)  # a copy, not a view of the memory-mapped file
     if labels.ndim != 1:
         raise ValueError(f"{str(path)!r} holds a {labels.ndim}-D array; labels are 1-D.")
     if _missing(labels).any():

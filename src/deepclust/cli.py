@@ -88,6 +88,17 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
     """``(X, labels or None, inputs or None)`` of a data file, or of a folder of images or text."""
     if not Path(data).exists():
         raise FileNotFoundError(f"{data!r} does not exist.")
+    if Path(data).is_dir() and _is_shard_folder(Path(data)):
+        from .shards import ShardedArray
+
+        if label_column is not None:
+            raise ValueError(f"--label-column does not apply to a folder of .npy shards ({data}).")
+        if inputs is not None:
+            raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
+                             f"not the .npy shards in {data!r}.")
+        if image_size is not None:
+            raise ValueError(f"--image-size applies to a folder of images, not to the .npy shards in {data!r}.")
+        return ShardedArray(data), None, None
     if Path(data).is_dir():
         from ._folders import read_folder
 
@@ -104,6 +115,12 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
 
     X, y = read_table(data, label_column)
     return X, y, None
+
+
+def _is_shard_folder(folder: Path) -> bool:
+    """A folder whose entries are .npy files only: shards of one table, read memory-mapped."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    return bool(entries) and all(p.is_file() and p.suffix.lower() == ".npy" for p in entries)
 
 
 def _model_inputs(model: str):
@@ -388,7 +405,9 @@ def main(argv=None) -> int:
     _add_checkpoint_args(demo)
 
     fit = sub.add_parser("fit", help="cluster the rows of a data file with DEC and save the model")
-    fit.add_argument("data", help="a .npy, .npz, .csv or .parquet file of numeric features, or a "
+    fit.add_argument("data", help="a .npy, .npz, .csv or .parquet file of numeric features, a folder "
+                                  "of .npy shards (one table split by rows, in natural name order; "
+                                  ".npy files are read memory-mapped, a batch at a time), or a "
                                   "folder of images or of .txt files (tf-idf), directly or in "
                                   "subfolders whose names are the labels (evaluation only)")
     fit.add_argument("--n-clusters", type=_positive, required=True, metavar="K")
@@ -422,7 +441,8 @@ def main(argv=None) -> int:
     predict = sub.add_parser("predict", help="assign the rows of a data file to a saved model's clusters")
     predict.add_argument("model", help="a model directory written by 'fit' (or a model.pt file)")
     predict.add_argument("data", help="a .npy, .npz, .csv or .parquet file with the training features, "
-                                      "or a folder like the one the model was fitted on")
+                                      "a folder of .npy shards, or a folder like the one the model "
+                                      "was fitted on")
     predict.add_argument("--out", required=True, metavar="LABELS_CSV",
                          help="CSV of row, cluster and confidence (the largest soft assignment)")
     predict.add_argument("--label-column", default=None, metavar="COL",

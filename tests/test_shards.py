@@ -1,0 +1,150 @@
+"""A directory of .npy shards read as one array: indexing, validation, and fits that equal the
+in-memory fit of the same rows."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepclust import DEC, IDEC, ShardedArray, load
+from deepclust._checkpoint import data_fingerprint
+from deepclust._data import BatchSource
+
+from .conftest import FAST, FAST_LAYERWISE
+
+
+@pytest.fixture
+def sharded(blobs, tmp_path):
+    """The blobs in 11 shards of uneven size (one empty), named so that a plain string sort
+    would put part-10 before part-2."""
+    X, y = blobs
+    cuts = [0, 7, 7, 40, 41, 90, 120, 150, 151, 200, 230, len(X)]
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+        np.save(folder / f"part-{i}.npy", X[a:b])
+    (folder / "README.txt").write_text("not a shard")
+    return X, ShardedArray(folder), y
+
+
+def test_rows_in_natural_order(sharded):
+    X, S, _ = sharded
+    assert S.shape == X.shape and len(S) == len(X) and S.dtype == np.float32 and S.ndim == 2
+    assert [p.name for p in S.files][:3] == ["part-0.npy", "part-1.npy", "part-2.npy"]
+    assert S.files[-1].name == "part-10.npy"
+    np.testing.assert_array_equal(np.asarray(S), X)
+
+
+def test_indexing_matches_numpy(sharded):
+    X, S, _ = sharded
+    rng = np.random.RandomState(0)
+    idx = rng.randint(-len(X), len(X), size=100)
+    np.testing.assert_array_equal(S[idx], X[idx])  # unsorted, repeated, negative
+    np.testing.assert_array_equal(S[[5, 5, 0]], X[[5, 5, 0]])
+    mask = rng.rand(len(X)) < 0.3
+    np.testing.assert_array_equal(S[mask], X[mask])
+    for key in (slice(3, 45), slice(None), slice(200, 10_000), slice(5, 5), slice(1, 200, 7), slice(None, None, -3)):
+        np.testing.assert_array_equal(S[key], X[key])
+    np.testing.assert_array_equal(S[-1], X[-1])
+    np.testing.assert_array_equal(S[40], X[40])
+    np.testing.assert_array_equal(S[10:20, 2], X[10:20, 2])
+    np.testing.assert_array_equal(S[np.array([], dtype=int)], X[[]])
+    with pytest.raises(IndexError, match="out of range"):
+        S[len(X)]
+    with pytest.raises(IndexError, match="out of range"):
+        S[[0, len(X)]]
+    with pytest.raises(IndexError, match="integers"):
+        S[np.array([0.5])]
+
+
+def test_batch_source_reads_batches(sharded):
+    X, S, _ = sharded
+    source = BatchSource(S, torch.device("cpu"))
+    assert not source.in_memory
+    np.testing.assert_array_equal(source.take(torch.tensor([5, 239, 0, 5])).numpy(), X[[5, 239, 0, 5]])
+    np.testing.assert_array_equal(torch.cat(list(source.chunks(13))).numpy(), X)
+
+
+@pytest.mark.parametrize("settings", [FAST, FAST_LAYERWISE], ids=["end-to-end", "layerwise"])
+def test_sharded_fit_equals_in_memory_fit(sharded, settings, tmp_path):
+    X, S, _ = sharded
+    memory = DEC(n_clusters=3, random_state=0, **settings).fit(X)
+    disk = DEC(n_clusters=3, random_state=0, **settings).fit(S)
+    np.testing.assert_array_equal(disk.labels_, memory.labels_)
+    np.testing.assert_allclose(disk.cluster_centers_, memory.cluster_centers_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(disk.predict(S), memory.predict(X))
+    np.testing.assert_allclose(disk.transform(S), memory.transform(X), rtol=1e-6, atol=1e-6)
+    assert disk.n_features_in_ == X.shape[1] and disk.score(S) == pytest.approx(memory.score(X), rel=1e-5)
+    disk.save(tmp_path / "m.pt")
+    np.testing.assert_array_equal(load(tmp_path / "m.pt").predict(S), memory.predict(X))
+
+
+def test_other_methods_and_checkpoints_take_shards(sharded, tmp_path):
+    X, S, _ = sharded
+    kw = dict(n_clusters=3, random_state=0, **FAST)
+    idec = IDEC(**kw).fit(S)
+    np.testing.assert_array_equal(idec.labels_, IDEC(**kw).fit(X).labels_)
+    # The checkpoint's data fingerprint reads the shards block by block, and equals the array's.
+    assert data_fingerprint(S) == data_fingerprint(X) != data_fingerprint(X[:-1])
+    a = DEC(checkpoint_dir=tmp_path / "a", **kw).fit(S)
+    np.testing.assert_array_equal(a.labels_, DEC(**kw).fit(X).labels_)
+
+
+def test_integer_shards_are_read_as_float32(tmp_path):
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.randint(0, 5, (40, 4)), rng.randint(10, 15, (40, 4))]).astype(np.int16)
+    np.save(tmp_path / "a.npy", X[:50])
+    np.save(tmp_path / "b.npy", X[50:])
+    S = ShardedArray([tmp_path / "a.npy", tmp_path / "b.npy"])
+    assert S.dtype == np.int16
+    model = DEC(n_clusters=2, random_state=0, **FAST).fit(S)
+    np.testing.assert_array_equal(model.labels_, DEC(n_clusters=2, random_state=0, **FAST).fit(X).labels_)
+
+
+def test_bad_shards_get_clear_errors(tmp_path, blobs):
+    X, _ = blobs
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ShardedArray(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="No shard files"):
+        ShardedArray(tmp_path / "empty")
+    with pytest.raises(ValueError, match="at least one"):
+        ShardedArray([])
+    np.save(tmp_path / "a.npy", X[:10])
+    np.save(tmp_path / "wide.npy", np.zeros((3, 7), np.float32))
+    with pytest.raises(ValueError, match="different numbers of features"):
+        ShardedArray([tmp_path / "a.npy", tmp_path / "wide.npy"])
+    np.save(tmp_path / "flat.npy", X[:, 0])
+    with pytest.raises(ValueError, match="2-D"):
+        ShardedArray(tmp_path / "flat.npy")
+    np.save(tmp_path / "objects.npy", np.array([[1, "a"]], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="Python objects"):
+        ShardedArray(tmp_path / "objects.npy")
+    np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
+    with pytest.raises(TypeError, match="numbers"):
+        ShardedArray(tmp_path / "text.npy")
+    (tmp_path / "x.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ValueError, match="Convert parquet"):
+        ShardedArray([tmp_path / "x.parquet"])
+    (tmp_path / "broken.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match="not a"):
+        ShardedArray(tmp_path / "broken.npy")
+
+
+def test_fit_and_predict_validate_shards(tmp_path, blobs):
+    X, _ = blobs
+    bad = X.copy()
+    bad[57, 2] = np.nan
+    np.save(tmp_path / "a.npy", X[:50])
+    np.save(tmp_path / "b.npy", bad[50:])
+    with pytest.raises(ValueError, match=r"NaN or infinity \(first at row 57, in b.npy, its row 7\)"):
+        DEC(n_clusters=3, **FAST).fit(ShardedArray([tmp_path / "a.npy", tmp_path / "b.npy"]))
+    np.save(tmp_path / "none.npy", np.zeros((0, X.shape[1]), np.float32))
+    with pytest.raises(ValueError, match="0 sample"):
+        DEC(n_clusters=3, **FAST).fit(ShardedArray(tmp_path / "none.npy"))
+    model = DEC(n_clusters=3, random_state=0, **FAST).fit(ShardedArray(tmp_path / "a.npy"))
+    np.save(tmp_path / "narrow.npy", X[:, :4])
+    with pytest.raises(ValueError, match="X has 4 features, but DEC is expecting 6"):
+        model.predict(ShardedArray(tmp_path / "narrow.npy"))
+    np.save(tmp_path / "huge.npy", np.full((3, X.shape[1]), 1e300))
+    with pytest.raises(ValueError, match="float32's range"):
+        model.predict(ShardedArray(tmp_path / "huge.npy"))

@@ -8,6 +8,7 @@ import torch
 
 from deepclust import DEC, autoencoder
 from deepclust._data import BatchSource, is_memory_mapped
+from deepclust.metrics import adjusted_rand_score
 
 from .conftest import FAST, FAST_LAYERWISE
 
@@ -59,3 +60,27 @@ def test_layerwise_codes_computed_per_batch_when_too_large_to_keep(on_disk, monk
     assert len(built) == len(FAST_LAYERWISE["hidden_dims"]) + 1  # one per layer's codes
     assert np.mean(streamed.labels_ == kept.labels_) > 0.98
     np.testing.assert_allclose(streamed.transform(data), kept.transform(data), rtol=1e-3, atol=1e-3)
+
+
+def test_kmeans_initialisation_on_a_sample(blobs):
+    """kmeans_sample_size: k-means fits on a sample of the embedding and every point takes its nearest
+    centroid; "auto" keeps every point of a small dataset, so the default fit is unchanged."""
+    X, y = blobs
+    kw = dict(n_clusters=3, random_state=0, **{**FAST, "max_iter": 0})
+    full = DEC(kmeans_sample_size=None, **kw).fit(X)
+    auto = DEC(**kw).fit(X)
+    np.testing.assert_array_equal(auto.labels_, full.labels_)
+    np.testing.assert_array_equal(auto.cluster_centers_, full.cluster_centers_)
+    sampled = DEC(kmeans_sample_size=60, **kw).fit(X)
+    assert not np.array_equal(sampled.cluster_centers_, full.cluster_centers_)  # fitted on 60 points
+    np.testing.assert_allclose(sampled.cluster_centers_[np.argsort(sampled.cluster_centers_[:, 0])],
+                               full.cluster_centers_[np.argsort(full.cluster_centers_[:, 0])], atol=0.5)
+    z = sampled.transform(X)
+    nearest = ((z[:, None] - sampled.cluster_centers_[None]) ** 2).sum(-1).argmin(1)
+    np.testing.assert_array_equal(sampled.labels_, nearest)  # max_iter=0: the initial labels
+    assert adjusted_rand_score(y, sampled.labels_) > 0.9
+    rows = DEC(kmeans_sample_size=60, **kw)._kmeans_rows(len(X), 7)
+    assert len(rows) == 60 and len(set(rows)) == 60 and np.all(np.diff(rows) > 0)
+    assert DEC(**kw)._kmeans_rows(100_000, 7) is None and len(DEC(**kw)._kmeans_rows(100_001, 7)) == 100_000
+    with pytest.raises(ValueError, match="kmeans_sample_size"):
+        DEC(kmeans_sample_size=0, **kw).fit(X)

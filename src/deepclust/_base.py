@@ -71,6 +71,8 @@ _AUTO_E2E_EPOCHS, _AUTO_MIN_E2E_ITER = 300, 4_000
 _MIN_SPREAD = 0.01
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
+# kmeans_sample_size="auto": k-means on every embedded point up to this many, on a sample beyond.
+_AUTO_KMEANS_ALL = 100_000
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -137,6 +139,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "autoencoder": [Autoencoder, None],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "kmeans_sample_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "precision": [StrOptions(set(PRECISIONS))],
@@ -248,17 +251,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 z_all = distributed.gather_rows(z)
                 centers = torch.zeros((self.n_clusters, z.shape[1]), dtype=torch.float32, device=device)
                 if distributed.rank() == 0:
-                    kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
-                    centers = torch.tensor(kmeans.fit(z_all.cpu().numpy()).cluster_centers_,
-                                           dtype=torch.float32, device=device)
+                    centers = self._kmeans(z_all, kmeans_seed)[0].to(device)
                 centers = distributed.broadcast(centers)
                 from .dec import squared_distances
 
                 init_labels = squared_distances(z, centers).argmin(dim=1)
             else:
-                kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=kmeans_seed)
-                init_labels = torch.as_tensor(kmeans.fit_predict(z.cpu().numpy()), device=device)
-                centers = torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=device)
+                centers, init_labels = self._kmeans(z, kmeans_seed)
             centers = torch.nn.Parameter(centers)
             timings["kmeans"] = time.perf_counter() - clock
             clock = time.perf_counter()
@@ -279,6 +278,32 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.device_ = device
         self.fit_times_ = timings
         return self
+
+    def _kmeans_rows(self, n: int, seed: int) -> np.ndarray | None:
+        """The rows k-means initialises on: None for all of them, else a sorted random sample."""
+        size = self.kmeans_sample_size
+        if size == "auto":
+            size = None if n <= _AUTO_KMEANS_ALL else max(_AUTO_KMEANS_ALL, 100 * self.n_clusters)
+        if size is None or size >= n:
+            return None
+        size = max(int(size), self.n_clusters)
+        return np.sort(np.random.RandomState(seed).choice(n, size, replace=False))
+
+    def _kmeans(self, z: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """k-means centroids of the embedding (on a sample of it, see ``kmeans_sample_size``) and
+        every point's nearest centroid."""
+        from .dec import squared_distances
+
+        points = z.cpu().numpy()
+        rows = self._kmeans_rows(len(points), seed)
+        kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=seed)
+        kmeans.fit(points if rows is None else points[rows])
+        centers = torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=z.device)
+        if rows is None:
+            return centers, torch.as_tensor(kmeans.labels_, device=z.device)
+        step = chunk_rows(centers.shape[0] * centers.shape[1])
+        labels = torch.cat([squared_distances(zc, centers).argmin(dim=1) for zc in z.split(step)])
+        return centers, labels
 
     def _warn_empty_clusters(self) -> None:
         sizes = np.bincount(self.labels_, minlength=self.n_clusters)
@@ -521,6 +546,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         history, snapshots, it, labels_last = [], [], 0, init_labels
         running, steps = None, 0
+        phase_start = time.perf_counter()
         snapshot_rows = torch.as_tensor(self.snapshot_indices_, device=z_init.device)
 
         def save(finished=False):
@@ -572,7 +598,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 )
             sizes = distributed.all_reduce(torch.bincount(labels, minlength=self.n_clusters))
             history.append({"iteration": it, "loss": loss, "delta_label": delta,
-                            "n_empty": int((sizes == 0).sum()), "smallest": int(sizes.min())})
+                            "n_empty": int((sizes == 0).sum()), "smallest": int(sizes.min()),
+                            "seconds": time.perf_counter() - phase_start})
             if len(snapshot_rows):
                 snapshots.append({"iteration": it, "embedding": z[snapshot_rows].cpu(),
                                   "centers": centers.detach().cpu().clone()})

@@ -64,7 +64,7 @@ class DBC(DEC):
     The other parameters are :class:`DEC`'s, with its defaults and meaning:
     ``pretrain_lr``, ``autoencoder`` (a pretrained
     :class:`~deepclust.autoencoder.ConvAutoencoder` or any autoencoder),
-    ``n_init``, ``alpha``, ``update_interval``, ``lr``, ``momentum``,
+    ``n_init``, ``kmeans_sample_size``, ``alpha``, ``update_interval``, ``lr``, ``momentum``,
     ``batch_size``, ``max_iter``, ``tol``, ``freeze_encoder``, ``device``,
     ``precision``, ``checkpoint_dir``, ``checkpoint_every``,
     ``snapshot_size``, ``random_state``, ``verbose``.
@@ -112,6 +112,7 @@ class DBC(DEC):
         pretrain_optimizer: str = "adam",
         autoencoder: Autoencoder | None = None,
         n_init: int = 20,
+        kmeans_sample_size: int | str | None = "auto",
         alpha: float = 1.0,
         update_interval: int | str = "auto",
         lr: float = 0.01,

@@ -86,7 +86,7 @@ class DCN(BaseDeepClusterer):
     (``pretrain``, ``pretrain_epochs``, ``pretrain_lr``,
     ``pretrain_optimizer``, ``layerwise_iter``, ``finetune_iter``,
     ``layerwise_lr``, ``layerwise_lr_step``, ``dropout``, ``autoencoder``),
-    ``n_init``, ``batch_size``, ``device``, ``precision``,
+    ``n_init``, ``kmeans_sample_size``, ``batch_size``, ``device``, ``precision``,
     ``checkpoint_dir``, ``checkpoint_every``, ``snapshot_size``,
     ``random_state`` and ``verbose``.
 
@@ -161,6 +161,7 @@ feature_names_in_, device_, precision_, fit_times_
         dropout: float = 0.2,
         autoencoder: Autoencoder | None = None,
         n_init: int = 20,
+        kmeans_sample_size: int | str | None = "auto",
         update_interval: int | str = "auto",
         batch_size: int = 256,
         max_iter: int = 10000,

@@ -187,6 +187,13 @@ class DEC(BaseDeepClusterer):
         the pretraining parameters are then ignored.
     n_init : int, default=20
         Restarts of the k-means that initialises the centroids (paper: 20).
+    kmeans_sample_size : int, "auto" or None, default="auto"
+        That k-means runs on a random sample of this many embedded points
+        (then every point goes to its nearest centroid), so that
+        initialising on a very large dataset costs O(sample), not O(n), per
+        k-means iteration. "auto" is every point up to 100,000 (all the
+        paper's datasets but REUTERS) and a sample of ``max(100_000,
+        100 * n_clusters)`` beyond; None always uses every point.
     alpha : float, default=1.0
         Degrees of freedom of the Student's t kernel (paper: 1).
     update_interval : int or "auto", default="auto"
@@ -275,8 +282,9 @@ class DEC(BaseDeepClusterer):
         KL(P||Q) of the mini-batches since the previous update; NaN for the
         first), ``delta_label`` (fraction of points that changed cluster;
         the first entry compares with the k-means initialisation),
-        ``n_empty`` (clusters with no point) and ``smallest`` (points in the
-        smallest cluster). Clusters that end empty also raise a
+        ``n_empty`` (clusters with no point), ``smallest`` (points in the
+        smallest cluster) and ``seconds`` (wall time since the clustering
+        phase started, or resumed). Clusters that end empty also raise a
         ``ConvergenceWarning``.
     embedding_snapshots_ : list of dict
         With ``snapshot_size > 0``: one entry per target update, with keys
@@ -376,6 +384,7 @@ class DEC(BaseDeepClusterer):
         dropout: float = 0.2,
         autoencoder: Autoencoder | None = None,
         n_init: int = 20,
+        kmeans_sample_size: int | str | None = "auto",
         alpha: float = 1.0,
         update_interval: int | str = "auto",
         lr: float = 0.01,

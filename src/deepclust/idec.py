@@ -52,7 +52,8 @@ class IDEC(DEC):
 
     All other parameters are :class:`DEC`'s, with its defaults and meaning
     (``hidden_dims``, ``embedding_dim``, the pretraining settings, ``n_init``,
-    ``alpha``, ``update_interval``, ``batch_size``, ``max_iter``, ``tol``,
+    ``kmeans_sample_size``, ``alpha``, ``update_interval``, ``batch_size``,
+    ``max_iter``, ``tol``,
     ``device``, ``precision``, ``checkpoint_dir``, ``checkpoint_every``,
     ``snapshot_size``, ``random_state``, ``verbose``). With
     ``freeze_encoder=True`` only the centroids move, as in DEC's ablation, so
@@ -112,6 +113,7 @@ class IDEC(DEC):
         dropout: float = 0.2,
         autoencoder: Autoencoder | None = None,
         n_init: int = 20,
+        kmeans_sample_size: int | str | None = "auto",
         alpha: float = 1.0,
         update_interval: int | str = "auto",
         batch_size: int = 256,

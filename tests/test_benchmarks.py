@@ -49,3 +49,18 @@ def test_scaling_benchmark_fits_each_size_in_its_own_process(tmp_path):
     for r in rows:
         assert r["fit_seconds"] > 0 and r["peak_rss_gib"] > 0 and 0 < r["acc"] <= 1
     assert "log-log slope" in stdout
+
+
+def test_time_to_accuracy_prints_a_curve_per_budget(tmp_path):
+    stdout, results = _run("time_to_accuracy.py", "--datasets", "digits", "--budgets", "0.1", "1", "--seeds", "0",
+                           "--snapshot-size", "300", "--param", "hidden_dims=(16,)", "--param", "max_iter=40",
+                           "--param", "update_interval=10", "--param", "n_init=1", tmp_path=tmp_path)
+    runs = results["digits"]
+    assert [r["budget"] for r in runs] == [0.1, 1.0]
+    assert runs[0]["params"]["layerwise_iter"] == 20 and runs[1]["params"] == {"hidden_dims": [16], "max_iter": 40,
+                                                                               "update_interval": 10, "n_init": 1}
+    for r in runs:
+        times = [t for t, _, _ in r["curve"]]
+        assert times == sorted(times) and times[0] >= r["pretrain_seconds"] > 0
+        assert [i for _, _, i in r["curve"]][0] == 0 and all(0 < acc <= 1 for _, acc, _ in r["curve"])
+    assert "| 0.1 |" in stdout and "| 1 |" in stdout

@@ -39,7 +39,7 @@ def test_fitted_attributes_and_history(blobs):
     assert dec.history_[0]["iteration"] == 0
     assert np.isnan(dec.history_[0]["loss"])
     for entry in dec.history_[1:]:
-        assert set(entry) == {"iteration", "loss", "delta_label", "n_empty", "smallest"}
+        assert set(entry) == {"iteration", "loss", "delta_label", "n_empty", "smallest", "seconds"}
         assert np.isfinite(entry["loss"]) and entry["loss"] >= 0
         assert 0.0 <= entry["delta_label"] <= 1.0
     assert dec.history_[-1]["iteration"] == dec.n_iter_

@@ -20,7 +20,9 @@ WORKER = Path(__file__).with_name("_ddp_worker.py")
 
 
 def _launch(tmp_path, mode, ranks=2):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parents[1])}
+    scratch = tmp_path / "tmp"  # torchrun's log folders land here, not in the system's /tmp
+    scratch.mkdir(exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parents[1]), "TMPDIR": str(scratch)}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
          "--nproc-per-node", str(ranks), str(WORKER), str(tmp_path), mode],

@@ -42,7 +42,7 @@ from ._data import (
     rows_differ,
 )
 from ._precision import PRECISIONS, autocast, phase_dtypes, resolve_precision
-from .autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise, reconstruction_mse
+from .autoencoder import Autoencoder, adam, pretrain_end_to_end, pretrain_layerwise, reconstruction_mse
 from .shards import ShardedArray, check_sharded
 
 logger = logging.getLogger(__name__)
@@ -662,7 +662,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """The clustering phase's optimiser: the method's ``optimizer`` parameter ("adam" or
         "sgd"), SGD with momentum (the DEC paper's) for a method without one."""
         if getattr(self, "optimizer", "sgd") == "adam":
-            return torch.optim.Adam(params, lr=self.lr)
+            return adam(params, self.lr)
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
 
     # Whether the optimiser moves the centroids (DEC's); otherwise ``_after_step`` does.

@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from deepclust import DEC, autoencoder
+from deepclust import DEC, ShardedArray, autoencoder, load
 from deepclust._data import BatchSource, is_memory_mapped
 from deepclust.metrics import adjusted_rand_score
 
@@ -30,14 +30,24 @@ def test_memory_mapped_input_is_read_in_batches(on_disk):
     np.testing.assert_array_equal(torch.cat(list(source.chunks(7))).numpy(), X)
 
 
+@pytest.mark.parametrize("kind", ["memmap", "shards"])
 @pytest.mark.parametrize("settings", [FAST, FAST_LAYERWISE], ids=["end-to-end", "layerwise"])
-def test_memory_mapped_fit_equals_in_memory_fit(on_disk, settings):
-    X, mapped, _ = on_disk
+def test_on_disk_fit_equals_in_memory_fit(on_disk, settings, kind, tmp_path):
+    """One memory-mapped .npy file, or a folder of .npy shards of uneven sizes (one empty)."""
+    X, data, _ = on_disk
+    if kind == "shards":
+        for i, (a, b) in enumerate([(0, 7), (7, 7), (7, 150), (150, 151), (151, len(X))]):
+            np.save(tmp_path / f"part-{i}.npy", X[a:b])
+        data = ShardedArray(sorted(tmp_path.glob("part-*.npy")))
     memory = DEC(n_clusters=3, random_state=0, **settings).fit(X)
-    disk = DEC(n_clusters=3, random_state=0, **settings).fit(mapped)
+    disk = DEC(n_clusters=3, random_state=0, **settings).fit(data)
     np.testing.assert_array_equal(disk.labels_, memory.labels_)
     np.testing.assert_allclose(disk.cluster_centers_, memory.cluster_centers_, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(disk.predict(mapped), memory.predict(X))
+    np.testing.assert_array_equal(disk.predict(data), memory.predict(X))
+    np.testing.assert_allclose(disk.transform(data), memory.transform(X), rtol=1e-6, atol=1e-6)
+    assert disk.n_features_in_ == X.shape[1] and disk.score(data) == pytest.approx(memory.score(X), rel=1e-5)
+    disk.save(tmp_path / "m.pt")
+    np.testing.assert_array_equal(load(tmp_path / "m.pt").predict(data), memory.predict(X))
 
 
 @pytest.mark.parametrize("kind", ["memmap", "sparse"])

@@ -1,15 +1,15 @@
-"""A directory of .npy shards read as one array: indexing, validation, and fits that equal the
-in-memory fit of the same rows."""
+"""A directory of .npy shards read as one array: indexing, validation, every estimator and checkpoints.
+(That a fit on shards equals the in-memory fit is tested with the memory-mapped file in test_out_of_core.)"""
 
 import numpy as np
 import pytest
 import torch
 
-from deepclust import DEC, IDEC, ShardedArray, load
+from deepclust import DEC, IDEC, ShardedArray
 from deepclust._checkpoint import data_fingerprint
 from deepclust._data import BatchSource
 
-from .conftest import FAST, FAST_LAYERWISE
+from .conftest import FAST
 
 
 @pytest.fixture
@@ -62,20 +62,6 @@ def test_batch_source_reads_batches(sharded):
     assert not source.in_memory
     np.testing.assert_array_equal(source.take(torch.tensor([5, 239, 0, 5])).numpy(), X[[5, 239, 0, 5]])
     np.testing.assert_array_equal(torch.cat(list(source.chunks(13))).numpy(), X)
-
-
-@pytest.mark.parametrize("settings", [FAST, FAST_LAYERWISE], ids=["end-to-end", "layerwise"])
-def test_sharded_fit_equals_in_memory_fit(sharded, settings, tmp_path):
-    X, S, _ = sharded
-    memory = DEC(n_clusters=3, random_state=0, **settings).fit(X)
-    disk = DEC(n_clusters=3, random_state=0, **settings).fit(S)
-    np.testing.assert_array_equal(disk.labels_, memory.labels_)
-    np.testing.assert_allclose(disk.cluster_centers_, memory.cluster_centers_, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(disk.predict(S), memory.predict(X))
-    np.testing.assert_allclose(disk.transform(S), memory.transform(X), rtol=1e-6, atol=1e-6)
-    assert disk.n_features_in_ == X.shape[1] and disk.score(S) == pytest.approx(memory.score(X), rel=1e-5)
-    disk.save(tmp_path / "m.pt")
-    np.testing.assert_array_equal(load(tmp_path / "m.pt").predict(S), memory.predict(X))
 
 
 def test_other_methods_and_checkpoints_take_shards(sharded, tmp_path):

@@ -3,6 +3,9 @@
 Measures, for each precision (float32, and bfloat16 where the machine has it):
 
 * the machine's matrix-multiply rate: a large square ``torch.mm`` in that dtype;
+* the rate of the autoencoder's own matrix products at batch 256, alone (the
+  forward product, input and weight gradients of each layer): what a
+  training loop with no other work could reach at the paper's batch size;
 * deepclust's pretraining rate: ``pretrain_end_to_end`` (encoder + decoder,
   forward and backward, Adam) and ``pretrain_layerwise``'s fine-tuning (SGD);
 * deepclust's clustering-phase rate: DEC's self-training loop (encoder forward
@@ -53,6 +56,30 @@ def matmul_rate(dtype: torch.dtype, n: int = 4096, repeats: int = 8) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
+def network_matmul_rate(dims, dtype: torch.dtype, *, decoder: bool, batch: int = 256, repeats: int = 20) -> float:
+    """FLOP/s of the training step's matrix products alone, at their own shapes: per layer the forward
+    product, the input gradient (not for the first layer) and the weight gradient, for ``batch`` rows.
+    A batch of 256 against a 4096^3 product: the best a training loop without other work could reach."""
+    pairs = list(zip(dims[:-1], dims[1:]))
+    layers = pairs + ([(b, a) for a, b in reversed(pairs)] if decoder else [])
+    ops = []
+    for i, (a, b) in enumerate(layers):
+        x, w, g = torch.randn(batch, a, dtype=dtype), torch.randn(a, b, dtype=dtype), torch.randn(batch, b, dtype=dtype)
+        ops.append((x, w))            # forward: (batch x a) @ (a x b)
+        ops.append((x.t(), g))        # weight gradient: (a x batch) @ (batch x b)
+        if i:
+            ops.append((g, w.t()))    # input gradient: (batch x b) @ (b x a)
+    flops = sum(2 * m.shape[0] * m.shape[1] * n.shape[1] for m, n in ops)
+    for _ in range(3):
+        for m, n in ops:
+            m @ n
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for m, n in ops:
+            m @ n
+    return flops * repeats / (time.perf_counter() - start)
+
+
 def flops_per_sample(dims, *, decoder: bool, backward: bool = True) -> float:
     """Training FLOPs per sample: forward 2*in*out per layer, backward twice that, except that
     the first layer's input gradient is never computed (``backward=False``: the forward alone)."""
@@ -85,7 +112,10 @@ def main(argv=None) -> int:
     for dtype in dtypes:
         name = str(dtype).removeprefix("torch.")
         peak = matmul_rate(dtype)
-        print(f"\n{name}: torch.mm 4096^3 at {peak / 1e9:,.0f} GFLOP/s", flush=True)
+        own = network_matmul_rate(dims, dtype, decoder=True)
+        print(f"\n{name}: torch.mm 4096^3 at {peak / 1e9:,.0f} GFLOP/s; the autoencoder's own products at "
+              f"batch 256 (no other work) at {own / 1e9:,.0f} GFLOP/s ({100 * own / peak:.0f}%)", flush=True)
+        rows.append((name, "the network's matrix products alone, batch 256", float("nan"), own / 1e9, own / peak))
 
         def report(what, samples, seconds, flops):
             rate = samples / seconds
@@ -125,7 +155,8 @@ def main(argv=None) -> int:
     print("\n| precision | phase | samples/s | GFLOP/s | of torch.mm |")
     print("|---|---|---|---|---|")
     for name, what, rate, gflops, ratio in rows:
-        print(f"| {name} | {what} | {rate:,.0f} | {gflops:,.0f} | {100 * ratio:.0f}% |")
+        samples = "" if rate != rate else f"{rate:,.0f}"
+        print(f"| {name} | {what} | {samples} | {gflops:,.0f} | {100 * ratio:.0f}% |")
     return 0
 
 

@@ -186,6 +186,8 @@ def test_fit_and_predict_a_folder_of_npy_shards(data, tmp_path):
     a, b = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "split.csv")
     np.testing.assert_array_equal(a["cluster"], b["cluster"])
     assert adjusted_rand_score(y, b["cluster"]) > 0.9
+    _fails_cleanly(run("predict", str(tmp_path / "split"), str(shards), "--out", str(shards / "labels.csv")),
+                   "inside the data folder")
     np.save(shards / "wide.npy", np.zeros((2, 7)))
     _fails_cleanly(run("fit", str(shards), "--n-clusters", "3", "--out", str(tmp_path / "bad")),
                    "different numbers of features")

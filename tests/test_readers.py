@@ -166,3 +166,22 @@ def test_ambiguous_or_wrong_label_files(tmp_path):
     (tmp_path / "header_only.csv").write_text("a,b\n")
     with pytest.raises(ValueError, match="has no rows"):
         read_table(tmp_path / "header_only.csv")
+
+
+def test_large_npy_files_stay_on_disk(tmp_path, monkeypatch):
+    """Above MMAP_BYTES a .npy file is memory-mapped (fit reads it a batch at a time), unless it is
+    stored column by column, which is loaded; small files are loaded as before."""
+    from deepclust import _readers
+
+    X = np.arange(24, dtype=np.float32).reshape(6, 4)
+    np.save(tmp_path / "rows.npy", X)
+    np.save(tmp_path / "columns.npy", np.asfortranarray(X))
+    small, _ = read_table(tmp_path / "rows.npy")
+    assert not isinstance(small, np.memmap) and small.dtype == np.float64
+    monkeypatch.setattr(_readers, "MMAP_BYTES", 0)
+    mapped, _ = read_table(tmp_path / "rows.npy")
+    assert isinstance(mapped, np.memmap) and mapped.dtype == np.float32
+    columns, _ = read_table(tmp_path / "columns.npy")
+    assert not isinstance(columns, np.memmap)
+    np.testing.assert_array_equal(mapped, X)
+    np.testing.assert_array_equal(columns, X)

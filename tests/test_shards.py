@@ -1,6 +1,8 @@
 """A directory of .npy shards read as one array: indexing, validation, every estimator and checkpoints.
 (That a fit on shards equals the in-memory fit is tested with the memory-mapped file in test_out_of_core.)"""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -54,6 +56,40 @@ def test_indexing_matches_numpy(sharded):
         S[[0, len(X)]]
     with pytest.raises(IndexError, match="integers"):
         S[np.array([0.5])]
+    np.testing.assert_array_equal(S[np.array(2)], X[2])  # a 0-d index is an int
+    for bad in ([[0, 1], [0, 1]], True, Ellipsis):
+        with pytest.raises(IndexError):
+            S[tuple(bad) if isinstance(bad, list) else bad]  # element-wise pairs, bool, ...: not numpy's rows
+    with pytest.raises(IndexError, match="1-D"):
+        S[np.array([[0, 1], [2, 3]])]
+    with pytest.raises(IndexError, match="out of range"):
+        S[np.array([2**64 - 1], dtype=np.uint64)]
+
+
+def test_many_shards_keep_few_files_open(sharded, monkeypatch):
+    """Only a bounded number of shards stay memory-mapped (each map holds a file handle)."""
+    from deepclust import shards
+
+    X, S, _ = sharded
+    monkeypatch.setattr(shards, "_OPEN_SHARDS", 2)
+    idx = np.random.RandomState(1).permutation(len(X))
+    np.testing.assert_array_equal(S[idx], X[idx])
+    np.testing.assert_array_equal(np.asarray(S), X)
+    assert len(S._open) <= 2
+    clone = pickle.loads(pickle.dumps(S))
+    np.testing.assert_array_equal(clone[idx], X[idx])
+
+
+def test_hidden_files_are_not_shards_and_suffixes_ignore_case(tmp_path, blobs):
+    X, _ = blobs
+    np.save(tmp_path / "a.npy", X[:100])
+    np.save(tmp_path / "b.npy", X[100:])
+    (tmp_path / "b.NPY").write_bytes((tmp_path / "b.npy").read_bytes())
+    (tmp_path / "b.npy").unlink()
+    (tmp_path / "._a.npy").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS copy residue
+    S = ShardedArray(tmp_path)
+    assert [p.name for p in S.files] == ["a.npy", "b.NPY"]
+    np.testing.assert_array_equal(np.asarray(S), X)
 
 
 def test_batch_source_reads_batches(sharded):
@@ -114,6 +150,13 @@ def test_bad_shards_get_clear_errors(tmp_path, blobs):
     (tmp_path / "broken.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(ValueError, match="not a"):
         ShardedArray(tmp_path / "broken.npy")
+    np.save(tmp_path / "columns.npy", np.asfortranarray(X[:20]))
+    with pytest.raises(ValueError, match="Fortran order"):
+        ShardedArray(tmp_path / "columns.npy")
+    data = (tmp_path / "a.npy").read_bytes()
+    (tmp_path / "short.npy").write_bytes(data[:-40])
+    with pytest.raises(ValueError, match="truncated"):
+        ShardedArray(tmp_path / "short.npy")
 
 
 def test_fit_and_predict_validate_shards(tmp_path, blobs):

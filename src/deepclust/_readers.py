@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 TABLE_SUFFIXES = (".npy", ".npz", ".csv", ".parquet")
+# .npy files larger than this are memory-mapped rather than loaded (data that may not fit in memory).
+MMAP_BYTES = 1 << 30
 
 
 def _existing(path) -> Path:
@@ -28,8 +30,13 @@ def _existing(path) -> Path:
 def _load_numpy(path: Path, suffix: str, exclude: str | None = None):
     """``(array, other arrays)`` of a .npy or .npz file, never unpickling anything."""
     try:
-        if suffix == ".npy":  # memory-mapped: a large file is read a batch at a time
-            return np.load(path, mmap_mode="r", allow_pickle=False), {}
+        if suffix == ".npy":
+            if path.stat().st_size <= MMAP_BYTES:
+                return np.load(path, allow_pickle=False), {}
+            # A large file stays on disk, read a batch at a time; a column-major one would be read
+            # from all over the file for every batch, so it is loaded instead.
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            return (array if array.flags.c_contiguous else np.array(array)), {}
         return _npz_array(path, None, exclude)
     except ValueError as exc:
         if any(m in str(exc) for m in ("allow_pickle", "Object arrays", "Python objects")):

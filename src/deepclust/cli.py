@@ -243,6 +243,9 @@ def _check_out(out: Path, data: str, model: str) -> None:
     for source in (Path(data), _model_path(model)):
         if out.resolve() == source.resolve():
             raise ValueError(f"--out {str(out)!r} would overwrite {str(source)!r}; choose another file.")
+    if Path(data).is_dir() and out.resolve().parent == Path(data).resolve():
+        raise ValueError(f"--out {str(out)!r} is inside the data folder {data!r} (it would become part of "
+                         "the data, or overwrite a shard); write it elsewhere.")
     if out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a folder; give a file name.")
 
@@ -406,8 +409,8 @@ def main(argv=None) -> int:
 
     fit = sub.add_parser("fit", help="cluster the rows of a data file with DEC and save the model")
     fit.add_argument("data", help="a .npy, .npz, .csv or .parquet file of numeric features, a folder "
-                                  "of .npy shards (one table split by rows, in natural name order; "
-                                  ".npy files are read memory-mapped, a batch at a time), or a "
+                                  "of .npy shards (one table split by rows, in natural name order, "
+                                  "read memory-mapped a batch at a time, as is a .npy file over 1 GiB), or a "
                                   "folder of images or of .txt files (tf-idf), directly or in "
                                   "subfolders whose names are the labels (evaluation only)")
     fit.add_argument("--n-clusters", type=_positive, required=True, metavar="K")

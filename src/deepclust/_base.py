@@ -106,6 +106,14 @@ def _finite_rows(t: torch.Tensor, what: str) -> torch.Tensor:
     return t
 
 
+def _nearest(z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """Each point's nearest centroid, a chunk of rows at a time."""
+    from .dec import squared_distances
+
+    step = chunk_rows(centers.shape[0] * centers.shape[1])
+    return torch.cat([squared_distances(zc, centers).argmin(dim=1) for zc in z.split(step)])
+
+
 def resolve_device(device) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else as torch reads it."""
     if isinstance(device, str) and device == "auto":
@@ -253,11 +261,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 if distributed.rank() == 0:
                     centers = self._kmeans(z_all, kmeans_seed)[0].to(device)
                 centers = distributed.broadcast(centers)
-                from .dec import squared_distances
-
-                init_labels = squared_distances(z, centers).argmin(dim=1)
+                init_labels = _nearest(z, centers)
             else:
                 centers, init_labels = self._kmeans(z, kmeans_seed)
+                if init_labels is None:  # fitted on a sample
+                    init_labels = _nearest(z, centers)
             centers = torch.nn.Parameter(centers)
             timings["kmeans"] = time.perf_counter() - clock
             clock = time.perf_counter()
@@ -289,21 +297,15 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         size = max(int(size), self.n_clusters)
         return np.sort(np.random.RandomState(seed).choice(n, size, replace=False))
 
-    def _kmeans(self, z: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """k-means centroids of the embedding (on a sample of it, see ``kmeans_sample_size``) and
-        every point's nearest centroid."""
-        from .dec import squared_distances
-
+    def _kmeans(self, z: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """k-means centroids of the embedding (on a sample of it, see ``kmeans_sample_size``), and
+        k-means' labels of every point when it ran on all of them (else None)."""
         points = z.cpu().numpy()
         rows = self._kmeans_rows(len(points), seed)
         kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=seed)
         kmeans.fit(points if rows is None else points[rows])
         centers = torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=z.device)
-        if rows is None:
-            return centers, torch.as_tensor(kmeans.labels_, device=z.device)
-        step = chunk_rows(centers.shape[0] * centers.shape[1])
-        labels = torch.cat([squared_distances(zc, centers).argmin(dim=1) for zc in z.split(step)])
-        return centers, labels
+        return centers, (torch.as_tensor(kmeans.labels_, device=z.device) if rows is None else None)
 
     def _warn_empty_clusters(self) -> None:
         sizes = np.bincount(self.labels_, minlength=self.n_clusters)

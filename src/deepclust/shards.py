@@ -180,10 +180,6 @@ class ShardedArray:
     def __len__(self) -> int:
         return self.shape[0]
 
-    @property
-    def size(self) -> int:
-        return self.shape[0] * self.shape[1]
-
     def __repr__(self) -> str:
         return (f"ShardedArray({len(self.files)} shards, shape={self.shape}, dtype={self.dtype}, "
                 f"first={str(self.files[0])!r})")

@@ -1,3 +1,4 @@
+import os
 import shutil
 
 import numpy as np
@@ -24,6 +25,19 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_in_tmp(tmp_path_factory):
+    """Converted parquet shards go to a temporary folder, not the user's ~/.deepclust (the CLI's
+    subprocesses inherit the variable)."""
+    before = os.environ.get("DEEPCLUST_CACHE")
+    os.environ["DEEPCLUST_CACHE"] = str(tmp_path_factory.mktemp("deepclust-cache"))
+    yield
+    if before is None:
+        os.environ.pop("DEEPCLUST_CACHE", None)
+    else:
+        os.environ["DEEPCLUST_CACHE"] = before
 
 
 @pytest.fixture

@@ -191,3 +191,37 @@ def test_fit_and_predict_a_folder_of_npy_shards(data, tmp_path):
     np.save(shards / "wide.npy", np.zeros((2, 7)))
     _fails_cleanly(run("fit", str(shards), "--n-clusters", "3", "--out", str(tmp_path / "bad")),
                    "different numbers of features")
+
+
+def test_fit_and_predict_a_folder_of_parquet_shards(data, tmp_path):
+    """A folder of parquet shards is read like one of .npy shards (through converted copies in
+    $DEEPCLUST_CACHE): the same clustering as the single file; --label-column names the labels
+    (evaluation only) and keeps them out of the features."""
+    pytest.importorskip("pyarrow")
+    folder, X, y = data
+    shards = tmp_path / "pq"
+    shards.mkdir()
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(4)]).assign(species=y)
+    for i, (a, b) in enumerate([(0, 60), (60, 61), (61, 150)]):
+        frame.iloc[a:b].to_parquet(shards / f"part-{i}.parquet", row_group_size=32)
+    whole = run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--seed", "0", "--out",
+                str(tmp_path / "whole"), *QUICK)
+    split = run("fit", str(shards), "--n-clusters", "3", "--seed", "0", "--out", str(tmp_path / "split"),
+                "--label-column", "species", *QUICK)
+    assert whole.returncode == 0 and split.returncode == 0, (whole.stderr, split.stderr)
+    assert "ACC " in split.stdout
+    fitted = json.loads((tmp_path / "split" / "fit.json").read_text())
+    assert fitted["n_samples"] == 150
+    for name in ("whole", "split"):
+        source = ("--label-column", "species", str(shards)) if name == "split" else (str(folder / "X.npy"),)
+        out = run("predict", str(tmp_path / name), *source, "--out", str(tmp_path / f"{name}.csv"))
+        assert out.returncode == 0, out.stderr
+    a, b = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "split.csv")
+    np.testing.assert_array_equal(a["cluster"], b["cluster"])
+    assert adjusted_rand_score(y, b["cluster"]) > 0.9
+    _fails_cleanly(run("fit", str(shards), "--n-clusters", "3", "--out", str(tmp_path / "bad"),
+                       "--label-column", "genus"), "no column 'genus'")
+    # Without --label-column the labels would be a feature: every column is taken, and said so.
+    frame.assign(species=np.array(["a", "b", "c"])[y]).to_parquet(shards / "part-0.parquet")
+    _fails_cleanly(run("fit", str(shards), "--n-clusters", "3", "--out", str(tmp_path / "bad")),
+                   "non-numeric column(s) species")

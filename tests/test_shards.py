@@ -144,9 +144,9 @@ def test_bad_shards_get_clear_errors(tmp_path, blobs):
     np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
     with pytest.raises(TypeError, match="numbers"):
         ShardedArray(tmp_path / "text.npy")
-    (tmp_path / "x.parquet").write_bytes(b"PAR1")
-    with pytest.raises(ValueError, match="Convert parquet"):
-        ShardedArray([tmp_path / "x.parquet"])
+    (tmp_path / "x.csv").write_text("1,2\n")
+    with pytest.raises(ValueError, match="neither a .npy nor a .parquet"):
+        ShardedArray([tmp_path / "x.csv"])
     (tmp_path / "broken.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(ValueError, match="not a"):
         ShardedArray(tmp_path / "broken.npy")
@@ -177,3 +177,88 @@ def test_fit_and_predict_validate_shards(tmp_path, blobs):
     np.save(tmp_path / "huge.npy", np.full((3, X.shape[1]), 1e300))
     with pytest.raises(ValueError, match="float32's range"):
         model.predict(ShardedArray(tmp_path / "huge.npy"))
+
+
+# ---------------------------------------------------------------- parquet shards
+
+def _parquet_shards(folder, X, cuts, row_group_size=16, **extra_columns):
+    """X's rows in one parquet file per cut, with named feature columns and extra columns."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    folder.mkdir(exist_ok=True)
+    for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+        frame = pd.DataFrame(X[a:b], columns=[f"f{j}" for j in range(X.shape[1])])
+        for name, values in extra_columns.items():
+            frame[name] = values[a:b]
+        frame.to_parquet(folder / f"part-{i}.parquet", row_group_size=row_group_size)
+    return [f"f{j}" for j in range(X.shape[1])]
+
+
+def test_parquet_shards_read_as_the_array_and_fit_the_same(blobs, tmp_path):
+    """Parquet shards (several row groups each, one empty shard) are converted once into .npy files
+    in the cache and read like .npy shards: the same rows, the same fit; a label column is left out
+    with columns=, and read on its own with read_parquet_column."""
+    from deepclust.shards import read_parquet_column
+
+    X, y = blobs
+    cuts = [0, 50, 50, 170, len(X)]
+    features = _parquet_shards(tmp_path / "pq", X, cuts, label=y)
+    cache = tmp_path / "cache"
+    S = ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
+    assert S.shape == X.shape and S.dtype == np.float32
+    assert [p.suffix for p in S.files] == [".parquet"] * 4  # messages name the user's files
+    np.testing.assert_array_equal(np.asarray(S), X)
+    np.testing.assert_array_equal(S[[5, 200, 51]], X[[5, 200, 51]])
+    np.testing.assert_array_equal(read_parquet_column(S.files, "label"), y)
+    kw = dict(n_clusters=3, random_state=0, **FAST)
+    np.testing.assert_array_equal(DEC(**kw).fit(S).labels_, DEC(**kw).fit(X).labels_)
+
+    # Converted once: a second array reuses the cached files; a changed source is converted again.
+    converted = sorted(cache.iterdir())
+    assert len(converted) == 4
+    stamps = [p.stat().st_mtime_ns for p in converted]
+    ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
+    assert [p.stat().st_mtime_ns for p in sorted(cache.iterdir())] == stamps
+    _parquet_shards(tmp_path / "pq", 2 * X, cuts, label=y)
+    S2 = ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
+    np.testing.assert_array_equal(np.asarray(S2), 2 * X)
+    # Every column when none are named: the int label column makes the table float64, exactly.
+    whole = ShardedArray(tmp_path / "pq", cache_dir=cache)
+    assert whole.shape == (len(X), X.shape[1] + 1) and whole.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(whole)[:, -1], y)
+
+
+def test_parquet_cache_defaults_to_deepclust_cache(blobs, tmp_path, monkeypatch):
+    X, _ = blobs
+    features = _parquet_shards(tmp_path / "pq", X, [0, len(X)])
+    monkeypatch.setenv("DEEPCLUST_CACHE", str(tmp_path / "here"))
+    np.testing.assert_array_equal(np.asarray(ShardedArray(tmp_path / "pq", columns=features)), X)
+    assert len(list((tmp_path / "here" / "shards").glob("part-0-*.npy"))) == 1
+
+
+def test_parquet_shards_bad_input(blobs, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = blobs
+    features = _parquet_shards(tmp_path / "pq", X, [0, 100, len(X)],
+                               kind=np.array(["a", "b", "c"])[y])
+    cache = tmp_path / "cache"
+    with pytest.raises(TypeError, match=r"non-numeric column\(s\) kind"):
+        ShardedArray(tmp_path / "pq", cache_dir=cache)
+    with pytest.raises(ValueError, match=r"no column\(s\) \['nope'\]"):
+        ShardedArray(tmp_path / "pq", columns=["f0", "nope"], cache_dir=cache)
+    with pytest.raises(TypeError, match="list of column names"):
+        ShardedArray(tmp_path / "pq", columns="f0", cache_dir=cache)
+    np.save(tmp_path / "a.npy", X)
+    with pytest.raises(ValueError, match="columns= selects the columns of parquet shards"):
+        ShardedArray([tmp_path / "a.npy"], columns=["f0"], cache_dir=cache)
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 nope")
+    with pytest.raises(ValueError, match="not a readable parquet file"):
+        ShardedArray(tmp_path / "broken.parquet", cache_dir=cache)
+    # A missing value becomes NaN, which fitting refuses, naming the parquet shard and row.
+    frame = pd.DataFrame(X[:60], columns=features)
+    frame.loc[42, "f3"] = None
+    frame.to_parquet(tmp_path / "holes.parquet")
+    S = ShardedArray([tmp_path / "pq" / "part-0.parquet", tmp_path / "holes.parquet"], columns=features,
+                     cache_dir=cache)
+    with pytest.raises(ValueError, match=r"NaN or infinity \(first at row 142, in holes.parquet, its row 42\)"):
+        DEC(n_clusters=3, **FAST).fit(S)

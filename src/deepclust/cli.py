@@ -89,16 +89,26 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
     if not Path(data).exists():
         raise FileNotFoundError(f"{data!r} does not exist.")
     if Path(data).is_dir() and _is_shard_folder(Path(data)):
-        from .shards import ShardedArray
+        from .shards import ShardedArray, read_parquet_column, shard_files
 
-        if label_column is not None:
-            raise ValueError(f"--label-column does not apply to a folder of .npy shards ({data}).")
         if inputs is not None:
             raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
-                             f"not the .npy shards in {data!r}.")
+                             f"not the shards in {data!r}.")
         if image_size is not None:
-            raise ValueError(f"--image-size applies to a folder of images, not to the .npy shards in {data!r}.")
-        return ShardedArray(data), None, None
+            raise ValueError(f"--image-size applies to a folder of images, not to the shards in {data!r}.")
+        if label_column is None:
+            return ShardedArray(data), None, None
+        files = shard_files(Path(data))
+        if any(p.suffix.lower() != ".parquet" for p in files):
+            raise ValueError(f"--label-column needs parquet shards (columns with names); {data!r} holds .npy "
+                             "shards. Save the labels apart and leave them out of the shards.")
+        from .shards import _parquet_file
+
+        names = list(_parquet_file(files[0]).schema_arrow.names)
+        if label_column not in names:
+            raise ValueError(f"{str(files[0])!r} has no column {label_column!r}; its columns are {names}.")
+        X = ShardedArray(files, columns=[c for c in names if c != label_column])
+        return X, read_parquet_column(files, label_column), None
     if Path(data).is_dir():
         from ._folders import read_folder
 
@@ -118,9 +128,10 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
 
 
 def _is_shard_folder(folder: Path) -> bool:
-    """A folder whose entries are .npy files only: shards of one table, read memory-mapped."""
+    """A folder whose entries are .npy or .parquet files only: shards of one table, read memory-mapped
+    (parquet ones through a converted copy, see ShardedArray)."""
     entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
-    return bool(entries) and all(p.is_file() and p.suffix.lower() == ".npy" for p in entries)
+    return bool(entries) and all(p.is_file() and p.suffix.lower() in (".npy", ".parquet") for p in entries)
 
 
 def _model_inputs(model: str):
@@ -409,8 +420,9 @@ def main(argv=None) -> int:
 
     fit = sub.add_parser("fit", help="cluster the rows of a data file with DEC and save the model")
     fit.add_argument("data", help="a .npy, .npz, .csv or .parquet file of numeric features, a folder "
-                                  "of .npy shards (one table split by rows, in natural name order, "
-                                  "read memory-mapped a batch at a time, as is a .npy file over 1 GiB), or a "
+                                  "of .npy or .parquet shards (one table split by rows, in natural name order, "
+                                  "read memory-mapped a batch at a time, as is a .npy file over 1 GiB; parquet "
+                                  "shards through a .npy copy in $DEEPCLUST_CACHE), or a "
                                   "folder of images or of .txt files (tf-idf), directly or in "
                                   "subfolders whose names are the labels (evaluation only)")
     fit.add_argument("--n-clusters", type=_positive, required=True, metavar="K")
@@ -444,7 +456,7 @@ def main(argv=None) -> int:
     predict = sub.add_parser("predict", help="assign the rows of a data file to a saved model's clusters")
     predict.add_argument("model", help="a model directory written by 'fit' (or a model.pt file)")
     predict.add_argument("data", help="a .npy, .npz, .csv or .parquet file with the training features, "
-                                      "a folder of .npy shards, or a folder like the one the model "
+                                      "a folder of .npy or .parquet shards, or a folder like the one the model "
                                       "was fitted on")
     predict.add_argument("--out", required=True, metavar="LABELS_CSV",
                          help="CSV of row, cluster and confidence (the largest soft assignment)")

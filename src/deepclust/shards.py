@@ -1,4 +1,4 @@
-"""Data in several ``.npy`` files on disk, read as one array without loading it.
+"""Data in several ``.npy`` or ``.parquet`` files on disk, read as one array without loading it.
 
 :class:`ShardedArray` opens every shard memory-mapped and reads only the rows
 that are asked for, so ``fit``, ``predict`` and ``transform`` stream over a
@@ -10,6 +10,11 @@ over one memory-mapped ``.npy`` file::
     X = ShardedArray("features/")          # features/part-000.npy, part-001.npy, ...
     labels = DEC(n_clusters=20).fit_predict(X)
 
+Parquet is a columnar format: a row of it cannot be read without decoding the
+whole row group around it, so each ``.parquet`` shard is converted once, a row
+group at a time, into a ``.npy`` file in a cache directory, and that file is
+memory-mapped.
+
 Under data-parallel training (``torchrun``) each rank can open its own shards,
 e.g. ``ShardedArray(sorted(Path("features").glob("*.npy"))[rank::world_size])``.
 """
@@ -17,6 +22,7 @@ e.g. ``ShardedArray(sorted(Path("features").glob("*.npy"))[rank::world_size])``.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 from collections import OrderedDict
@@ -26,7 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_file
+
 __all__ = ["ShardedArray"]
+
+SHARD_SUFFIXES = (".npy", ".parquet")
 
 # Rows per block when a check or a copy walks the whole array.
 _BLOCK_FLOATS = 2**24
@@ -39,12 +49,125 @@ def _natural_key(path: Path):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
 
-def shard_files(folder: Path, pattern: str = "*.npy") -> list[Path]:
-    """The shards of a folder: its files matching ``pattern`` (case-insensitive), hidden files
-    (``.name``, e.g. macOS's ``._part-0.npy``) left out, in natural order."""
-    files = [p for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and fnmatch.fnmatch(p.name.lower(), pattern.lower())]
+def shard_files(folder: Path, pattern: str | None = None) -> list[Path]:
+    """The shards of a folder: its files matching ``pattern`` (case-insensitive; None: every
+    ``.npy`` and ``.parquet`` file), hidden files (``.name``, e.g. macOS's ``._part-0.npy``) left
+    out, in natural order."""
+    def wanted(name: str) -> bool:
+        if pattern is None:
+            return name.endswith(SHARD_SUFFIXES)
+        return fnmatch.fnmatch(name, pattern.lower())
+
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and wanted(p.name.lower())]
     return sorted(files, key=_natural_key)
+
+
+def default_cache_dir() -> Path:
+    """Where converted parquet shards are kept: ``$DEEPCLUST_CACHE/shards``, by default
+    ``~/.deepclust/cache/shards``."""
+    return Path(os.environ.get("DEEPCLUST_CACHE", Path.home() / ".deepclust" / "cache")) / "shards"
+
+
+def _pyarrow_parquet(path: Path):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError(f"Reading the parquet shard {str(path)!r} needs pyarrow: pip install pyarrow "
+                          "(or convert the shards to .npy).") from None
+    return pq
+
+
+def _parquet_file(path: Path):
+    pq = _pyarrow_parquet(path)
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        if not path.is_file():
+            raise
+        raise ValueError(f"{str(path)!r} is not a readable parquet file: {exc}") from exc
+
+
+def _numeric_columns(path: Path, schema, columns) -> list[str]:
+    """The feature columns to read: ``columns`` (checked) or every column; all must be numbers."""
+    import pyarrow.types as pat
+
+    names = list(schema.names)
+    if columns is None:
+        columns = names
+    else:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise ValueError(f"The parquet shard {str(path)!r} has no column(s) {missing}; its columns are "
+                             f"{names}.")
+    bad = [f"{c} ({schema.field(c).type})" for c in columns
+           if not (pat.is_integer(schema.field(c).type) or pat.is_floating(schema.field(c).type)
+                   or pat.is_boolean(schema.field(c).type))]
+    if bad:
+        raise TypeError(f"The parquet shard {str(path)!r} has non-numeric column(s) {', '.join(bad)}; "
+                        "deepclust needs numbers. Pass columns=[...] with the feature columns only.")
+    return list(columns)
+
+
+def _parquet_dtype(schema, columns) -> np.dtype:
+    """float32 when every column fits in it exactly (floats up to 32 bits, ints up to 16, bools);
+    float64 otherwise (validation then checks the float32 range, as for any float64 data)."""
+    import pyarrow.types as pat
+
+    def exact(t) -> bool:
+        return pat.is_boolean(t) or t.bit_width <= (32 if pat.is_floating(t) else 16)
+
+    return np.dtype(np.float32 if all(exact(schema.field(c).type) for c in columns) else np.float64)
+
+
+def parquet_to_npy(path: Path, cache_dir: Path, columns=None) -> Path:
+    """Convert one parquet file's ``columns`` to a row-major ``.npy`` file in ``cache_dir``, a row
+    group at a time (memory O(row group)), and return its path. The file's name carries a digest of
+    the source's absolute path, size, modification time and the columns, so a changed source gets
+    a new conversion and an unchanged one is converted once. Missing values become NaN (which
+    validation then reports with the shard and row)."""
+    path = Path(path)
+    pf = _parquet_file(path)
+    columns = _numeric_columns(path, pf.schema_arrow, columns)
+    stat = path.stat()
+    digest = hashlib.sha256(repr((str(path.resolve()), stat.st_size, stat.st_mtime_ns, columns)).encode())
+    target = Path(cache_dir) / f"{path.stem}-{digest.hexdigest()[:16]}.npy"
+    if target.is_file():
+        return target
+    dtype = _parquet_dtype(pf.schema_arrow, columns)
+    n_rows = pf.metadata.num_rows
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target) as fh:
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                  "shape": (n_rows, len(columns))}
+        np.lib.format.write_array_header_2_0(fh, header)
+        written = 0
+        for i in range(pf.num_row_groups):
+            table = pf.read_row_group(i, columns=columns)
+            block = np.empty((table.num_rows, len(columns)), dtype=dtype)
+            for j, column in enumerate(table.columns):
+                # zero_copy_only=False: nulls come out as NaN (ints with nulls as floats).
+                block[:, j] = column.to_numpy(zero_copy_only=False)
+            fh.write(block.tobytes())
+            written += len(block)
+        if written != n_rows:
+            raise ValueError(f"The parquet shard {str(path)!r} promises {n_rows} rows in its metadata but its "
+                             f"row groups hold {written}.")
+    return target
+
+
+def read_parquet_column(files, column: str) -> np.ndarray:
+    """One column (e.g. the labels) of several parquet files, concatenated in order."""
+    parts = []
+    for path in files:
+        pf = _parquet_file(Path(path))
+        if column not in pf.schema_arrow.names:
+            raise ValueError(f"The parquet shard {str(path)!r} has no column {column!r}; its columns are "
+                             f"{pf.schema_arrow.names}.")
+        values = pf.read(columns=[column]).column(0)
+        if values.null_count:
+            raise ValueError(f"The column {column!r} of {str(path)!r} has {values.null_count} missing values.")
+        parts.append(values.to_numpy(zero_copy_only=False))
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 class _Shard:
@@ -52,11 +175,8 @@ class _Shard:
 
     def __init__(self, path: Path):
         if path.suffix.lower() != ".npy":
-            advice = (" Convert parquet shards with pandas: np.save(name, np.ascontiguousarray("
-                      "pd.read_parquet(path).to_numpy(dtype='float32')))." if path.suffix.lower() == ".parquet"
-                      else "")
-            raise ValueError(f"{str(path)!r} is not a .npy file: ShardedArray memory-maps .npy shards only."
-                             + advice)
+            raise ValueError(f"{str(path)!r} is neither a .npy nor a .parquet file: ShardedArray reads "
+                             ".npy and .parquet shards.")
         try:
             with open(path, "rb") as fh:
                 version = np.lib.format.read_magic(fh)
@@ -97,27 +217,43 @@ class _Shard:
 
 
 class ShardedArray:
-    """The rows of several 2-D ``.npy`` files, in order, as one read-only array.
+    """The rows of several 2-D ``.npy`` or ``.parquet`` files, in order, as one read-only array.
 
-    Each shard is memory-mapped (``np.load(path, mmap_mode="r")``); indexing
-    reads only the rows asked for, so memory stays O(rows read), not
+    Each ``.npy`` shard is memory-mapped (``np.load(path, mmap_mode="r")``);
+    indexing reads only the rows asked for, so memory stays O(rows read), not
     O(n_samples x n_features). deepclust's estimators accept it wherever they
     accept an array (``fit``, ``predict``, ``transform``, ...) and stream over
     it a batch at a time.
+
+    A ``.parquet`` shard (a table of numeric columns; needs pyarrow) cannot
+    be read a row at a time, so it is converted once, a row group at a time,
+    into a ``.npy`` file in ``cache_dir`` (float32 when every column fits in
+    it, else float64; missing values become NaN, which fitting then refuses
+    naming the shard and row), and that file is memory-mapped. The
+    conversion is reused while the parquet file is unchanged (same path,
+    size and modification time) and redone when it changes; delete the cache
+    directory to reclaim the disk space.
 
     Parameters
     ----------
     shards : str, path or iterable of paths
         A directory (its files matching ``pattern``, in natural order:
-        ``part-2`` before ``part-10``), a single ``.npy`` file, or the shard
-        files in the order their rows should appear.
-    pattern : str, default="*.npy"
-        Which files of a directory are shards.
+        ``part-2`` before ``part-10``), a single ``.npy`` or ``.parquet``
+        file, or the shard files in the order their rows should appear.
+    pattern : str or None, default=None
+        Which files of a directory are shards (case-insensitive, e.g.
+        ``"part-*.npy"``); None: every ``.npy`` and ``.parquet`` file.
+    columns : list of str, default=None
+        The feature columns of parquet shards (e.g. all but a label
+        column); None: every column. Does not apply to ``.npy`` shards.
+    cache_dir : str or path, default=None
+        Where converted parquet shards are kept; None:
+        ``$DEEPCLUST_CACHE/shards``, by default ``~/.deepclust/cache/shards``.
 
     Attributes
     ----------
     files : list of Path
-        The shards, in row order.
+        The shards as given (``.npy`` or ``.parquet``), in row order.
     shape : tuple of int
         ``(total rows, n_features)``.
     dtype : numpy dtype
@@ -131,13 +267,15 @@ class ShardedArray:
 
     ndim = 2
 
-    def __init__(self, shards: str | os.PathLike | Iterable[str | os.PathLike], *, pattern: str = "*.npy"):
+    def __init__(self, shards: str | os.PathLike | Iterable[str | os.PathLike], *, pattern: str | None = None,
+                 columns: Iterable[str] | None = None, cache_dir: str | os.PathLike | None = None):
         if isinstance(shards, (str, os.PathLike)):
             path = Path(shards)
             if path.is_dir():
                 files = shard_files(path, pattern)
                 if not files:
-                    raise ValueError(f"No shard files matching {pattern!r} in directory {str(path)!r}.")
+                    what = f"matching {pattern!r}" if pattern else "(.npy or .parquet)"
+                    raise ValueError(f"No shard files {what} in directory {str(path)!r}.")
             elif path.is_file():
                 files = [path]
             else:
@@ -149,7 +287,16 @@ class ShardedArray:
             for p in files:
                 if not p.is_file():
                     raise FileNotFoundError(f"Shard {str(p)!r} does not exist or is not a file.")
-        shards = [_Shard(p) for p in files]  # headers only: no file stays open
+        if isinstance(columns, str):
+            raise TypeError(f"columns={columns!r} must be a list of column names, e.g. [{columns!r}].")
+        columns = None if columns is None else list(columns)
+        parquet = [p.suffix.lower() == ".parquet" for p in files]
+        if columns is not None and not all(parquet):
+            raise ValueError("columns= selects the columns of parquet shards; .npy shards have no column "
+                             "names (save only the feature columns instead).")
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        # headers only: no file stays open
+        shards = [_Shard(parquet_to_npy(p, cache, columns) if pq else p) for p, pq in zip(files, parquet)]
         widths = {a.shape[1] for a in shards}
         if len(widths) > 1:
             detail = ", ".join(f"{p.name}: {a.shape[1]}" for p, a in zip(files, shards))

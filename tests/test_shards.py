@@ -262,3 +262,35 @@ def test_parquet_shards_bad_input(blobs, tmp_path):
                      cache_dir=cache)
     with pytest.raises(ValueError, match=r"NaN or infinity \(first at row 142, in holes.parquet, its row 42\)"):
         DEC(n_clusters=3, **FAST).fit(S)
+
+
+def test_parquet_shards_are_read_by_column_name(tmp_path):
+    """Shards storing the columns in another order are read in the first shard's order; the index
+    pandas stores after a shuffle is not a feature; Spark's _SUCCESS is not a shard; decimals are
+    numbers; a shard with other columns, or a column named twice, is refused."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from decimal import Decimal
+
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    frame = pd.DataFrame({"a": np.arange(6.0), "b": 10 + np.arange(6.0)})
+    frame.iloc[:3].to_parquet(folder / "part-0.parquet")
+    frame.iloc[3:][["b", "a"]].sample(frac=1, random_state=0).to_parquet(folder / "part-1.parquet")
+    (folder / "_SUCCESS").write_bytes(b"")
+    S = ShardedArray(folder, cache_dir=tmp_path / "cache")
+    assert S.shape == (6, 2)
+    shuffled = frame.iloc[3:].sample(frac=1, random_state=0)
+    np.testing.assert_array_equal(np.asarray(S)[3:], shuffled[["a", "b"]].to_numpy())
+    np.testing.assert_array_equal(np.asarray(S)[:3], frame.iloc[:3].to_numpy())
+    with pytest.raises(ValueError, match="more than once"):
+        ShardedArray(folder, columns=["a", "a"], cache_dir=tmp_path / "cache")
+    pd.DataFrame({"a": [1.0], "c": [2.0]}).to_parquet(folder / "part-2.parquet")
+    with pytest.raises(ValueError, match="every shard must have the same columns"):
+        ShardedArray(folder, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(np.asarray(ShardedArray(folder, columns=["a"], cache_dir=tmp_path / "cache")),
+                                  np.r_[np.arange(3.0), shuffled["a"], 1.0][:, None])
+    pd.DataFrame({"x": [Decimal("1.5"), Decimal("-2.25")]}).to_parquet(tmp_path / "dec.parquet")
+    D = ShardedArray(tmp_path / "dec.parquet", cache_dir=tmp_path / "cache")
+    assert D.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(D), [[1.5], [-2.25]])

@@ -89,7 +89,7 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
     if not Path(data).exists():
         raise FileNotFoundError(f"{data!r} does not exist.")
     if Path(data).is_dir() and _is_shard_folder(Path(data)):
-        from .shards import ShardedArray, read_parquet_column, shard_files
+        from .shards import ShardedArray, _parquet_file, feature_columns, read_parquet_column, shard_files
 
         if inputs is not None:
             raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
@@ -102,12 +102,11 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
         if any(p.suffix.lower() != ".parquet" for p in files):
             raise ValueError(f"--label-column needs parquet shards (columns with names); {data!r} holds .npy "
                              "shards. Save the labels apart and leave them out of the shards.")
-        from .shards import _parquet_file
-
-        names = list(_parquet_file(files[0]).schema_arrow.names)
-        if label_column not in names:
-            raise ValueError(f"{str(files[0])!r} has no column {label_column!r}; its columns are {names}.")
-        X = ShardedArray(files, columns=[c for c in names if c != label_column])
+        for path in files:  # before converting any shard
+            names = list(_parquet_file(path).schema_arrow.names)
+            if label_column not in names:
+                raise ValueError(f"{str(path)!r} has no column {label_column!r}; its columns are {names}.")
+        X = ShardedArray(files, columns=feature_columns(files[0], exclude=(label_column,)))
         return X, read_parquet_column(files, label_column), None
     if Path(data).is_dir():
         from ._folders import read_folder
@@ -130,7 +129,7 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
 def _is_shard_folder(folder: Path) -> bool:
     """A folder whose entries are .npy or .parquet files only: shards of one table, read memory-mapped
     (parquet ones through a converted copy, see ShardedArray)."""
-    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "_"))]  # Spark's _SUCCESS etc.
     return bool(entries) and all(p.is_file() and p.suffix.lower() in (".npy", ".parquet") for p in entries)
 
 

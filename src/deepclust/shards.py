@@ -27,6 +27,7 @@ import os
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
+from contextlib import contextmanager
 from numbers import Integral
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from ._atomic import atomic_file
 __all__ = ["ShardedArray"]
 
 SHARD_SUFFIXES = (".npy", ".parquet")
+# Bumped when the conversion of parquet shards changes, so that old cached copies are not reused.
+_CACHE_FORMAT = 1
 
 # Rows per block when a check or a copy walks the whole array.
 _BLOCK_FLOATS = 2**24
@@ -51,14 +54,15 @@ def _natural_key(path: Path):
 
 def shard_files(folder: Path, pattern: str | None = None) -> list[Path]:
     """The shards of a folder: its files matching ``pattern`` (case-insensitive; None: every
-    ``.npy`` and ``.parquet`` file), hidden files (``.name``, e.g. macOS's ``._part-0.npy``) left
-    out, in natural order."""
+    ``.npy`` and ``.parquet`` file), in natural order. Hidden files (``.name``, e.g. macOS's
+    ``._part-0.npy``) and ``_name`` files (Spark's ``_SUCCESS``, Dask's ``_metadata``) are left out."""
     def wanted(name: str) -> bool:
         if pattern is None:
             return name.endswith(SHARD_SUFFIXES)
         return fnmatch.fnmatch(name, pattern.lower())
 
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and wanted(p.name.lower())]
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
+             and wanted(p.name.lower())]
     return sorted(files, key=_natural_key)
 
 
@@ -87,21 +91,29 @@ def _parquet_file(path: Path):
         raise ValueError(f"{str(path)!r} is not a readable parquet file: {exc}") from exc
 
 
-def _numeric_columns(path: Path, schema, columns) -> list[str]:
-    """The feature columns to read: ``columns`` (checked) or every column; all must be numbers."""
+def feature_columns(path: Path, columns=None, exclude=()) -> list[str]:
+    """The feature columns of a parquet file: ``columns`` (checked), or every column but
+    ``exclude`` and the index pandas stored (``__index_level_0__`` or a named index), which
+    reading the file with pandas would not give as data either. All must hold numbers."""
     import pyarrow.types as pat
 
+    schema = _parquet_file(path).schema_arrow
     names = list(schema.names)
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise ValueError(f"The parquet shard {str(path)!r} has several columns named {repeated}; give each "
+                         "column its own name.")
     if columns is None:
-        columns = names
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        columns = [c for c in names if c not in index and c not in exclude]
     else:
         missing = [c for c in columns if c not in names]
         if missing:
             raise ValueError(f"The parquet shard {str(path)!r} has no column(s) {missing}; its columns are "
                              f"{names}.")
     bad = [f"{c} ({schema.field(c).type})" for c in columns
-           if not (pat.is_integer(schema.field(c).type) or pat.is_floating(schema.field(c).type)
-                   or pat.is_boolean(schema.field(c).type))]
+           if not any(test(schema.field(c).type) for test in (pat.is_integer, pat.is_floating, pat.is_boolean,
+                                                               pat.is_decimal))]
     if bad:
         raise TypeError(f"The parquet shard {str(path)!r} has non-numeric column(s) {', '.join(bad)}; "
                         "deepclust needs numbers. Pass columns=[...] with the feature columns only.")
@@ -114,44 +126,68 @@ def _parquet_dtype(schema, columns) -> np.dtype:
     import pyarrow.types as pat
 
     def exact(t) -> bool:
-        return pat.is_boolean(t) or t.bit_width <= (32 if pat.is_floating(t) else 16)
+        return pat.is_boolean(t) or (not pat.is_decimal(t) and t.bit_width <= (32 if pat.is_floating(t) else 16))
 
     return np.dtype(np.float32 if all(exact(schema.field(c).type) for c in columns) else np.float64)
 
 
-def parquet_to_npy(path: Path, cache_dir: Path, columns=None) -> Path:
-    """Convert one parquet file's ``columns`` to a row-major ``.npy`` file in ``cache_dir``, a row
-    group at a time (memory O(row group)), and return its path. The file's name carries a digest of
-    the source's absolute path, size, modification time and the columns, so a changed source gets
-    a new conversion and an unchanged one is converted once. Missing values become NaN (which
-    validation then reports with the shard and row)."""
+@contextmanager
+def _conversion_lock(target: Path):
+    """One process converts a shard; others wait for it and then reuse its file (POSIX; elsewhere
+    each converts, which atomic replacement keeps safe, only slower)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = target.with_name(f".{target.name}.lock")
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if target.is_file():  # waiters recheck the target once they hold the lock: safe to remove
+                path.unlink(missing_ok=True)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def parquet_to_npy(path: Path, cache_dir: Path, columns: list[str]) -> Path:
+    """Convert one parquet file's ``columns`` (in that order, found by name) to a row-major ``.npy``
+    file in ``cache_dir``, a record batch at a time (memory O(batch), whatever the file's row groups),
+    and return its path. The file's name carries a digest of the source's absolute path, inode, size,
+    modification and change times, and the columns, so a changed source gets a new conversion and an
+    unchanged one is converted once. Missing values become NaN (which validation then reports with
+    the shard and row)."""
     path = Path(path)
-    pf = _parquet_file(path)
-    columns = _numeric_columns(path, pf.schema_arrow, columns)
-    stat = path.stat()
-    digest = hashlib.sha256(repr((str(path.resolve()), stat.st_size, stat.st_mtime_ns, columns)).encode())
-    target = Path(cache_dir) / f"{path.stem}-{digest.hexdigest()[:16]}.npy"
+    stat = path.stat()  # before reading: a file replaced meanwhile then gets a key of its own next time
+    key = (_CACHE_FORMAT, str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+           list(columns))
+    target = Path(cache_dir) / f"{path.stem}-{hashlib.sha256(repr(key).encode()).hexdigest()[:16]}.npy"
     if target.is_file():
         return target
-    dtype = _parquet_dtype(pf.schema_arrow, columns)
-    n_rows = pf.metadata.num_rows
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(target) as fh:
-        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                  "shape": (n_rows, len(columns))}
-        np.lib.format.write_array_header_2_0(fh, header)
-        written = 0
-        for i in range(pf.num_row_groups):
-            table = pf.read_row_group(i, columns=columns)
-            block = np.empty((table.num_rows, len(columns)), dtype=dtype)
-            for j, column in enumerate(table.columns):
-                # zero_copy_only=False: nulls come out as NaN (ints with nulls as floats).
-                block[:, j] = column.to_numpy(zero_copy_only=False)
-            fh.write(block.tobytes())
-            written += len(block)
-        if written != n_rows:
-            raise ValueError(f"The parquet shard {str(path)!r} promises {n_rows} rows in its metadata but its "
-                             f"row groups hold {written}.")
+    with _conversion_lock(target):
+        if target.is_file():  # another process converted it while this one waited
+            return target
+        pf = _parquet_file(path)
+        dtype = _parquet_dtype(pf.schema_arrow, columns)
+        n_rows = pf.metadata.num_rows
+        with atomic_file(target) as fh:
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                      "shape": (n_rows, len(columns))}
+            np.lib.format.write_array_header_2_0(fh, header)
+            written = 0
+            rows = max(1, _BLOCK_FLOATS // 4 // max(len(columns), 1))
+            for batch in pf.iter_batches(batch_size=rows, columns=columns, use_threads=False):
+                block = np.empty((batch.num_rows, len(columns)), dtype=dtype)
+                for j, name in enumerate(columns):
+                    # zero_copy_only=False: nulls come out as NaN (ints with nulls as floats).
+                    block[:, j] = batch.column(name).to_numpy(zero_copy_only=False)
+                fh.write(memoryview(block).cast("B"))
+                written += len(block)
+            if written != n_rows:
+                raise ValueError(f"The parquet shard {str(path)!r} promises {n_rows} rows in its metadata but "
+                                 f"holds {written}.")
     return target
 
 
@@ -167,6 +203,10 @@ def read_parquet_column(files, column: str) -> np.ndarray:
         if values.null_count:
             raise ValueError(f"The column {column!r} of {str(path)!r} has {values.null_count} missing values.")
         parts.append(values.to_numpy(zero_copy_only=False))
+    kinds = {"text" if part.dtype.kind in "OUS" else "number" for part in parts if len(part)}
+    if len(kinds) > 1:
+        raise ValueError(f"The column {column!r} holds text in some shards and numbers in others; give it "
+                         "one type in every shard.")
     return np.concatenate(parts) if parts else np.empty(0)
 
 
@@ -226,13 +266,17 @@ class ShardedArray:
     it a batch at a time.
 
     A ``.parquet`` shard (a table of numeric columns; needs pyarrow) cannot
-    be read a row at a time, so it is converted once, a row group at a time,
-    into a ``.npy`` file in ``cache_dir`` (float32 when every column fits in
-    it, else float64; missing values become NaN, which fitting then refuses
-    naming the shard and row), and that file is memory-mapped. The
-    conversion is reused while the parquet file is unchanged (same path,
-    size and modification time) and redone when it changes; delete the cache
-    directory to reclaim the disk space.
+    be read a row at a time, so it is converted once, a block of rows at a
+    time, into a ``.npy`` file in ``cache_dir`` (float32 when every column
+    fits in it exactly, else float64; missing values become NaN, which
+    fitting then refuses naming the shard and row), and that file is
+    memory-mapped. Columns are read by name, in the first parquet shard's
+    order (or ``columns``'), leaving out the index pandas stores with a
+    frame; every shard must have the same columns. The conversion is reused
+    while the parquet file is unchanged (same path, inode, size and times),
+    redone when it changes, and done by one process when several ask at
+    once; old copies are not removed: delete the cache directory to reclaim
+    the disk space.
 
     Parameters
     ----------
@@ -242,7 +286,8 @@ class ShardedArray:
         file, or the shard files in the order their rows should appear.
     pattern : str or None, default=None
         Which files of a directory are shards (case-insensitive, e.g.
-        ``"part-*.npy"``); None: every ``.npy`` and ``.parquet`` file.
+        ``"part-*.npy"``); None: every ``.npy`` and ``.parquet`` file. Files
+        whose names start with ``.`` or ``_`` (Spark's ``_SUCCESS``) never are.
     columns : list of str, default=None
         The feature columns of parquet shards (e.g. all but a label
         column); None: every column. Does not apply to ``.npy`` shards.
@@ -295,6 +340,19 @@ class ShardedArray:
             raise ValueError("columns= selects the columns of parquet shards; .npy shards have no column "
                              "names (save only the feature columns instead).")
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        if columns is not None and len(set(columns)) != len(columns):
+            raise ValueError(f"columns={columns!r} names a column more than once.")
+        if any(parquet):
+            # The first parquet shard names the columns; every other must have the same ones (read by
+            # name, so a shard that stores them in another order is read in the same order).
+            first = files[parquet.index(True)]
+            given, columns = columns, feature_columns(first, columns)
+            for p in (p for p, pq in zip(files, parquet) if pq and p != first):
+                own = feature_columns(p, given)
+                if set(own) != set(columns):
+                    raise ValueError(f"The parquet shard {str(p)!r} has the columns {own}, the first one "
+                                     f"({first.name}) {columns}; every shard must have the same columns "
+                                     "(or pass columns=[...]).")
         # headers only: no file stays open
         shards = [_Shard(parquet_to_npy(p, cache, columns) if pq else p) for p, pq in zip(files, parquet)]
         widths = {a.shape[1] for a in shards}

@@ -64,3 +64,11 @@ def test_time_to_accuracy_prints_a_curve_per_budget(tmp_path):
         assert times == sorted(times) and times[0] >= r["pretrain_seconds"] > 0
         assert [i for _, _, i in r["curve"]][0] == 0 and all(0 < acc <= 1 for _, acc, _ in r["curve"])
     assert "| 0.1 |" in stdout and "| 1 |" in stdout
+
+
+def test_parquet_shards_benchmark_converts_once_and_reads_every_row(tmp_path):
+    pytest.importorskip("pyarrow")
+    stdout, results = _run("parquet_shards.py", "--rows", "3000", "--features", "7", "--shards", "3",
+                           "--dir", str(tmp_path), tmp_path=tmp_path)
+    assert "| first open (converts) |" in stdout and "sum to the rows written" in stdout
+    assert results["read"]["shape"] == [3000, 7] and results["read"]["dtype"] == "float32"

@@ -84,7 +84,7 @@ def _pyarrow_parquet(path: Path):
 def _parquet_file(path: Path):
     pq = _pyarrow_parquet(path)
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)  # stream, no whole-file buffers
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
         if not path.is_file():
             raise

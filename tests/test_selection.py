@@ -185,3 +185,17 @@ def test_estimator_must_be_dec(data):
     X, _ = data
     with pytest.raises(TypeError, match="must be a DEC"):
         _select(X, estimator=DCN())
+
+
+def test_sharded_data_stays_on_disk_and_gives_the_same_table(data, tmp_path, monkeypatch):
+    """A ShardedArray is split into views of its rows (never loaded whole), and the selection equals
+    the one on the same rows in memory."""
+    from deepclust import ShardedArray
+
+    X, y = data
+    for i, (a, b) in enumerate([(0, 70), (70, 71), (71, len(X))]):
+        np.save(tmp_path / f"part-{i}.npy", X[a:b])
+    S = ShardedArray(tmp_path)
+    monkeypatch.setattr(ShardedArray, "__array__", lambda *a, **k: pytest.fail("loaded the whole array"))
+    sharded, in_memory = _select(S, y=y, n_splits=2), _select(X, y=y, n_splits=2)
+    assert sharded.table == in_memory.table and sharded.n_clusters == in_memory.n_clusters

@@ -294,3 +294,39 @@ def test_parquet_shards_are_read_by_column_name(tmp_path):
     D = ShardedArray(tmp_path / "dec.parquet", cache_dir=tmp_path / "cache")
     assert D.dtype == np.float64
     np.testing.assert_array_equal(np.asarray(D), [[1.5], [-2.25]])
+
+
+def test_subset_is_a_view_of_some_rows(sharded):
+    """subset(rows) reads the same shards through a row map: every kind of index, nested subsets,
+    streaming blocks and error messages (which name the shard's own row) follow the map."""
+    X, S, _ = sharded
+    rows = np.random.RandomState(0).permutation(len(X))[:150]
+    V, expected = S.subset(rows), X[rows]
+    assert V.shape == expected.shape and len(V) == 150
+    np.testing.assert_array_equal(np.asarray(V), expected)
+    for key in (3, -1, slice(10, 40), slice(None, None, -7), [5, 0, 149], np.arange(150) % 3 == 0):
+        np.testing.assert_array_equal(V[key], expected[key])
+    np.testing.assert_array_equal(np.concatenate(list(V.blocks(17))), expected)
+    W = V.subset(slice(20, 60))
+    np.testing.assert_array_equal(np.asarray(W), expected[20:60])
+    np.testing.assert_array_equal(np.asarray(S.subset(S.shape[0] * [True])), X)
+    with pytest.raises(IndexError):
+        S.subset([len(X)])
+    with pytest.raises(IndexError, match="out of range"):
+        V[150]
+    assert data_fingerprint(V) == data_fingerprint(expected)
+    V2 = pickle.loads(pickle.dumps(V))
+    np.testing.assert_array_equal(np.asarray(V2), expected)
+
+
+def test_subset_validation_names_the_shard_row(tmp_path, blobs):
+    from deepclust.shards import check_sharded
+
+    X, _ = blobs
+    bad = X.copy()
+    bad[57, 2] = np.nan
+    np.save(tmp_path / "a.npy", bad[:50])
+    np.save(tmp_path / "b.npy", bad[50:])
+    V = ShardedArray(tmp_path).subset([0, 1, 57, 3])
+    with pytest.raises(ValueError, match=r"first at row 2, in b.npy, its row 7"):
+        check_sharded(V)

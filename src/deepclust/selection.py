@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .dec import DEC
 from .metrics import normalized_mutual_info_score
+from .shards import ShardedArray, check_sharded
 
 __all__ = ["NClustersSelection", "choose_n_clusters", "generalizability", "select_n_clusters"]
 
@@ -139,8 +140,9 @@ def select_n_clusters(
 
     Parameters
     ----------
-    X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        The data.
+    X : {array-like, sparse matrix, ShardedArray} of shape (n_samples, n_features)
+        The data. A :class:`~deepclust.ShardedArray` stays on disk: each
+        split is a view of its rows (``ShardedArray.subset``).
     candidates : sequence of int
         The numbers of clusters to try, each at least 2, distinct, and at most
         the number of training points.
@@ -226,7 +228,10 @@ def select_n_clusters(
     >>> [row["k"] for row in result.table]
     [2, 3, 4, 5]
     """
-    X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+    if isinstance(X, ShardedArray):  # stays on disk: the splits are views of it, each fit validates them
+        X = check_sharded(X)
+    else:
+        X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
     n_samples = X.shape[0]
     if y is not None:
         y = column_or_1d(y, warn=False)
@@ -269,7 +274,10 @@ def select_n_clusters(
     bar = tqdm(total=len(splits) * len(candidates), desc="select_n_clusters", disable=not verbose,
                leave=False)
     for s, ((train, validation), seed) in enumerate(zip(splits, seeds)):
-        X_train, X_validation = X[train], X[validation]
+        if isinstance(X, ShardedArray):
+            X_train, X_validation = X.subset(train), X.subset(validation)
+        else:
+            X_train, X_validation = X[train], X[validation]
         autoencoder = estimator.autoencoder
         if autoencoder is None:  # pretraining does not depend on k: once per split
             pretrained = clone(estimator).set_params(

@@ -364,6 +364,7 @@ class ShardedArray:
         self._shards = shards
         self._open: OrderedDict[int, np.ndarray] = OrderedDict()
         self._offsets = np.cumsum([0] + [a.shape[0] for a in shards]).astype(np.int64)
+        self._rows = None  # for a subset: the shards' rows it holds, in its order
         self.shape = (int(self._offsets[-1]), int(shards[0].shape[1]))
         self.dtype = np.result_type(*(a.dtype for a in shards))
 
@@ -384,6 +385,19 @@ class ShardedArray:
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    def subset(self, rows) -> ShardedArray:
+        """A ShardedArray of some of these rows (ints, in any order, or a boolean mask), read from the
+        same shards when asked for: a training / validation split of data that does not fit in
+        memory, without copying it."""
+        picked = np.arange(self.shape[0], dtype=np.int64)[rows]  # numpy's own checks of the index
+        if picked.ndim != 1:
+            raise IndexError(f"subset takes 1-D row indices or a mask; got shape {picked.shape}.")
+        view = object.__new__(ShardedArray)
+        view.__dict__.update(self.__getstate__())
+        view._rows = picked if self._rows is None else self._rows[picked]
+        view.shape = (int(picked.size), self.shape[1])
+        return view
 
     def __repr__(self) -> str:
         return (f"ShardedArray({len(self.files)} shards, shape={self.shape}, dtype={self.dtype}, "
@@ -412,6 +426,8 @@ class ShardedArray:
             if not -self.shape[0] <= i < self.shape[0]:
                 raise IndexError(f"Row {i} is out of range for {self.shape[0]} rows.")
             i %= max(self.shape[0], 1)
+            if self._rows is not None:
+                i = int(self._rows[i])
             s = int(np.searchsorted(self._offsets, i, side="right")) - 1
             return np.array(self._array(s)[i - self._offsets[s]])
         if isinstance(key, slice):
@@ -434,6 +450,8 @@ class ShardedArray:
 
     def _range(self, start: int, stop: int) -> np.ndarray:
         """Rows start..stop-1: one contiguous read per shard they span."""
+        if self._rows is not None:
+            return self._read(self._rows[start:stop])
         out = np.empty((stop - start, self.shape[1]), dtype=self.dtype)
         first = int(np.searchsorted(self._offsets, start, side="right")) - 1
         for s in range(max(first, 0), len(self._shards)):
@@ -451,6 +469,10 @@ class ShardedArray:
             bad = idx[(idx < -n) | (idx >= n)][0]
             raise IndexError(f"Row {int(bad)} is out of range for {n} rows.")
         idx = np.where(idx < 0, idx + n, idx)
+        return self._read(idx if self._rows is None else self._rows[idx])
+
+    def _read(self, idx: np.ndarray) -> np.ndarray:
+        """The shards' rows ``idx`` (non-negative, in range), each shard read front to back."""
         out = np.empty((idx.size, self.shape[1]), dtype=self.dtype)
         shard = np.searchsorted(self._offsets, idx, side="right") - 1
         for s in np.unique(shard):
@@ -497,5 +519,7 @@ def check_sharded(X: ShardedArray) -> ShardedArray:
 
 
 def _shard_of(X: ShardedArray, row: int) -> str:
+    if X._rows is not None:
+        row = int(X._rows[row])
     s = int(np.searchsorted(X._offsets, row, side="right")) - 1
     return f"{X.files[s].name}, its row {row - int(X._offsets[s])}"

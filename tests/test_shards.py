@@ -330,3 +330,40 @@ def test_subset_validation_names_the_shard_row(tmp_path, blobs):
     V = ShardedArray(tmp_path).subset([0, 1, 57, 3])
     with pytest.raises(ValueError, match=r"first at row 2, in b.npy, its row 7"):
         check_sharded(V)
+
+
+def test_parquet_column_names_are_the_models_feature_names(blobs, tmp_path):
+    """A fit on parquet shards records their column names; predicting on shards whose first one
+    orders its columns differently is refused (it would be read in that order), as a frame's would."""
+    pd = pytest.importorskip("pandas")
+    from deepclust import load
+
+    X, y = blobs
+    features = _parquet_shards(tmp_path / "pq", X, [0, 100, len(X)])
+    model = DEC(n_clusters=3, random_state=0, **FAST).fit(ShardedArray(tmp_path / "pq", cache_dir=tmp_path / "c"))
+    assert list(model.feature_names_in_) == features
+    model.save(tmp_path / "m.pt")
+    assert list(load(tmp_path / "m.pt").feature_names_in_) == features
+    folder = tmp_path / "reordered"
+    folder.mkdir()
+    pd.DataFrame(X, columns=features)[features[::-1]].to_parquet(folder / "part-0.parquet")
+    with pytest.raises(ValueError, match="feature names should match"):
+        model.predict(ShardedArray(folder, cache_dir=tmp_path / "c"))
+    np.testing.assert_array_equal(
+        model.predict(ShardedArray(folder, columns=features, cache_dir=tmp_path / "c")), model.labels_)
+    np.save(tmp_path / "X.npy", X)
+    with pytest.warns(UserWarning, match="does not have feature names"):
+        model.predict(ShardedArray(tmp_path / "X.npy"))
+
+
+def test_cli_warns_of_a_label_like_parquet_column(blobs, tmp_path):
+    from deepclust.cli import _read_data
+
+    X, y = blobs
+    _parquet_shards(tmp_path / "pq", X, [0, 100, len(X)], label=y)
+    with pytest.warns(UserWarning, match=r"\['label'\] look like labels"):
+        S, labels, _ = _read_data(str(tmp_path / "pq"), None)
+    assert S.shape == (len(X), X.shape[1] + 1) and labels is None
+    S, labels, _ = _read_data(str(tmp_path / "pq"), "label")
+    assert S.shape == X.shape and S.columns == [f"f{j}" for j in range(X.shape[1])]
+    np.testing.assert_array_equal(labels, y)

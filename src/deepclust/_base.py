@@ -733,13 +733,25 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 self, X, reset=reset, accept_sparse="csr", dtype=[np.float64, np.float32]
             ))
         check_sharded(X)
+        names = None if X.columns is None else np.asarray(X.columns, dtype=object)
         if reset:
             self.n_features_in_ = X.shape[1]
-            if hasattr(self, "feature_names_in_"):
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-        elif X.shape[1] != self.n_features_in_:
+            return X
+        if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input.")
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is not None and names is not None and list(fitted) != list(names):
+            raise ValueError(f"The feature names should match those that were passed during fit: the shards' "
+                             f"columns are {list(names)}, the model was fitted on {list(fitted)}.")
+        if (fitted is None) != (names is None):
+            warnings.warn(f"X {'has' if names is not None else 'does not have'} feature names, but "
+                          f"{type(self).__name__} was fitted {'without' if fitted is None else 'with'} "
+                          "feature names", UserWarning, stacklevel=3)
         return X
 
     def _transform_tensor(self, X) -> torch.Tensor:

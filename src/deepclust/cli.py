@@ -18,6 +18,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 
@@ -89,6 +90,7 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
     if not Path(data).exists():
         raise FileNotFoundError(f"{data!r} does not exist.")
     if Path(data).is_dir() and _is_shard_folder(Path(data)):
+        from ._readers import _LABEL_LIKE
         from .shards import ShardedArray, _parquet_file, feature_columns, read_parquet_column, shard_files
 
         if inputs is not None:
@@ -97,7 +99,13 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
         if image_size is not None:
             raise ValueError(f"--image-size applies to a folder of images, not to the shards in {data!r}.")
         if label_column is None:
-            return ShardedArray(data), None, None
+            X = ShardedArray(data)
+            suspicious = [c for c in X.columns or () if c.lower() in _LABEL_LIKE]
+            if suspicious:
+                warnings.warn(f"{data!r}: column(s) {suspicious} look like labels but are used as features; "
+                              "pass --label-column to keep a label column out of the fit.", UserWarning,
+                              stacklevel=2)
+            return X, None, None
         files = shard_files(Path(data))
         if any(p.suffix.lower() != ".parquet" for p in files):
             raise ValueError(f"--label-column needs parquet shards (columns with names); {data!r} holds .npy "

@@ -303,6 +303,10 @@ class ShardedArray:
         ``(total rows, n_features)``.
     dtype : numpy dtype
         The shards' common dtype (``np.result_type`` of theirs).
+    columns : list of str or None
+        The parquet shards' feature columns, in the order read; None for
+        ``.npy`` shards. An estimator fitted on named columns records them
+        (``feature_names_in_``) and refuses data whose names differ.
 
     Notes
     -----
@@ -361,6 +365,7 @@ class ShardedArray:
             raise ValueError(f"The shards have different numbers of features ({detail}); every shard "
                              "must have the same columns.")
         self.files = files
+        self.columns = columns if any(parquet) else None  # feature names, checked again at predict
         self._shards = shards
         self._open: OrderedDict[int, np.ndarray] = OrderedDict()
         self._offsets = np.cumsum([0] + [a.shape[0] for a in shards]).astype(np.int64)

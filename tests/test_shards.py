@@ -10,6 +10,7 @@ import torch
 from deepclust import DEC, IDEC, ShardedArray
 from deepclust._checkpoint import data_fingerprint
 from deepclust._data import BatchSource
+from deepclust.shards import check_sharded
 
 from .conftest import FAST
 
@@ -167,6 +168,9 @@ def test_fit_and_predict_validate_shards(tmp_path, blobs):
     np.save(tmp_path / "b.npy", bad[50:])
     with pytest.raises(ValueError, match=r"NaN or infinity \(first at row 57, in b.npy, its row 7\)"):
         DEC(n_clusters=3, **FAST).fit(ShardedArray([tmp_path / "a.npy", tmp_path / "b.npy"]))
+    # A subset's message names its own row and the shard's.
+    with pytest.raises(ValueError, match=r"first at row 2, in b.npy, its row 7"):
+        check_sharded(ShardedArray([tmp_path / "a.npy", tmp_path / "b.npy"]).subset([0, 1, 57, 3]))
     np.save(tmp_path / "none.npy", np.zeros((0, X.shape[1]), np.float32))
     with pytest.raises(ValueError, match="0 sample"):
         DEC(n_clusters=3, **FAST).fit(ShardedArray(tmp_path / "none.npy"))
@@ -317,19 +321,6 @@ def test_subset_is_a_view_of_some_rows(sharded):
     assert data_fingerprint(V) == data_fingerprint(expected)
     V2 = pickle.loads(pickle.dumps(V))
     np.testing.assert_array_equal(np.asarray(V2), expected)
-
-
-def test_subset_validation_names_the_shard_row(tmp_path, blobs):
-    from deepclust.shards import check_sharded
-
-    X, _ = blobs
-    bad = X.copy()
-    bad[57, 2] = np.nan
-    np.save(tmp_path / "a.npy", bad[:50])
-    np.save(tmp_path / "b.npy", bad[50:])
-    V = ShardedArray(tmp_path).subset([0, 1, 57, 3])
-    with pytest.raises(ValueError, match=r"first at row 2, in b.npy, its row 7"):
-        check_sharded(V)
 
 
 def test_parquet_column_names_are_the_models_feature_names(blobs, tmp_path):

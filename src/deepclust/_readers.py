@@ -76,6 +76,14 @@ def _is_number(name) -> bool:
 _LABEL_LIKE = {"label", "labels", "class", "target", "y", "cluster", "species", "category"}
 
 
+def warn_label_like(source, columns) -> None:
+    """Warn when feature columns are named like labels (the user likely forgot --label-column)."""
+    suspicious = [str(c) for c in columns if str(c).lower() in _LABEL_LIKE]
+    if suspicious:
+        warnings.warn(f"{str(source)!r}: column(s) {suspicious} look like labels but are used as features; "
+                      "pass --label-column to keep a label column out of the fit.", UserWarning, stacklevel=3)
+
+
 def _frame(path: Path):
     try:
         import pandas as pd
@@ -151,13 +159,7 @@ def read_table(path, label_column: str | None = None):
                 f"{str(path)!r} has non-numeric columns {non_numeric[:10]}: deepclust clusters "
                 "numeric features. Drop them, or name the label column with --label-column."
             )
-        suspicious = [str(c) for c in frame.columns if str(c).lower() in _LABEL_LIKE]
-        if suspicious:
-            warnings.warn(
-                f"{str(path)!r}: column(s) {suspicious} look like labels but are used as features; "
-                "pass --label-column to keep a label column out of the fit.", UserWarning,
-                stacklevel=2,
-            )
+        warn_label_like(path, frame.columns)
         # Columns keep their names, so a model fitted on them refuses reordered columns later.
         X = frame.astype(np.float64) if all(isinstance(c, str) for c in frame.columns) else frame.to_numpy()
     if y is not None:

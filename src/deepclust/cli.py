@@ -18,7 +18,6 @@ import logging
 import math
 import sys
 import time
-import warnings
 from pathlib import Path
 
 
@@ -90,8 +89,8 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
     if not Path(data).exists():
         raise FileNotFoundError(f"{data!r} does not exist.")
     if Path(data).is_dir() and _is_shard_folder(Path(data)):
-        from ._readers import _LABEL_LIKE
-        from .shards import ShardedArray, _parquet_file, feature_columns, read_parquet_column, shard_files
+        from ._readers import warn_label_like
+        from .shards import ShardedArray, feature_columns, read_parquet_column, shard_files
 
         if inputs is not None:
             raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
@@ -100,22 +99,14 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
             raise ValueError(f"--image-size applies to a folder of images, not to the shards in {data!r}.")
         if label_column is None:
             X = ShardedArray(data)
-            suspicious = [c for c in X.columns or () if c.lower() in _LABEL_LIKE]
-            if suspicious:
-                warnings.warn(f"{data!r}: column(s) {suspicious} look like labels but are used as features; "
-                              "pass --label-column to keep a label column out of the fit.", UserWarning,
-                              stacklevel=2)
+            warn_label_like(data, X.columns or ())
             return X, None, None
         files = shard_files(Path(data))
         if any(p.suffix.lower() != ".parquet" for p in files):
             raise ValueError(f"--label-column needs parquet shards (columns with names); {data!r} holds .npy "
                              "shards. Save the labels apart and leave them out of the shards.")
-        for path in files:  # before converting any shard
-            names = list(_parquet_file(path).schema_arrow.names)
-            if label_column not in names:
-                raise ValueError(f"{str(path)!r} has no column {label_column!r}; its columns are {names}.")
-        X = ShardedArray(files, columns=feature_columns(files[0], exclude=(label_column,)))
-        return X, read_parquet_column(files, label_column), None
+        y = read_parquet_column(files, label_column)  # checks every shard has it, before converting any
+        return ShardedArray(files, columns=feature_columns(files[0], exclude=(label_column,))), y, None
     if Path(data).is_dir():
         from ._folders import read_folder
 

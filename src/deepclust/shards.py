@@ -11,9 +11,9 @@ over one memory-mapped ``.npy`` file::
     labels = DEC(n_clusters=20).fit_predict(X)
 
 Parquet is a columnar format: a row of it cannot be read without decoding the
-whole row group around it, so each ``.parquet`` shard is converted once, a row
-group at a time, into a ``.npy`` file in a cache directory, and that file is
-memory-mapped.
+whole row group around it, so each ``.parquet`` shard is converted once, a
+block of rows at a time, into a ``.npy`` file in a cache directory, and that
+file is memory-mapped.
 
 Under data-parallel training (``torchrun``) each rank can open its own shards,
 e.g. ``ShardedArray(sorted(Path("features").glob("*.npy"))[rank::world_size])``.

@@ -51,6 +51,17 @@ def test_scaling_benchmark_fits_each_size_in_its_own_process(tmp_path):
     assert "log-log slope" in stdout
 
 
+def test_scaling_benchmark_runs_the_default_schedule(tmp_path):
+    stdout, rows = _run("scaling.py", "--sizes", "300", "--schedule", "default", "--device", "cpu",
+                        "--param", "layerwise_iter=10", "--param", "finetune_iter=10", "--param", "n_init=1",
+                        tmp_path=tmp_path)
+    (row,) = rows
+    assert row["device"] == "cpu" and row["gpu_peak_gib"] is None and row["n_iter"] >= 1
+    # The samples the steps saw: 4 layers + fine-tuning, 10 steps each, and the clustering iterations.
+    assert row["samples_per_s"] == pytest.approx(256 * (50 + row["n_iter"]) / row["fit_seconds"])
+    assert "DEC's default schedules, with {'layerwise_iter': 10" in stdout
+
+
 def test_time_to_accuracy_prints_a_curve_per_budget(tmp_path):
     stdout, results = _run("time_to_accuracy.py", "--datasets", "digits", "--budgets", "0.1", "1", "--seeds", "0",
                            "--snapshot-size", "300", "--param", "hidden_dims=(16,)", "--param", "max_iter=40",

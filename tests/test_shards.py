@@ -181,6 +181,24 @@ def test_fit_and_predict_validate_shards(tmp_path, blobs):
     np.save(tmp_path / "huge.npy", np.full((3, X.shape[1]), 1e300))
     with pytest.raises(ValueError, match="float32's range"):
         model.predict(ShardedArray(tmp_path / "huge.npy"))
+    # Inference checks each block as its one pass reads it, with the same message.
+    for method in (model.predict, model.predict_proba, model.transform, model.score):
+        with pytest.raises(ValueError, match=r"NaN or infinity \(first at row 57, in b.npy, its row 7\)"):
+            method(ShardedArray([tmp_path / "a.npy", tmp_path / "b.npy"]))
+
+
+def test_inference_on_shards_reads_the_data_once(tmp_path, blobs, monkeypatch):
+    X, _ = blobs
+    np.save(tmp_path / "a.npy", X[:50])
+    np.save(tmp_path / "b.npy", X[50:])
+    shards = ShardedArray([tmp_path / "a.npy", tmp_path / "b.npy"])
+    model = DEC(n_clusters=3, random_state=0, **FAST).fit(shards)
+    expected = model.predict(X)
+    read = []
+    original = ShardedArray._range
+    monkeypatch.setattr(ShardedArray, "_range", lambda self, a, b: read.append(b - a) or original(self, a, b))
+    np.testing.assert_array_equal(model.predict(shards), expected)
+    assert sum(read) == len(X)  # one pass: no separate validation scan
 
 
 # ---------------------------------------------------------------- parquet shards

@@ -722,17 +722,19 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------- inference on new X
 
-    def _check_test_data(self, X):
-        return self._validate_X(X, reset=False)
+    def _check_test_data(self, X, *, scan: bool = True):
+        """Validate X for inference. ``scan=False``: a :class:`ShardedArray`'s values are not read
+        here, because the caller's full pass (:meth:`_transform_tensor`) checks each block it reads."""
+        return self._validate_X(X, reset=False, scan=scan)
 
-    def _validate_X(self, X, *, reset: bool):
+    def _validate_X(self, X, *, reset: bool, scan: bool = True):
         """``validate_data`` for arrays, sparse matrices and frames; a :class:`ShardedArray` is
         checked a block at a time and kept on disk."""
         if not isinstance(X, ShardedArray):
             return _check_float32_range(validate_data(
                 self, X, reset=reset, accept_sparse="csr", dtype=[np.float64, np.float32]
             ))
-        check_sharded(X)
+        check_sharded(X, scan=scan)
         names = None if X.columns is None else np.asarray(X.columns, dtype=object)
         if reset:
             self.n_features_in_ = X.shape[1]
@@ -755,7 +757,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return X
 
     def _transform_tensor(self, X) -> torch.Tensor:
-        z = self._embed(self.autoencoder_, BatchSource(X, self.device_))
+        z = self._embed(self.autoencoder_, BatchSource(X, self.device_, check=True))
         return _finite_rows(z, "embedding")
 
     def _q_tensor(self, X) -> torch.Tensor:
@@ -777,7 +779,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             The embedding, float32 (the network's precision) whatever X's dtype.
         """
         check_is_fitted(self)
-        X = self._check_test_data(X)
+        X = self._check_test_data(X, scan=False)  # the pass below checks shards as it reads
         return self._transform_tensor(X).cpu().numpy()
 
     def predict_proba(self, X):
@@ -793,7 +795,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             Rows sum to one; float32, the network's precision.
         """
         check_is_fitted(self)
-        X = self._check_test_data(X)
+        X = self._check_test_data(X, scan=False)  # the pass below checks shards as it reads
         return self._q_tensor(X).cpu().numpy()
 
     def predict(self, X):
@@ -808,7 +810,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X = self._check_test_data(X)
+        X = self._check_test_data(X, scan=False)  # the pass below checks shards as it reads
         return self._q_tensor(X).argmax(dim=1).cpu().numpy()
 
     def score(self, X, y=None):
@@ -826,7 +828,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         score : float
         """
         check_is_fitted(self)
-        X = self._check_test_data(X)
+        X = self._check_test_data(X, scan=False)  # the pass below checks shards as it reads
         centers = torch.as_tensor(self.cluster_centers_, dtype=torch.float32, device=self.device_)
         z = self._transform_tensor(X)
         with torch.no_grad():

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from . import _distributed as distributed
-from .shards import ShardedArray
+from .shards import ShardedArray, check_block
 
 
 class BatchSource:
@@ -30,10 +30,16 @@ class BatchSource:
         Validated input. Sparse input is kept sparse.
     device : torch.device
         Where the batches are returned.
+    check : bool, default=False
+        For a :class:`~deepclust.shards.ShardedArray`: check every block that
+        :meth:`chunks` reads for values fitting would refuse (NaN, inf,
+        beyond float32), so that a single pass both validates and uses the
+        data (see ``check_sharded(scan=False)``).
     """
 
-    def __init__(self, X, device: torch.device):
+    def __init__(self, X, device: torch.device, check: bool = False):
         self.device = device
+        self._check = check and isinstance(X, ShardedArray)
         self.n_samples, self.n_features = X.shape
         self._csr = self._mapped = self._dense = None
         if sp.issparse(X):
@@ -56,6 +62,7 @@ class BatchSource:
         self.device = data.device
         self.n_samples, self.n_features = data.shape
         self._csr, self._mapped, self._dense = None, None, data
+        self._check = False
         return self
 
     def __len__(self) -> int:
@@ -74,14 +81,18 @@ class BatchSource:
             if self._dense is not None:
                 yield self._dense[start:stop]
             else:
-                yield self._rows(slice(start, stop))
+                yield self._rows(slice(start, stop), check_from=start if self._check else None)
 
-    def _rows(self, rows) -> torch.Tensor:
-        """Rows of the host data (sparse or memory-mapped) as a dense float32 device tensor."""
+    def _rows(self, rows, check_from: int | None = None) -> torch.Tensor:
+        """Rows of the host data (sparse or memory-mapped) as a dense float32 device tensor; with
+        ``check_from``, the rows (a slice starting there) are checked first."""
         if self._csr is not None:
             block = self._csr[rows].toarray()
         else:
-            block = np.array(self._mapped[rows], dtype=np.float32)  # a writable copy of the rows
+            block = self._mapped[rows]
+            if check_from is not None:
+                check_block(self._mapped, np.asarray(block), check_from)
+            block = np.array(block, dtype=np.float32)  # a writable copy of the rows
         return torch.from_numpy(block).to(self.device, non_blocking=True)
 
 
@@ -97,6 +108,7 @@ class MappedSource(BatchSource):
     def __init__(self, source: BatchSource, fn, n_features: int):
         self.device, self.n_samples, self.n_features = source.device, source.n_samples, int(n_features)
         self._csr = self._mapped = self._dense = None
+        self._check = False
         self._source, self._fn = source, fn
 
     def take(self, idx: torch.Tensor) -> torch.Tensor:

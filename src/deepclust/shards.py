@@ -500,27 +500,40 @@ class ShardedArray:
         return out if dtype is None else out.astype(dtype, copy=False)
 
 
-def check_sharded(X: ShardedArray) -> ShardedArray:
-    """Refuse what ``validate_data`` refuses in an array, reading the shards one block at a time."""
+def check_sharded(X: ShardedArray, *, scan: bool = True) -> ShardedArray:
+    """Refuse what ``validate_data`` refuses in an array, reading the shards one block at a time.
+
+    With ``scan=False`` only the shape is checked, for a caller that reads every row anyway and
+    checks each block as it goes (:func:`check_block`), so the data is read once, not twice.
+    """
     if X.shape[0] == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: "
                          "the shards hold no rows.")
     if X.shape[1] == 0:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
-    largest = float(np.finfo(np.float32).max)
-    start = 0
-    for block in X.blocks():
-        if block.dtype.kind == "f":
-            finite = np.isfinite(block)
-            if not finite.all():
-                row = start + int(np.flatnonzero(~finite.all(axis=1))[0])
-                raise ValueError(f"Input X contains NaN or infinity (first at row {row}, in "
-                                 f"{_shard_of(X, row)}). Remove or impute those values first.")
-            if block.size and block.dtype.itemsize > 4 and float(np.abs(block).max()) > largest:
-                raise ValueError("X has values beyond float32's range; the network computes in float32. "
-                                 "Scale X down first (e.g. StandardScaler).")
-        start += len(block)
+    if scan:
+        start = 0
+        for block in X.blocks():
+            check_block(X, block, start)
+            start += len(block)
     return X
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_block(X: ShardedArray, block: np.ndarray, start: int) -> None:
+    """Refuse non-finite values, or values float32 cannot hold, in rows ``start:start + len(block)`` of X."""
+    if block.dtype.kind != "f":
+        return
+    finite = np.isfinite(block)
+    if not finite.all():
+        row = start + int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(f"Input X contains NaN or infinity (first at row {row}, in "
+                         f"{_shard_of(X, row)}). Remove or impute those values first.")
+    if block.size and block.dtype.itemsize > 4 and float(np.abs(block).max()) > _FLOAT32_MAX:
+        raise ValueError("X has values beyond float32's range; the network computes in float32. "
+                         "Scale X down first (e.g. StandardScaler).")
 
 
 def _shard_of(X: ShardedArray, row: int) -> str:

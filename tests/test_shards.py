@@ -244,10 +244,19 @@ def test_parquet_shards_read_as_the_array_and_fit_the_same(blobs, tmp_path):
     _parquet_shards(tmp_path / "pq", 2 * X, cuts, label=y)
     S2 = ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
     np.testing.assert_array_equal(np.asarray(S2), 2 * X)
+    # The new versions' copies replace the old ones; S still reads those through its open memory maps,
+    # and an array that must reopen one says why it is gone.
+    assert sorted(cache.glob("*.npy")) == sorted(shard.path for shard in S2._shards)
+    assert not set(converted) & set(cache.glob("*.npy"))
+    np.testing.assert_array_equal(np.asarray(S), X)
+    S._open.clear()
+    with pytest.raises(FileNotFoundError, match="replaced by the copy of a newer version"):
+        S[0]
     # Every column when none are named: the int label column makes the table float64, exactly.
     whole = ShardedArray(tmp_path / "pq", cache_dir=cache)
     assert whole.shape == (len(X), X.shape[1] + 1) and whole.dtype == np.float64
     np.testing.assert_array_equal(np.asarray(whole)[:, -1], y)
+    assert all(shard.path.is_file() for shard in S2._shards)  # other columns: a copy of its own, kept
 
 
 def test_parquet_cache_defaults_to_deepclust_cache(blobs, tmp_path, monkeypatch):

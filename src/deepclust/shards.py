@@ -22,6 +22,7 @@ e.g. ``ShardedArray(sorted(Path("features").glob("*.npy"))[rank::world_size])``.
 from __future__ import annotations
 
 import fnmatch
+import glob
 import hashlib
 import os
 import re
@@ -154,15 +155,17 @@ def _conversion_lock(target: Path):
 def parquet_to_npy(path: Path, cache_dir: Path, columns: list[str]) -> Path:
     """Convert one parquet file's ``columns`` (in that order, found by name) to a row-major ``.npy``
     file in ``cache_dir``, a record batch at a time (memory O(batch), whatever the file's row groups),
-    and return its path. The file's name carries a digest of the source's absolute path, inode, size,
-    modification and change times, and the columns, so a changed source gets a new conversion and an
-    unchanged one is converted once. Missing values become NaN (which validation then reports with
-    the shard and row)."""
+    and return its path. The file's name carries a digest of the source's absolute path and the
+    columns, then one of its inode, size, modification and change times, so a changed source gets a
+    new conversion and an unchanged one is converted once; a new conversion removes the copies of the
+    source's earlier versions (same path and columns), so a file rewritten every day does not fill the
+    disk. Missing values become NaN (which validation then reports with the shard and row)."""
     path = Path(path)
     stat = path.stat()  # before reading: a file replaced meanwhile then gets a key of its own next time
-    key = (_CACHE_FORMAT, str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
-           list(columns))
-    target = Path(cache_dir) / f"{path.stem}-{hashlib.sha256(repr(key).encode()).hexdigest()[:16]}.npy"
+    source = (str(path.resolve()), list(columns))
+    version = (_CACHE_FORMAT, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    prefix = f"{path.stem}-{_digest(source, 12)}-"
+    target = Path(cache_dir) / f"{prefix}{_digest(version, 16)}.npy"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +191,21 @@ def parquet_to_npy(path: Path, cache_dir: Path, columns: list[str]) -> Path:
             if written != n_rows:
                 raise ValueError(f"The parquet shard {str(path)!r} promises {n_rows} rows in its metadata but "
                                  f"holds {written}.")
+    _remove_earlier_versions(target, prefix)
     return target
+
+
+def _digest(value, length: int) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:length]
+
+
+def _remove_earlier_versions(target: Path, prefix: str) -> None:
+    """Delete the cached copies of the same source and columns other than ``target``: they were
+    made from versions of the file that no longer exist. A process still reading one keeps its
+    memory map (POSIX unlinks a mapped file only once it is unmapped)."""
+    for old in target.parent.glob(f"{glob.escape(prefix)}*.npy"):
+        if old != target:
+            old.unlink(missing_ok=True)
 
 
 def read_parquet_column(files, column: str) -> np.ndarray:
@@ -253,7 +270,13 @@ class _Shard:
     def open(self) -> np.ndarray:
         if self.shape[0] == 0:
             return np.empty(self.shape, dtype=self.dtype)
-        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape)
+        try:
+            return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"The shard {str(self.path)!r} is gone since it was opened: it was deleted, or, as the cached "
+                "copy of a parquet shard, replaced by the copy of a newer version of that file. Open the "
+                "shards again (ShardedArray(...)).") from exc
 
 
 class ShardedArray:
@@ -275,8 +298,9 @@ class ShardedArray:
     frame; every shard must have the same columns. The conversion is reused
     while the parquet file is unchanged (same path, inode, size and times),
     redone when it changes, and done by one process when several ask at
-    once; old copies are not removed: delete the cache directory to reclaim
-    the disk space.
+    once. Converting a changed file removes the copies of its earlier
+    versions; the copies of files that were deleted or renamed stay until
+    the cache directory is deleted.
 
     Parameters
     ----------

@@ -87,6 +87,7 @@ def one_fit(path: Path, pretrain_epochs: int, cluster_epochs: int, seed: int, sc
     import torch
 
     from deepclust import DEC
+    from deepclust.experiments import _pretrain_samples, _samples_per_step
     from deepclust.metrics import cluster_accuracy, normalized_mutual_info_score
 
     with np.load(path) as saved:
@@ -105,12 +106,8 @@ def one_fit(path: Path, pretrain_epochs: int, cluster_epochs: int, seed: int, sc
     if dec.device_.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    if schedule == "epochs":
-        samples = n * (pretrain_epochs + cluster_epochs)
-    else:  # the samples the training steps saw: each layer's, fine-tuning's, the clustering phase's
-        layerwise = dec.layerwise_schedule_
-        steps = (len(dec.autoencoder_.dims) - 1) * layerwise["layer_iter"] + layerwise["finetune_iter"]
-        samples = dec.batch_size * (steps + dec.n_iter_)
+    # The samples the training steps saw (pretraining's and the clustering phase's), whatever the schedule.
+    samples = _pretrain_samples(dec, n) + dec.n_iter_ * _samples_per_step(dec, n)
     gpu_peak = torch.cuda.max_memory_allocated() / 2**30 if dec.device_.type == "cuda" else None
     return {"n": n, "nnz": int(X.nnz), "fit_seconds": seconds, "device": str(dec.device_),
             "n_iter": int(dec.n_iter_), "gpu_peak_gib": gpu_peak,

@@ -1,7 +1,9 @@
 """A directory of .npy shards read as one array: indexing, validation, every estimator and checkpoints.
 (That a fit on shards equals the in-memory fit is tested with the memory-mapped file in test_out_of_core.)"""
 
+import os
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -238,17 +240,24 @@ def test_parquet_shards_read_as_the_array_and_fit_the_same(blobs, tmp_path):
     # Converted once: a second array reuses the cached files; a changed source is converted again.
     converted = sorted(cache.iterdir())
     assert len(converted) == 4
-    stamps = [p.stat().st_mtime_ns for p in converted]
+    inodes = [p.stat().st_ino for p in converted]  # a conversion writes a new file and renames it
     ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
-    assert [p.stat().st_mtime_ns for p in sorted(cache.iterdir())] == stamps
+    assert [p.stat().st_ino for p in sorted(cache.iterdir())] == inodes
     _parquet_shards(tmp_path / "pq", 2 * X, cuts, label=y)
     S2 = ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
     np.testing.assert_array_equal(np.asarray(S2), 2 * X)
-    # The new versions' copies replace the old ones; S still reads those through its open memory maps,
-    # and an array that must reopen one says why it is gone.
-    assert sorted(cache.glob("*.npy")) == sorted(shard.path for shard in S2._shards)
-    assert not set(converted) & set(cache.glob("*.npy"))
-    np.testing.assert_array_equal(np.asarray(S), X)
+    # The old versions' copies were used a moment ago (a job may still read them): kept.
+    assert set(converted) < set(cache.glob("*.npy"))
+    np.testing.assert_array_equal(np.asarray(S.subset([0, 1])), X[:2])  # reopens its files by name
+    # Unused for more than a day, they go when the file changes again; an array that must reopen
+    # one then says why it is gone.
+    day_ago = time.time() - 25 * 3600
+    for path in cache.glob("*.npy"):
+        os.utime(path, (day_ago, day_ago))
+    _parquet_shards(tmp_path / "pq", 3 * X, cuts, label=y)
+    S3 = ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
+    np.testing.assert_array_equal(np.asarray(S3), 3 * X)
+    assert sorted(cache.glob("*.npy")) == sorted(shard.path for shard in S3._shards)
     S._open.clear()
     with pytest.raises(FileNotFoundError, match="replaced by the copy of a newer version"):
         S[0]
@@ -256,7 +265,7 @@ def test_parquet_shards_read_as_the_array_and_fit_the_same(blobs, tmp_path):
     whole = ShardedArray(tmp_path / "pq", cache_dir=cache)
     assert whole.shape == (len(X), X.shape[1] + 1) and whole.dtype == np.float64
     np.testing.assert_array_equal(np.asarray(whole)[:, -1], y)
-    assert all(shard.path.is_file() for shard in S2._shards)  # other columns: a copy of its own, kept
+    assert all(shard.path.is_file() for shard in S3._shards)  # other columns: a copy of its own, kept
 
 
 def test_parquet_cache_defaults_to_deepclust_cache(blobs, tmp_path, monkeypatch):

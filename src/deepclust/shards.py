@@ -26,6 +26,7 @@ import glob
 import hashlib
 import os
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -39,6 +40,8 @@ from ._atomic import atomic_file
 __all__ = ["ShardedArray"]
 
 SHARD_SUFFIXES = (".npy", ".parquet")
+# Cached copies of a parquet file's earlier versions are removed once unused this long.
+_UNUSED_FOR_S = 24 * 3600
 # Bumped when the conversion of parquet shards changes, so that old cached copies are not reused.
 _CACHE_FORMAT = 1
 
@@ -157,9 +160,11 @@ def parquet_to_npy(path: Path, cache_dir: Path, columns: list[str]) -> Path:
     file in ``cache_dir``, a record batch at a time (memory O(batch), whatever the file's row groups),
     and return its path. The file's name carries a digest of the source's absolute path and the
     columns, then one of its inode, size, modification and change times, so a changed source gets a
-    new conversion and an unchanged one is converted once; a new conversion removes the copies of the
-    source's earlier versions (same path and columns), so a file rewritten every day does not fill the
-    disk. Missing values become NaN (which validation then reports with the shard and row)."""
+    new conversion and an unchanged one is converted once. Reusing a copy marks it used (its
+    modification time); a new conversion removes the copies of the source's earlier versions (same
+    path and columns) unused for a day, so a file rewritten every day does not fill the disk while a
+    job still reading an earlier version keeps it. Missing values become NaN (which validation then
+    reports with the shard and row)."""
     path = Path(path)
     stat = path.stat()  # before reading: a file replaced meanwhile then gets a key of its own next time
     source = (str(path.resolve()), list(columns))
@@ -167,6 +172,7 @@ def parquet_to_npy(path: Path, cache_dir: Path, columns: list[str]) -> Path:
     prefix = f"{path.stem}-{_digest(source, 12)}-"
     target = Path(cache_dir) / f"{prefix}{_digest(version, 16)}.npy"
     if target.is_file():
+        _mark_used(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with _conversion_lock(target):
@@ -199,13 +205,28 @@ def _digest(value, length: int) -> str:
     return hashlib.sha256(repr(value).encode()).hexdigest()[:length]
 
 
+def _mark_used(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only or shared cache: the copy is still valid
+        pass
+
+
 def _remove_earlier_versions(target: Path, prefix: str) -> None:
-    """Delete the cached copies of the same source and columns other than ``target``: they were
-    made from versions of the file that no longer exist. A process still reading one keeps its
-    memory map (POSIX unlinks a mapped file only once it is unmapped)."""
+    """Delete the cached copies of the same source and columns, other than ``target``, that nobody
+    has converted or reused for ``_UNUSED_FOR_S`` seconds: they were made from versions of the file
+    that no longer exist. The grace period keeps the copy a running job still reads (a subset, a
+    pickled array or an evicted map reopens its file by name) and a newer copy made by a process
+    that converted the file while this one was converting an older version."""
+    cutoff = time.time() - _UNUSED_FOR_S
     for old in target.parent.glob(f"{glob.escape(prefix)}*.npy"):
-        if old != target:
-            old.unlink(missing_ok=True)
+        if old == target:
+            continue
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:  # removed meanwhile, or another user's file in a shared cache directory
+            pass
 
 
 def read_parquet_column(files, column: str) -> np.ndarray:
@@ -299,8 +320,8 @@ class ShardedArray:
     while the parquet file is unchanged (same path, inode, size and times),
     redone when it changes, and done by one process when several ask at
     once. Converting a changed file removes the copies of its earlier
-    versions; the copies of files that were deleted or renamed stay until
-    the cache directory is deleted.
+    versions that have not been used for a day; the copies of files that
+    were deleted or renamed stay until the cache directory is deleted.
 
     Parameters
     ----------

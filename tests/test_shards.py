@@ -184,9 +184,11 @@ def test_fit_and_predict_validate_shards(tmp_path, blobs):
     with pytest.raises(ValueError, match="float32's range"):
         model.predict(ShardedArray(tmp_path / "huge.npy"))
     # Inference checks each block as its one pass reads it, with the same message.
+    model.autoencoder_.train()  # the network's mode survives a refused pass
     for method in (model.predict, model.predict_proba, model.transform, model.score):
         with pytest.raises(ValueError, match=r"NaN or infinity \(first at row 57, in b.npy, its row 7\)"):
             method(ShardedArray([tmp_path / "a.npy", tmp_path / "b.npy"]))
+        assert model.autoencoder_.training
 
 
 def test_inference_on_shards_reads_the_data_once(tmp_path, blobs, monkeypatch):

@@ -689,10 +689,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """Embedding of every point, in order, without building a graph."""
         was_training = ae.training
         ae.eval()
-        with torch.no_grad():
-            z = map_chunks(source, ae.encode, chunk_rows(source.n_features))
-        ae.train(was_training)
-        return z
+        try:
+            with torch.no_grad():
+                return map_chunks(source, ae.encode, chunk_rows(source.n_features))
+        finally:  # also when a shard's block is refused mid-pass
+            ae.train(was_training)
 
     def _check_embedding_spread(self, z: torch.Tensor, source: BatchSource) -> None:
         """Refuse to cluster an embedding that is not finite or maps distinct samples to one point."""

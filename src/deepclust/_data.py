@@ -37,6 +37,8 @@ class BatchSource:
         data (see ``check_sharded(scan=False)``).
     """
 
+    _check = False  # see ``check``; a tensor's or a mapped source's rows are never checked
+
     def __init__(self, X, device: torch.device, check: bool = False):
         self.device = device
         self._check = check and isinstance(X, ShardedArray)
@@ -62,7 +64,6 @@ class BatchSource:
         self.device = data.device
         self.n_samples, self.n_features = data.shape
         self._csr, self._mapped, self._dense = None, None, data
-        self._check = False
         return self
 
     def __len__(self) -> int:
@@ -108,7 +109,6 @@ class MappedSource(BatchSource):
     def __init__(self, source: BatchSource, fn, n_features: int):
         self.device, self.n_samples, self.n_features = source.device, source.n_samples, int(n_features)
         self._csr = self._mapped = self._dense = None
-        self._check = False
         self._source, self._fn = source, fn
 
     def take(self, idx: torch.Tensor) -> torch.Tensor:

@@ -12,13 +12,14 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
-from deepclust import DEC
+from deepclust import DBC, DEC
 from deepclust.autoencoder import Autoencoder
 
 # MODE "exact": a given (untrained) network, contiguous equal shards and full-batch steps, so one
 # process on all the data computes the same sums in another order. MODE "train": the default
 # pipeline (end-to-end pretraining, mini-batches) on strided shards. MODE "uneven": the same with
-# shards of different sizes and random_state=None.
+# shards of different sizes and random_state=None. MODE "bn": DBC's batch-normalised network, as
+# "train".
 EXACT = dict(batch_size=240, max_iter=30, update_interval=5, n_init=3, tol=0.0)
 TRAIN = dict(hidden_dims=(32,), embedding_dim=3, pretrain="end-to-end", pretrain_epochs=10, n_init=3,
              max_iter=60, batch_size=32)
@@ -43,6 +44,9 @@ def shard(n: int, rank: int, world: int, mode: str) -> np.ndarray:
 
 
 def fit(X, mode: str) -> DEC:
+    if mode == "bn":
+        return DBC(n_clusters=3, random_state=0, image_shape=(1, 1, 6), channels=(8,), **{
+            k: v for k, v in TRAIN.items() if k not in ("hidden_dims", "pretrain")}).fit(X)
     if mode == "exact":
         return DEC(n_clusters=3, random_state=0, autoencoder=network(), **EXACT).fit(X)
     return DEC(n_clusters=3, random_state=None if mode == "uneven" else 0, **TRAIN).fit(X)

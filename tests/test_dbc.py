@@ -35,6 +35,24 @@ def test_conv_autoencoder_keeps_any_image_shape(shape):
     torch.testing.assert_close(again(x), ae(x))
 
 
+def test_conv_autoencoder_batch_norm():
+    x = torch.randn(6, 64)
+    ae = ConvAutoencoder((1, 8, 8), channels=(4, 8), embedding_dim=3, batch_norm=True)
+    norms = [m for m in ae.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert [n.num_features for n in norms] == [4, 8, 4]  # two convolutions, one transposed one
+    assert isinstance(ae.decoder[-1], torch.nn.ConvTranspose2d)  # the reconstruction stays linear
+    assert all(any(n is m for m in ae.encoder.modules()) or any(n is m for m in ae.decoder.modules())
+               for n in norms)  # frozen and optimised with the encoder / decoder
+    ae(x)  # a training-mode pass moves the running statistics
+    ae.eval()
+    again = build_autoencoder(ae.config())
+    again.load_state_dict(ae.state_dict())
+    torch.testing.assert_close(again.eval()(x), ae(x))
+    # A configuration saved before batch norm existed builds the plain network.
+    old = {k: v for k, v in ae.config().items() if k != "batch_norm"}
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in build_autoencoder(old).modules())
+
+
 def test_conv_autoencoder_refuses_bad_shapes():
     with pytest.raises(ValueError, match="image_shape"):
         ConvAutoencoder((28, 28))
@@ -42,9 +60,10 @@ def test_conv_autoencoder_refuses_bad_shapes():
         ConvAutoencoder((1, 8, 8), channels=())
 
 
-def test_dbc_clusters_images_and_round_trips(tmp_path):
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_dbc_clusters_images_and_round_trips(tmp_path, batch_norm):
     X, y = _digits()
-    model = DBC(n_clusters=3, random_state=0, **SMALL).fit(X)
+    model = DBC(n_clusters=3, random_state=0, batch_norm=batch_norm, **SMALL).fit(X)
     assert model.image_shape_ == (1, 8, 8)
     assert isinstance(model.autoencoder_, ConvAutoencoder)
     assert adjusted_rand_score(y, model.labels_) > 0.7  # measured 0.82 (float32)
@@ -52,6 +71,7 @@ def test_dbc_clusters_images_and_round_trips(tmp_path):
     loaded = deepclust.load(tmp_path / "dbc.pt")
     assert type(loaded) is DBC and loaded.image_shape_ == (1, 8, 8)
     assert isinstance(loaded.autoencoder_, ConvAutoencoder) and loaded.channels == (16, 32)
+    assert loaded.autoencoder_.batch_norm is batch_norm
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
@@ -79,3 +99,22 @@ def test_dbc_from_a_given_autoencoder_reports_its_shape():
     model = DBC(n_clusters=3, autoencoder=given, image_shape=(8, 8), **ok).fit(X)
     assert model.image_shape_ == (1, 4, 16)  # the network's, not the unused parameter's
     assert model.autoencoder_.image_shape == (1, 4, 16)
+
+
+def test_dbc_batch_norm_in_the_clustering_phase():
+    """The clustering phase trains batch norm on batch statistics whatever mode the given
+    network is in (a fitted model's autoencoder_ is in eval mode), and a frozen encoder keeps
+    its weights and running statistics."""
+    X = _digits()[0][:120]
+    torch.manual_seed(0)
+    given = ConvAutoencoder((1, 8, 8), channels=(4, 8), embedding_dim=3, batch_norm=True)
+    given.train()(torch.as_tensor(X))  # running statistics that are not the initial ones
+    ok = dict(SMALL, max_iter=20, update_interval=5, tol=0.0)
+    as_train = DBC(n_clusters=3, autoencoder=given.train(), random_state=0, **ok).fit(X)
+    as_eval = DBC(n_clusters=3, autoencoder=given.eval(), random_state=0, **ok).fit(X)
+    np.testing.assert_array_equal(as_eval.cluster_centers_, as_train.cluster_centers_)
+    frozen = DBC(n_clusters=3, autoencoder=given, freeze_encoder=True, random_state=0, **ok).fit(X)
+    before, after = given.encoder.state_dict(), frozen.autoencoder_.encoder.state_dict()
+    assert any("running_mean" in name for name in before)
+    for name, value in before.items():
+        torch.testing.assert_close(after[name], value, rtol=0, atol=0)

@@ -86,6 +86,19 @@ def test_uneven_shards_and_no_random_state(tmp_path):
     assert cluster_accuracy(y, labels) > 0.95
 
 
+def test_batch_norm_statistics_agree_between_ranks(tmp_path):
+    """DBC's batch norm: each rank's running statistics come from its own batches; they are
+    averaged before every full-data pass, so the ranks embed with one network and stay in step."""
+    ranks = _launch(tmp_path, "bn")
+    np.testing.assert_array_equal(ranks["embedding"][0], ranks["embedding"][1])
+    np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
+    X, y = worker.data()
+    labels = np.empty(len(X), dtype=np.int64)
+    for rows, lab in zip(ranks["rows"], ranks["labels"]):
+        labels[rows] = lab
+    assert cluster_accuracy(y, labels) > 0.9
+
+
 def test_methods_that_cannot_run_data_parallel_say_so(tmp_path, monkeypatch):
     from deepclust import _distributed
 

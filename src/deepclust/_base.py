@@ -247,6 +247,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             source = BatchSource(X, device)
             clock = time.perf_counter()
             ae = self._initial_autoencoder(source, device, generator, checkpoint)
+            distributed.average_buffers(ae)  # batch norm's statistics, the same on every rank
             timings = {"pretrain": time.perf_counter() - clock}
             clock = time.perf_counter()
             z = self._embed(ae, source)
@@ -545,6 +546,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         batches = ShuffledBatches(n, self._batch_per_rank(), generator)
         # With a frozen encoder the embedding never changes: encode once.
         z_fixed = z_init if frozen else None
+        if not frozen:  # batch norm (if any) trains on batch statistics, whatever mode ae came in
+            ae.train()
 
         history, snapshots, it, labels_last = [], [], 0, init_labels
         running, steps = None, 0
@@ -583,6 +586,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         bar = tqdm(total=self.max_iter, initial=it, desc="clustering", disable=not self.verbose,
                    leave=False)
         while True:
+            if z_fixed is None and it > 0:
+                distributed.average_buffers(ae)
             z = z_fixed if z_fixed is not None else (z_init if it == 0 else self._embed(ae, source))
             with torch.no_grad():
                 q = self._soft_assign_chunked(z, centers.detach())

@@ -96,6 +96,28 @@ def average_gradients(params) -> None:
         offset += g.numel()
 
 
+def average_buffers(module: torch.nn.Module) -> None:
+    """Replace the running statistics of each batch norm in ``module`` by their mean over the
+    ranks, so that every rank's full-data pass uses the same network. Nothing to do (and no
+    communication) for a network without batch norm."""
+    if not active():
+        return
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+    buffers = [b for m in module.modules() if isinstance(m, norms)
+               for b in (m.running_mean, m.running_var) if b is not None]
+    if not buffers:
+        return
+    import torch.distributed as dist
+
+    flat = torch.cat([b.reshape(-1).float() for b in buffers])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for b in buffers:
+        b.copy_(flat[offset:offset + b.numel()].view_as(b))
+        offset += b.numel()
+
+
 def gather_rows(t: torch.Tensor) -> torch.Tensor:
     """The rows of ``t`` from every rank, in rank order (shards may differ in size)."""
     if not active():

@@ -128,6 +128,18 @@ class Autoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
+class _BatchNorm2d(nn.BatchNorm2d):
+    """Batch norm that also takes a batch with one value per channel (one image whose maps are
+    1 x 1, as a mini-batch's remainder can be): that batch has no variance, so it is normalised
+    with the running statistics, which it leaves as they are."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                False, 0.0, self.eps)
+        return super().forward(x)
+
+
 class ConvAutoencoder(Autoencoder):
     """Convolutional autoencoder for images given as flat rows.
 
@@ -135,7 +147,8 @@ class ConvAutoencoder(Autoencoder):
     "same" padding, ReLU; the last one 3x3), halving the image each time,
     then a linear layer to the embedding; the decoder mirrors it with
     transposed convolutions and a linear reconstruction layer. This is the
-    shape of DCEC's and DBC's networks (conv 32-64-128, embedding 10).
+    shape of DCEC's network (conv 32-64-128, embedding 10); ``batch_norm``
+    adds the batch normalisation of DBC's fully convolutional one.
 
     Parameters
     ----------
@@ -149,10 +162,16 @@ class ConvAutoencoder(Autoencoder):
         Dimension of the embedding.
     input_scale : float, default=1.0
         As :class:`Autoencoder`'s.
+    batch_norm : bool, default=False
+        Batch normalisation after every convolution but the reconstruction
+        layer (before its ReLU). Each such layer is then
+        ``Sequential(conv, norm)``, so the norms belong to the encoder and
+        decoder (frozen and trained with them), and their running statistics
+        are saved with the weights.
     """
 
     def __init__(self, image_shape: Sequence[int], channels: Sequence[int] = (32, 64, 128),
-                 embedding_dim: int = 10, input_scale: float = 1.0):
+                 embedding_dim: int = 10, input_scale: float = 1.0, batch_norm: bool = False):
         shape = tuple(int(s) for s in image_shape)
         channels = tuple(int(c) for c in channels)
         if len(shape) != 3 or min(shape) < 1:
@@ -162,6 +181,10 @@ class ConvAutoencoder(Autoencoder):
         n_features = shape[0] * shape[1] * shape[2]
         super().__init__((n_features, embedding_dim), input_scale)  # validates the scale
         self.image_shape, self.channels, self.embedding_dim = shape, channels, int(embedding_dim)
+        self.batch_norm = bool(batch_norm)
+
+        def normed(conv: nn.Module, width: int) -> nn.Module:
+            return nn.Sequential(conv, _BatchNorm2d(width)) if self.batch_norm else conv
         sizes = [shape[1:]]
         convs, deconvs = [], []
         c_in = shape[0]
@@ -169,10 +192,12 @@ class ConvAutoencoder(Autoencoder):
             k, pad = (3, 1) if i == len(channels) - 1 else (5, 2)
             h, w = sizes[-1]
             sizes.append(((h + 2 * pad - k) // 2 + 1, (w + 2 * pad - k) // 2 + 1))
-            convs.append(nn.Conv2d(c_in, c_out, k, stride=2, padding=pad))
-            # Undoes this convolution; output_padding restores the exact size it halved.
+            convs.append(normed(nn.Conv2d(c_in, c_out, k, stride=2, padding=pad), c_out))
+            # Undoes this convolution; output_padding restores the exact size it halved. The
+            # first one (undoing the first convolution) is the linear reconstruction layer.
             out_pad = tuple(big - ((small - 1) * 2 - 2 * pad + k) for big, small in zip(sizes[-2], sizes[-1]))
-            deconvs.append(nn.ConvTranspose2d(c_out, c_in, k, stride=2, padding=pad, output_padding=out_pad))
+            deconv = nn.ConvTranspose2d(c_out, c_in, k, stride=2, padding=pad, output_padding=out_pad)
+            deconvs.append(normed(deconv, c_in) if i > 0 else deconv)
             c_in = c_out
         self._code_shape = (channels[-1], *sizes[-1])
         flat = channels[-1] * sizes[-1][0] * sizes[-1][1]
@@ -181,7 +206,7 @@ class ConvAutoencoder(Autoencoder):
 
     def config(self) -> dict:
         return {"kind": "conv", "image_shape": list(self.image_shape), "channels": list(self.channels),
-                "embedding_dim": self.embedding_dim}
+                "embedding_dim": self.embedding_dim, "batch_norm": self.batch_norm}
 
     def layer_outputs(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
         x = self.normalise(x).reshape(-1, *self.image_shape)
@@ -213,7 +238,7 @@ def build_autoencoder(config: dict, input_scale: float = 1.0) -> Autoencoder:
         return Autoencoder(config["dims"], input_scale)
     if kind == "conv":
         return ConvAutoencoder(config["image_shape"], config["channels"], int(config["embedding_dim"]),
-                               input_scale)
+                               input_scale, bool(config.get("batch_norm", False)))
     raise ValueError(f"unknown autoencoder kind {kind!r}")
 
 
@@ -393,8 +418,9 @@ def pretrain_end_to_end(
         n_iter = epochs * batches_per_epoch(len(source), batch_size)
     if optimizer == "sgd":
         if stages.stage == 0 and stages.iteration == 0:  # a fresh start, not a resumed one
-            for layer in (*ae.encoder, *ae.decoder):
-                nn.init.zeros_(layer.bias)  # weights keep nn.Linear's U(+-1/sqrt(fan_in))
+            for layer in ae.modules():  # weights keep their U(+-1/sqrt(fan_in)) initialisation
+                if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.zeros_(layer.bias)
         opt = torch.optim.SGD(ae.parameters(), lr=lr, momentum=0.9)
     else:
         opt = adam(ae.parameters(), lr)

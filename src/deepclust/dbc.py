@@ -29,12 +29,13 @@ class DBC(DEC):
 
     Rows of X are images flattened channel first (``images.reshape(n, -1)``
     of an ``(n, channels, height, width)`` array). The network is a
-    convolutional autoencoder (``channels`` convolutions of stride 2, then a
-    linear layer to the embedding, mirrored by transposed convolutions),
-    pretrained end to end on the reconstruction error; clustering is DEC's
-    (Student's t soft assignment, target p, KL(P || Q)). Convolutions share
-    weights across the image, so the network sees neighbouring pixels as
-    neighbours, which the fully connected DEC has to learn from the data.
+    convolutional autoencoder (``channels`` convolutions of stride 2 with
+    batch normalisation, then a linear layer to the embedding, mirrored by
+    transposed convolutions), pretrained end to end on the reconstruction
+    error; clustering is DEC's (Student's t soft assignment, target p,
+    KL(P || Q)). Convolutions share weights across the image, so the network
+    sees neighbouring pixels as neighbours, which the fully connected DEC has
+    to learn from the data.
 
     Read more in the paper: Li, Qiao & Zhang, "Discriminatively Boosted Image
     Clustering with Fully Convolutional Auto-Encoders", Pattern Recognition
@@ -52,6 +53,10 @@ class DBC(DEC):
     channels : tuple of int, default=(32, 64, 128)
         Output channels of the encoder's convolutions (5x5, the last 3x3,
         stride 2, "same" padding), as in DCEC's network.
+    batch_norm : bool, default=True
+        Batch normalisation after each convolution but the reconstruction
+        layer, as in DBC's fully convolutional autoencoder. False gives
+        DCEC's plain network.
     embedding_dim : int, default=10
         Dimension of the embedding.
     pretrain : {"end-to-end"}, default="end-to-end"
@@ -96,6 +101,7 @@ class DBC(DEC):
         **{k: v for k, v in DEC._parameter_constraints.items() if k not in _DROPPED},
         "image_shape": [list, tuple, StrOptions({"auto"})],
         "channels": [list, tuple],
+        "batch_norm": ["boolean"],
         "pretrain": [StrOptions({"end-to-end"})],
     }
 
@@ -105,6 +111,7 @@ class DBC(DEC):
         *,
         image_shape="auto",
         channels: tuple[int, ...] = (32, 64, 128),
+        batch_norm: bool = True,
         embedding_dim: int = 10,
         pretrain: str = "end-to-end",
         pretrain_epochs: int = 50,
@@ -132,7 +139,7 @@ class DBC(DEC):
         self._store_params(locals())
 
     def _check_network(self, n_features: int) -> None:
-        if self.autoencoder is not None:  # its own architecture; image_shape and channels unused
+        if self.autoencoder is not None:  # its own architecture; image_shape, channels, batch_norm unused
             self.image_shape_ = getattr(self.autoencoder, "image_shape", None)
             return
         if self.image_shape == "auto":
@@ -159,4 +166,5 @@ class DBC(DEC):
         self.image_shape_ = shape
 
     def _new_autoencoder(self, n_features: int, input_scale: float) -> Autoencoder:
-        return ConvAutoencoder(self.image_shape_, self.channels, self.embedding_dim, input_scale)
+        return ConvAutoencoder(self.image_shape_, self.channels, self.embedding_dim, input_scale,
+                               self.batch_norm)

@@ -118,3 +118,22 @@ def test_dbc_batch_norm_in_the_clustering_phase():
     assert any("running_mean" in name for name in before)
     for name, value in before.items():
         torch.testing.assert_close(after[name], value, rtol=0, atol=0)
+
+
+def test_a_dbc_file_from_before_batch_norm_loads_without_it(tmp_path):
+    """Files saved before DBC had batch norm name neither the parameter nor the network's norm:
+    the loaded model keeps the plain network and says so (a refit does not add one)."""
+    import json
+
+    X = _digits()[0][:60]
+    model = DBC(n_clusters=3, batch_norm=False, random_state=0, **dict(SMALL, max_iter=0)).fit(X)
+    path = tmp_path / "old.pt"
+    model.save(path)
+    payload = torch.load(path, weights_only=True)
+    config = json.loads(payload["config"])
+    del config["params"]["batch_norm"], config["architecture"]["batch_norm"]
+    payload["config"] = json.dumps(config)
+    torch.save(payload, path)
+    loaded = deepclust.load(path)
+    assert loaded.batch_norm is False and loaded.autoencoder_.batch_norm is False
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

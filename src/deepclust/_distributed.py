@@ -18,7 +18,10 @@ batch means, ``ceil(batch_size / world)`` samples each (with shards of unequal
 size, the last batches of an epoch differ in size, so this is not exactly the
 mean over all the step's samples); an error raised on one rank only (bad input
 in its shard) leaves the others waiting until the launcher's timeout stops the
-job. DCN and checkpoints are refused.
+job. Batch norm (DBC's network) normalises each rank's batch with that batch's
+own statistics, and its running statistics are the ranks' mean before every
+full-data pass: close to, but not, one process's. DCN and checkpoints are
+refused.
 
 Without a process group, or with one rank, every function here does nothing.
 """
@@ -29,7 +32,8 @@ import math
 
 import torch
 
-__all__ = ["active", "all_reduce", "average_gradients", "broadcast", "gather_rows", "rank", "world_size"]
+__all__ = ["active", "all_reduce", "average_buffers", "average_gradients", "broadcast", "gather_rows", "rank",
+           "world_size"]
 
 
 def world_size() -> int:

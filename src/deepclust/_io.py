@@ -182,9 +182,12 @@ def load(path, device="auto"):
         cls = _estimators()[config["estimator"]]
         params = config["params"]
         params = {name: tuple(v) if isinstance(v, list) else v for name, v in params.items()}
+        architecture = config.get("architecture", {"kind": "mlp", "dims": config["dims"]})
+        if "batch_norm" in cls().get_params() and "batch_norm" not in params:
+            # Saved before DBC had batch norm (now its default): its network has none.
+            params["batch_norm"] = bool(architecture.get("batch_norm", False))
         est = cls(**params)
         # The constructor validates the scale (load_state_dict alone would not).
-        architecture = config.get("architecture", {"kind": "mlp", "dims": config["dims"]})
         ae = build_autoencoder(architecture, float(payload["state_dict"]["input_scale"]))
         ae.load_state_dict(payload["state_dict"])
         attrs = config["attributes"]

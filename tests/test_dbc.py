@@ -137,3 +137,24 @@ def test_a_dbc_file_from_before_batch_norm_loads_without_it(tmp_path):
     loaded = deepclust.load(path)
     assert loaded.batch_norm is False and loaded.autoencoder_.batch_norm is False
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_one_pixel_wide_maps_train_reproducibly_under_bfloat16():
+    """Under CPU bfloat16 autocast, torch 2.13 gives a convolution whose input is one pixel wide
+    uninitialised weight gradients; those layers run in float32, so repeated steps agree."""
+    torch.manual_seed(0)
+    ae = ConvAutoencoder((1, 4, 4), channels=(8, 16, 32), embedding_dim=3)  # maps 4, 2, 1 wide
+    assert ae._float32_layers == (False, False, True)
+    x = torch.rand(8, 16)
+    grads = []
+    for i in range(10):
+        junk = torch.full((4096 * (i + 1),), 1e30)  # leaves other values in freed memory
+        del junk
+        ae.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z = ae.encode(x)
+        z.float().pow(2).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in ae.encoder.parameters()]))
+        assert torch.isfinite(grads[-1]).all()
+    for g in grads[1:]:
+        torch.testing.assert_close(g, grads[0], rtol=0, atol=0)

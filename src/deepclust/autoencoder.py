@@ -200,6 +200,11 @@ class ConvAutoencoder(Autoencoder):
             deconvs.append(normed(deconv, c_in) if i > 0 else deconv)
             c_in = c_out
         self._code_shape = (channels[-1], *sizes[-1])
+        # Convolutions whose input maps are one pixel wide run in float32 even under autocast:
+        # on CPU (torch 2.13) bfloat16 gives their weight gradients uninitialised values, so
+        # training was not reproducible and could diverge. Such maps are tiny; float32 costs
+        # nothing there.
+        self._float32_layers = tuple(w == 1 for _, w in sizes[:-1])
         flat = channels[-1] * sizes[-1][0] * sizes[-1][1]
         self.encoder = nn.ModuleList([*convs, nn.Linear(flat, embedding_dim)])
         self.decoder = nn.ModuleList([nn.Linear(embedding_dim, flat), *reversed(deconvs)])
@@ -210,8 +215,12 @@ class ConvAutoencoder(Autoencoder):
 
     def layer_outputs(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
         x = self.normalise(x).reshape(-1, *self.image_shape)
-        for layer in self.encoder[:-1]:
-            x = F.relu(layer(x))
+        for layer, exact in zip(self.encoder[:-1], self._float32_layers):
+            if exact:
+                with torch.autocast(x.device.type, enabled=False):
+                    x = F.relu(layer(x.float()))
+            else:
+                x = F.relu(layer(x))
             yield x
         yield self.encoder[-1](x.flatten(1))
 

@@ -299,6 +299,15 @@ def test_diverging_training_raises_floating_point_error():
     assert adjusted_rand_score(y, model.labels_) > 0.9
 
 
+def test_a_network_that_diverges_in_the_last_steps_is_not_returned():
+    """The last steps' loss is finite (computed before their update), but the updated network
+    maps every point to inf or NaN: fit raises instead of returning labels read off NaN."""
+    X, _ = make_blobs(n_samples=120, centers=3, n_features=4, random_state=0)
+    with pytest.raises(FloatingPointError, match="embedding became non-finite by iteration 1"):
+        DEC(n_clusters=3, random_state=0, **{**FAST, "lr": 1e30, "max_iter": 1, "update_interval": 1,
+                                            "tol": 0.0}).fit(X.astype(np.float32))
+
+
 def test_fit_refuses_an_autoencoder_whose_embedding_is_constant(blobs):
     X, _ = blobs
     torch.manual_seed(0)

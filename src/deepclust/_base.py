@@ -589,6 +589,13 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             if z_fixed is None and it > 0:
                 distributed.average_buffers(ae)
             z = z_fixed if z_fixed is not None else (z_init if it == 0 else self._embed(ae, source))
+            if it > 0 and z_fixed is None and distributed.all_reduce(
+                    (~torch.isfinite(z)).any().to(torch.int32)).item():
+                raise FloatingPointError(
+                    f"clustering: the embedding became non-finite by iteration {it}: the network "
+                    "diverged. Lower lr or standardise the input (e.g. StandardScaler); the last "
+                    "checkpoint, if any, was written before it."
+                )
             with torch.no_grad():
                 q = self._soft_assign_chunked(z, centers.detach())
             labels = q.argmax(dim=1)

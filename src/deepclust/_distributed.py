@@ -82,44 +82,35 @@ def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
     return out
 
 
-def average_gradients(params) -> None:
-    """Replace each parameter's gradient by its mean over the ranks (one flat all-reduce)."""
-    if not active():
+def _average_in_place(tensors: list[torch.Tensor]) -> None:
+    """Replace each tensor by its mean over the ranks (one flat all-reduce)."""
+    if not tensors:
         return
     import torch.distributed as dist
 
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1).float() for g in grads])
+    flat = torch.cat([t.reshape(-1).float() for t in tensors])
     dist.all_reduce(flat)
     flat /= world_size()
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
+    for t in tensors:
+        t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+def average_gradients(params) -> None:
+    """Replace each parameter's gradient by its mean over the ranks (one flat all-reduce)."""
+    if active():
+        _average_in_place([p.grad for p in params if p.grad is not None])
 
 
 def average_buffers(module: torch.nn.Module) -> None:
     """Replace the running statistics of each batch norm in ``module`` by their mean over the
     ranks, so that every rank's full-data pass uses the same network. Nothing to do (and no
     communication) for a network without batch norm."""
-    if not active():
-        return
-    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
-    buffers = [b for m in module.modules() if isinstance(m, norms)
-               for b in (m.running_mean, m.running_var) if b is not None]
-    if not buffers:
-        return
-    import torch.distributed as dist
-
-    flat = torch.cat([b.reshape(-1).float() for b in buffers])
-    dist.all_reduce(flat)
-    flat /= world_size()
-    offset = 0
-    for b in buffers:
-        b.copy_(flat[offset:offset + b.numel()].view_as(b))
-        offset += b.numel()
+    if active():
+        norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+        _average_in_place([b for m in module.modules() if isinstance(m, norms)
+                           for b in (m.running_mean, m.running_var) if b is not None])
 
 
 def gather_rows(t: torch.Tensor) -> torch.Tensor:

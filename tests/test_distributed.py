@@ -83,9 +83,7 @@ def test_uneven_shards_and_no_random_state(tmp_path):
     labels = np.empty(len(X), dtype=np.int64)
     for rows, lab in zip(ranks["rows"], ranks["labels"]):
         labels[rows] = lab
-    # Fresh seeds every run, so a seed-dependent optimum: 40 one-process fits gave 0.81 to 1.00
-    # (5% at or under 0.95), so only "clustered, not chance" (about 0.4) is asserted here.
-    assert cluster_accuracy(y, labels) > 0.6
+    assert cluster_accuracy(y, labels) > 0.95
 
 
 def test_batch_norm_statistics_agree_between_ranks(tmp_path):

@@ -183,7 +183,7 @@ def load(path, device="auto"):
         params = config["params"]
         params = {name: tuple(v) if isinstance(v, list) else v for name, v in params.items()}
         architecture = config.get("architecture", {"kind": "mlp", "dims": config["dims"]})
-        if "batch_norm" in cls().get_params() and "batch_norm" not in params:
+        if "batch_norm" in cls._get_param_names() and "batch_norm" not in params:
             # Saved before DBC had batch norm (now its default): its network has none.
             params["batch_norm"] = bool(architecture.get("batch_norm", False))
         est = cls(**params)

@@ -2,9 +2,10 @@
 
 Runs :func:`deepclust.select_n_clusters` on two cases and prints, for each, the
 table of G = L_train / L_validation over the candidates (mean over the splits
-and each split's own G), the chosen k (highest mean G), the k that a single
-split would have chosen (the paper's setting, ``n_splits=1``), and the wall
-time. Labels are used only for the NMI column.
+and each split's own G), the chosen k (the k just before the largest drop of
+the mean G), the k that each split alone would have chosen (the paper's
+setting, ``n_splits=1``), and the wall time. Labels are used only for the
+NMI column.
 
 * digits: scikit-learn's 8x8 digits (1,797 points, 10 classes), candidates
   5..15; target: 9, 10 or 11.
@@ -12,50 +13,49 @@ time. Labels are used only for the NMI column.
   dimensions) pushed through a fixed random MLP, ``x = tanh(0.5 z W1) W2 +
   0.05 noise`` with W1 5x64 and W2 64x100 Gaussian, then standardised:
   1,400 points in 100 dimensions; candidates 2..12; target: the true k.
+  ``--seed`` draws the blobs as well as the splits.
 
-Settings (``--fast``, the default): DEC's defaults except a shortened
-layer-wise pretraining (``layerwise_iter=100``, ``finetune_iter=200``, half
-of the "auto" schedule on these sizes), with 3 splits of 80 / 20. ``--full``
-uses DEC's defaults unchanged.
+Settings (the default): DEC's defaults except a shortened layer-wise
+pretraining (``layerwise_iter=100``, ``finetune_iter=200``, half of the
+"auto" schedule on these sizes) and 4,000 clustering iterations for every k
+(``--max-iter``), with select_n_clusters' 2 splits of 50 / 50. ``--full``
+uses DEC's defaults unchanged (10,000 clustering iterations for every k).
 
-Measured (``python benchmarks/select_n_clusters.py``, seed 0, one torch
-thread on a 2-core CPU shared with other jobs; the full tables print with
-each split's G): the rule missed every target.
+Measured (2026-11-24, one torch thread each, two runs side by side on a
+2-core CPU; ``benchmarks/RESULTS.md`` has every table):
 
-| case | chosen k (mean of 3 splits) | each split alone | highest NMI at | wall s |
-|---|---|---|---|---|
-| digits, 5..15 (target 9-11) | 5 | 15, 5, 5 | 15 (0.812; 0.79-0.81 from 8) | 294 |
-| blobs k=5, 2..12 | 2 | 2, 3, 6 | 5 (0.988) | 173 |
-| blobs k=7, 2..12 | 3 | 4, 3, 4 | 7 (0.995) | 124 |
+| case | seed | chosen k (mean G of 2 splits) | each split alone | highest NMI at | wall s |
+|---|---|---|---|---|---|
+| digits, 5..15 (target 9-11) | 0 | 5 | 12, 5 | 9 | 671 |
+| digits | 1 | 10 | 5, 12 | 15 | 669 |
+| blobs k=5, 2..12 | 0 | 5 | 10, 5 | 5 | 689 |
+| blobs k=5 | 1 | 6 | 10, 6 | 5 | 683 |
+| blobs k=5 | 2 | 8 | 4, 8 | 5 | 732 |
+| blobs k=5 | 3 | 5 | 5, 10 | 5 | 731 |
+| blobs k=7, 2..12 | 0 | 8 | 8, 6 | 7 | 688 |
+| blobs k=7 | 1 | 6 | 6, 8 | 6 | 686 |
+| blobs k=7 | 2 | 11 | 10, 11 | 7 | 742 |
+| blobs k=7 | 3 | 6 | 6, 3 | 7 | 742 |
 
-Mean G over k: digits 0.999 0.989 0.969 0.964 0.964 0.978 0.983 0.981 0.984
-0.971 0.989 (k = 5..15); blobs k=5: 1.014 0.996 0.991 0.989 0.993 0.987 0.979
-0.978 0.969 0.968 0.953; blobs k=7: 1.002 1.020 1.012 0.986 0.999 0.978 0.992
-0.985 1.005 0.991 0.992 (k = 2..12). G drifts down slowly with k, with
-wiggles of the size of its per-split spread (2-4%), and shows no plateau
-followed by a sharp drop; "the k before the largest drop" and "the largest k
-within 0.5%, 1% or 2% of the maximum" miss the targets too, on the means and
-on every single split.
-
-With every k trained for the same 4,000 clustering iterations
-(``--max-iter 4000 --tol 0``; 2026-11-24, two threads, shared with tests for
-part of the run; 931 / 952 / 813 s): chosen k digits 14 (splits 13, 15, 14),
-blobs k=5 2 (2, 2, 2), blobs k=7 3 (6, 2, 3). G now falls well below 1
-beyond the true k on the blobs (k=5: 0.946 at 6, 0.889 at 7, 0.808 at 12;
-k=7: 0.976 at 7, 0.909 at 12) after a plateau near 0.95-1.0, but the
-plateau's highest point is at its small end, and digits' G rises slowly
-with k (0.828 at 5 to 0.863 at 14). Targets still missed.
+Targets missed. On the blobs G stays between 0.92 and 1.0 up to about the
+true k and falls beyond it (0.75-0.85 at k = 12), and the k before the
+largest drop is the true k in 2 of 8 cases and within one of it in 6: the
+first drops past the true k are of similar size and each split's G is noisy
+to about 0.02. On digits G is flat (0.76-0.80 at every k): the choices there
+are noise. The previous rule (highest G, 3 splits of 80 / 20, each k stopped
+at tol) chose 2 and 3 on the seed-0 blobs and 5 on digits.
 
 Usage::
 
     python benchmarks/select_n_clusters.py                     # digits, blobs k=5 and k=7
-    python benchmarks/select_n_clusters.py --max-iter 4000 --tol 0   # every k trains as long
+    python benchmarks/select_n_clusters.py --cases blobs5 blobs7 --seed 2   # other blobs, other splits
     python benchmarks/select_n_clusters.py --cases digits --n-splits 1
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import platform
 import time
@@ -70,7 +70,7 @@ from deepclust import DEC, __version__, select_n_clusters
 from deepclust.datasets import load_digits
 from deepclust.selection import choose_n_clusters
 
-FAST = dict(layerwise_iter=100, finetune_iter=200)
+FAST = dict(layerwise_iter=100, finetune_iter=200, max_iter=4000)
 
 
 def make_embedded_blobs(n_samples=1400, n_clusters=5, latent_dim=5, n_features=100, separation=6.0,
@@ -90,8 +90,11 @@ def make_embedded_blobs(n_samples=1400, n_clusters=5, latent_dim=5, n_features=1
 
 def run_case(name, X, y, candidates, target, estimator, args):
     start = time.perf_counter()
-    result = select_n_clusters(X, candidates, estimator=estimator, n_splits=args.n_splits,
-                               validation_size=args.validation_size, y=y, random_state=args.seed)
+    split_args = {name: value for name, value in (("n_splits", args.n_splits),
+                                                  ("validation_size", args.validation_size))
+                  if value is not None}
+    result = select_n_clusters(X, candidates, estimator=estimator, y=y, random_state=args.seed,
+                               **split_args)
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
     print("| k | L_train | L_validation | G (mean) | G per split | NMI |")
@@ -102,7 +105,7 @@ def run_case(name, X, y, candidates, target, estimator, args):
         print(f"| {row['k']}{mark} | {row['L_train']:.4f} | {row['L_validation']:.4f} | {row['G']:.4f} | "
               f"{per_split} | {row['nmi']:.3f} |")
     single = [choose_n_clusters([{"k": r["k"], "G": r["G_splits"][s]} for r in result.table])
-              for s in range(args.n_splits)]
+              for s in range(len(result.splits))]
     best_nmi = max(result.table, key=lambda r: r["nmi"])["k"]
     print(f"\nchosen k = {result.n_clusters} (target {target}); each split alone would choose {single}; "
           f"highest NMI at k = {best_nmi}; wall time {seconds:.0f} s")
@@ -114,25 +117,30 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", default=["digits", "blobs5", "blobs7"],
                         help="digits and/or blobsK (K Gaussian blobs)")
-    parser.add_argument("--n-splits", type=int, default=3)
-    parser.add_argument("--validation-size", type=float, default=0.2)
+    parser.add_argument("--n-splits", type=int, default=None, help="default: select_n_clusters' (2)")
+    parser.add_argument("--validation-size", type=float, default=None,
+                        help="default: select_n_clusters' (0.5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--full", action="store_true", help="DEC's default pretraining schedule")
     parser.add_argument("--max-iter", type=int, default=None,
-                        help="clustering iterations of every fit (DEC's max_iter); with --tol 0 every k "
-                             "trains exactly this long")
-    parser.add_argument("--tol", type=float, default=None, help="DEC's tol for every fit (0: never stop early)")
+                        help="clustering iterations of every k (DEC's max_iter; default 4,000, or DEC's "
+                             "10,000 with --full)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a DEC parameter for every fit (a Python literal), e.g. hidden_dims=(64,)")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     args = parser.parse_args(argv)
 
     settings = {} if args.full else dict(FAST)
-    settings.update({name: value for name, value in (("max_iter", args.max_iter), ("tol", args.tol))
-                     if value is not None})
+    if args.max_iter is not None:
+        settings["max_iter"] = args.max_iter
+    for item in args.param:
+        name, _, text = item.partition("=")
+        settings[name] = ast.literal_eval(text)
     estimator = DEC(**settings)
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"settings: {settings or 'DEC defaults'}, n_splits={args.n_splits}, "
-          f"validation_size={args.validation_size}, seed={args.seed}")
+    print(f"settings: {settings or 'DEC defaults'}, n_splits={args.n_splits or 'default'}, "
+          f"validation_size={args.validation_size or 'default'}, seed={args.seed}")
     results = {}
     for case in args.cases:
         if case == "digits":

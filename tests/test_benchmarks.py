@@ -84,3 +84,14 @@ def test_parquet_shards_benchmark_converts_once_and_reads_every_row(tmp_path):
                            "--dir", str(tmp_path), tmp_path=tmp_path)
     assert "| first open (converts) |" in stdout and "sum to the rows written" in stdout
     assert results["read"]["shape"] == [3000, 7] and results["read"]["dtype"] == "float32"
+
+
+def test_select_n_clusters_benchmark_prints_the_table_and_choice(tmp_path):
+    stdout, results = _run("select_n_clusters.py", "--cases", "blobs3", "--n-splits", "1", "--max-iter", "10",
+                           "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=10",
+                           "--param", "finetune_iter=10", "--param", "n_init=1", tmp_path=tmp_path)
+    result = results["blobs3"]
+    assert [row["k"] for row in result["table"]] == list(range(2, 13))
+    assert result["chosen"] in range(2, 13) and result["target"] == "3"
+    assert len(result["single_split_choices"]) == 1
+    assert "chosen k = " in stdout and "| 12 |" in stdout

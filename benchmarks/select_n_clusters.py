@@ -21,8 +21,9 @@ pretraining (``layerwise_iter=100``, ``finetune_iter=200``, half of the
 (``--max-iter``), with select_n_clusters' 2 splits of 50 / 50. ``--full``
 uses DEC's defaults unchanged (10,000 clustering iterations for every k).
 
-Measured (2026-11-24, one torch thread each, two runs side by side on a
-2-core CPU; ``benchmarks/RESULTS.md`` has every table):
+Measured (2026-11-24 23:00 to 2026-11-25 00:00 UTC, one torch thread each,
+two runs side by side on a 2-core CPU; ``benchmarks/RESULTS.md`` has every
+table):
 
 | case | seed | chosen k (mean G of 2 splits) | each split alone | highest NMI at | wall s |
 |---|---|---|---|---|---|
@@ -97,13 +98,14 @@ def run_case(name, X, y, candidates, target, estimator, args):
                                **split_args)
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
-    print("| k | L_train | L_validation | G (mean) | G per split | NMI |")
-    print("|---|---|---|---|---|---|")
+    print("| k | L_train | L_validation | G (mean) | G per split | drop to the next k | NMI |")
+    print("|---|---|---|---|---|---|---|")
     for row in result.table:
         mark = " **" if row["k"] == result.n_clusters else ""
         per_split = " ".join(f"{g:.4f}" for g in row["G_splits"])
+        drop = "" if row["drop"] is None else f"{row['drop']:.4f}"
         print(f"| {row['k']}{mark} | {row['L_train']:.4f} | {row['L_validation']:.4f} | {row['G']:.4f} | "
-              f"{per_split} | {row['nmi']:.3f} |")
+              f"{per_split} | {drop} | {row['nmi']:.3f} |")
     single = [choose_n_clusters([{"k": r["k"], "G": r["G_splits"][s]} for r in result.table])
               for s in range(len(result.splits))]
     best_nmi = max(result.table, key=lambda r: r["nmi"])["k"]
@@ -121,7 +123,8 @@ def main(argv=None) -> int:
     parser.add_argument("--validation-size", type=float, default=None,
                         help="default: select_n_clusters' (0.5)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--full", action="store_true", help="DEC's default pretraining schedule")
+    parser.add_argument("--full", action="store_true",
+                        help="DEC's defaults: its pretraining schedule and 10,000 clustering iterations per k")
     parser.add_argument("--max-iter", type=int, default=None,
                         help="clustering iterations of every k (DEC's max_iter; default 4,000, or DEC's "
                              "10,000 with --full)")
@@ -134,8 +137,15 @@ def main(argv=None) -> int:
     if args.max_iter is not None:
         settings["max_iter"] = args.max_iter
     for item in args.param:
-        name, _, text = item.partition("=")
-        settings[name] = ast.literal_eval(text)
+        name, sep, text = item.partition("=")
+        if not sep or name in ("n_clusters", "tol", "random_state"):
+            parser.error(f"--param {item!r}: give NAME=VALUE for a DEC parameter other than n_clusters, tol "
+                         "and random_state, which select_n_clusters sets itself")
+        try:
+            settings[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parser.error(f"--param {item!r}: the value must be a Python literal (quote strings: "
+                         f"{name}='...')")
     estimator = DEC(**settings)
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")

@@ -43,10 +43,13 @@ def test_returns_one_row_per_candidate_in_increasing_k(data):
     assert result.n_clusters in (2, 3, 4)
     assert result.models is None
     for row in result.table:
-        assert set(row) == {"k", "L_train", "L_validation", "G", "G_splits"}
+        assert set(row) == {"k", "L_train", "L_validation", "G", "G_splits", "drop"}
         assert row["L_train"] > 0 and row["L_validation"] > 0
         assert len(row["G_splits"]) == 2
         assert row["G"] == pytest.approx(np.mean(row["G_splits"]))
+    g = [row["G"] for row in result.table]
+    assert [row["drop"] for row in result.table[:-1]] == pytest.approx([a - b for a, b in zip(g, g[1:])])
+    assert result.table[-1]["drop"] is None
     assert len(result.splits) == 2
     for train, validation in result.splits:
         assert len(validation) == math.ceil(0.5 * len(X))
@@ -105,6 +108,12 @@ def test_rule_on_given_tables():
     assert choose_n_clusters(_rows([2, 5], [math.nan, 0.8])) == 5
     assert choose_n_clusters(_rows([2, 5], [math.nan, math.nan])) == 2
     assert choose_n_clusters(_rows([3], [0.7])) == 3
+    # A NaN row between two others: the drop is measured across it.
+    assert choose_n_clusters(_rows([2, 3, 4, 5], [0.95, math.nan, 0.70, 0.69])) == 2
+    # Rows in any order are read in increasing k.
+    assert choose_n_clusters(_rows([5, 2, 4, 3], [0.69, 0.9, 0.7, 0.91])) == 3
+    with pytest.raises(ValueError, match="The table is empty"):
+        choose_n_clusters([])
     assert generalizability(1.0, 2.0) == 0.5
     assert math.isnan(generalizability(1.0, 0.0))
 
@@ -137,7 +146,9 @@ def test_pretrains_once_per_split_and_fits_each_k_from_that_network(data, monkey
 def test_every_k_trains_the_estimators_max_iter_iterations(data):
     """tol is set to 0, so no k stops early: G compares k at the same length of training."""
     X, _ = data
-    estimator = DEC(**{**TINY, "tol": 0.5})  # would stop at the first target update
+    # With tol 0.5 a fit would stop at its first check, after update_interval=10 iterations.
+    estimator = DEC(**{**TINY, "tol": 0.5, "update_interval": 10})
+    assert estimator.fit(X).n_iter_ < TINY["max_iter"]
     result = _select(X, estimator=estimator, return_models=True)
     for model in result.models.values():
         assert model.tol == 0

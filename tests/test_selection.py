@@ -8,6 +8,7 @@ fits behind it, the rule applied to it.
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -17,7 +18,10 @@ from sklearn.preprocessing import StandardScaler
 
 from deepclust import DCN, DEC, IDEC, select_n_clusters
 from deepclust.dec import kl_divergence, target_distribution
-from deepclust.selection import NClustersSelection, choose_n_clusters, generalizability
+from deepclust.selection import NClustersSelection, _warn_if_unreliable, choose_n_clusters, generalizability
+
+# The tiny selections here are noise; the warnings that say so are tested on their own below.
+pytestmark = pytest.mark.filterwarnings("ignore:select_n_clusters:UserWarning")
 
 # A network small enough that a whole selection takes about a second.
 TINY = dict(hidden_dims=(16,), embedding_dim=2, pretrain="end-to-end", pretrain_epochs=5, n_init=2,
@@ -116,6 +120,30 @@ def test_rule_on_given_tables():
         choose_n_clusters([])
     assert generalizability(1.0, 2.0) == 0.5
     assert math.isnan(generalizability(1.0, 0.0))
+
+
+def _table(g_splits):
+    table = [{"k": k, "G": float(np.mean(g)), "G_splits": g} for k, g in zip(range(2, 2 + len(g_splits)), g_splits)]
+    for row, following in zip(table, table[1:] + [None]):
+        row["drop"] = row["G"] - following["G"] if following else None
+    return table
+
+
+def test_warns_when_the_choice_is_within_the_noise_between_splits():
+    noisy = _table([[0.9, 1.0], [0.88, 0.98], [0.80, 0.91], [0.79, 0.89]])  # drops ~0.01-0.08, spread 0.1
+    with pytest.warns(UserWarning, match="the largest drop of G, 0.075 after k=3, is no larger than the median"):
+        _warn_if_unreliable(noisy, choose_n_clusters(noisy))
+    clear = _table([[0.95, 0.96], [0.95, 0.97], [0.80, 0.81], [0.79, 0.80]])  # drop 0.155, spread 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_unreliable(clear, choose_n_clusters(clear))
+        _warn_if_unreliable(_table([[0.9], [0.7]]), 2)  # one split: no spread to compare with
+
+
+def test_warns_when_G_never_drops():
+    rising = _table([[0.8, 0.8], [0.9, 0.9]])
+    with pytest.warns(UserWarning, match=r"G never drops over the candidates \[2, 3\], so the largest, k=3"):
+        _warn_if_unreliable(rising, choose_n_clusters(rising))
 
 
 def test_pretrains_once_per_split_and_fits_each_k_from_that_network(data, monkeypatch):

@@ -29,7 +29,7 @@ def _launch(tmp_path, mode, ranks=2):
         capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     out = {}
-    for name in ("rows", "labels", "centers", "n_iter", "embedding"):
+    for name in ("rows", "labels", "centers", "n_iter", "embedding", "precision"):
         out[name] = [np.load(tmp_path / f"{name}_{r}.npy") for r in range(ranks)]
     return out
 
@@ -74,9 +74,11 @@ def test_two_ranks_train_the_whole_pipeline_like_one_process(tmp_path):
 
 def test_uneven_shards_and_no_random_state(tmp_path):
     """Shards of 140 and 100 points, random_state=None: the ranks agree on every schedule (from
-    the total sample count) and on their seeds (rank 0's), so they run in step to the same model."""
+    the total sample count), on their seeds and on what precision="auto" means (rank 0's, though
+    the worker makes rank 1 measure bfloat16 as faster), so they run in step to the same model."""
     ranks = _launch(tmp_path, "uneven")
     assert [len(r) for r in ranks["rows"]] == [140, 100]
+    assert ranks["precision"][0][0] == ranks["precision"][1][0] == "float32"
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
     np.testing.assert_array_equal(ranks["embedding"][0], ranks["embedding"][1])  # the same network
     X, y = worker.data()

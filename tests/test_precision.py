@@ -6,9 +6,15 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 import deepclust
-from deepclust import DEC
+from deepclust import DEC, _precision
 from deepclust._data import BatchSource
-from deepclust._precision import native_bfloat16, phase_dtypes, resolve_precision
+from deepclust._precision import (
+    MIN_BFLOAT16_SPEEDUP,
+    bfloat16_speedup,
+    native_bfloat16,
+    phase_dtypes,
+    resolve_precision,
+)
 from deepclust.autoencoder import Autoencoder, pretrain_end_to_end
 
 from .conftest import FAST, FAST_LAYERWISE
@@ -19,7 +25,8 @@ def test_resolve_precision():
     assert resolve_precision("float32", cpu) == "float32"
     assert resolve_precision("bfloat16", cpu) == "bfloat16"
     assert resolve_precision("mixed", torch.device("cuda")) == "mixed"  # asked for: never overridden
-    assert resolve_precision("auto", cpu) == ("mixed" if native_bfloat16(cpu) else "float32")
+    fast = native_bfloat16(cpu) and bfloat16_speedup(torch.get_num_threads()) >= MIN_BFLOAT16_SPEEDUP
+    assert resolve_precision("auto", cpu) == ("mixed" if fast else "float32")
     # Not measured on GPUs yet: "auto" stays float32 there (the device need not exist to ask).
     assert resolve_precision("auto", torch.device("cuda")) == "float32"
     assert not native_bfloat16(torch.device("cuda"))
@@ -27,6 +34,28 @@ def test_resolve_precision():
     assert phase_dtypes("mixed") == (torch.float32, torch.bfloat16)
     assert phase_dtypes("bfloat16") == (torch.bfloat16, torch.bfloat16)
     assert phase_dtypes("float32") == (torch.float32, torch.float32)
+
+
+@pytest.mark.parametrize("speedup, expected", [(3.7, "mixed"), (MIN_BFLOAT16_SPEEDUP, "mixed"),
+                                                (1.9, "float32"), (0.6, "float32")])
+def test_auto_uses_bfloat16_only_where_measured_faster(monkeypatch, speedup, expected):
+    # Flags alone are not enough: a CPU that reports bfloat16 units but multiplies bfloat16
+    # more slowly than float32 stays in float32.
+    monkeypatch.setattr(_precision, "native_bfloat16", lambda device: True)
+    monkeypatch.setattr(_precision, "bfloat16_speedup", lambda threads: speedup)
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+    # Without the units nothing is measured.
+    monkeypatch.setattr(_precision, "native_bfloat16", lambda device: False)
+    monkeypatch.setattr(_precision, "bfloat16_speedup", lambda threads: pytest.fail("measured"))
+    assert resolve_precision("auto", torch.device("cpu")) == "float32"
+
+
+def test_bfloat16_speedup_is_measured_once_per_thread_count():
+    bfloat16_speedup.cache_clear()
+    first = bfloat16_speedup(torch.get_num_threads())
+    assert np.isfinite(first) and first > 0
+    assert bfloat16_speedup(torch.get_num_threads()) == first  # cached: the same answer
+    assert bfloat16_speedup.cache_info().hits == 1
 
 
 def test_mixed_precision_pretrains_in_float32_and_clusters_in_bfloat16(blobs, monkeypatch):
@@ -86,7 +115,7 @@ def test_auto_precision_is_resolved_and_saved(blobs, tmp_path):
     X, _ = blobs
     dec = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
     assert dec.precision == "auto"  # the parameter is left as given
-    expected = "mixed" if native_bfloat16(torch.device("cpu")) else "float32"
+    expected = resolve_precision("auto", torch.device("cpu"))
     assert dec.precision_ == expected
     dec.save(tmp_path / "m.pt")
     loaded = deepclust.load(tmp_path / "m.pt")

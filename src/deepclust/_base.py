@@ -216,6 +216,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self._check_distributed()
         device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, device)
+        if distributed.active():  # "auto" is measured on each rank: rank 0's choice for all
+            choice = distributed.broadcast(torch.tensor([PRECISIONS.index(self.precision_)]))
+            self.precision_ = PRECISIONS[int(choice.item())]
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         kmeans_seed = int(rng.randint(np.iinfo(np.int32).max))

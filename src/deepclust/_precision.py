@@ -11,10 +11,22 @@ stay in float32, so a model predicts the same whatever it was trained with.
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
+import time
 
 import torch
 
+logger = logging.getLogger(__name__)
+
 PRECISIONS = ("auto", "float32", "bfloat16", "mixed")
+
+# "auto" trains in bfloat16 only where bfloat16 matrix products measure at least this many times
+# as fast as float32 ones. Measured with one thread (2026-11): 3.7 on an AMD EPYC (Zen 4,
+# AVX512-BF16), where DEC's clustering phase ran 1.4 times as fast in bfloat16; 0.6 on an Intel
+# Xeon that reports AVX512-BF16 but not AMX (family 6, model 207), where a training step of
+# DEC's network ran 1.8 times slower in bfloat16 than in float32.
+MIN_BFLOAT16_SPEEDUP = 2.0
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -27,19 +39,55 @@ def native_bfloat16(device: torch.device) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=None)
+def bfloat16_speedup(threads: int) -> float:
+    """How many times as fast bfloat16 matrix products run as float32 ones on this CPU.
+
+    Times the product of DEC's widest layer (a batch of 256 by 500 -> 2,000),
+    the best of 5 in each dtype after a warm-up, the two dtypes interleaved so
+    that a busy machine slows both alike. Takes about 0.1 s; measured once per
+    process and thread count. A CPU's bfloat16 flags alone do not say it is
+    faster: some report AVX512-BF16 and still multiply bfloat16 more slowly
+    than float32.
+    """
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(256, 500, generator=generator)
+    b = torch.randn(500, 2000, generator=generator)
+    operands = {torch.float32: (a, b), torch.bfloat16: (a.bfloat16(), b.bfloat16())}
+    best = dict.fromkeys(operands, float("inf"))
+    for repeat in range(6):
+        for dtype, (x, w) in operands.items():
+            start = time.perf_counter()
+            torch.mm(x, w)
+            elapsed = time.perf_counter() - start
+            if repeat:  # the first round warms up
+                best[dtype] = min(best[dtype], elapsed)
+    speedup = best[torch.float32] / best[torch.bfloat16]
+    logger.info("bfloat16 matrix products run %.2f times as fast as float32 here (%d threads)",
+                speedup, threads)
+    return speedup
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """What ``precision`` means on ``device``: "float32", "bfloat16" or "mixed".
 
-    "auto" is "mixed" on a CPU with native bfloat16 units: the clustering
-    phase's steps in bfloat16, where they ran about twice as fast and gave the
-    same clustering as float32, and pretraining in float32, because bfloat16
+    "auto" is "mixed" on a CPU with native bfloat16 units whose bfloat16
+    matrix products measure at least ``MIN_BFLOAT16_SPEEDUP`` (2) times as
+    fast as float32 ones (:func:`bfloat16_speedup`): the clustering phase's
+    steps in bfloat16, where they ran 1.4 times as fast and gave the same
+    clustering as float32, and pretraining in float32, because bfloat16
     pretraining lowered DEC's accuracy on digits (``benchmarks/RESULTS.md``).
     Elsewhere "auto" is "float32": on GPUs it has not been measured yet, and
-    without native units bfloat16 would be slower.
+    without fast bfloat16 units bfloat16 is slower. The measured speedups so
+    far are far from the threshold on either side (3.7 and 0.6), so the
+    choice does not change from run to run on one machine; pass "float32" or
+    "mixed" to fix it across machines.
     """
     if precision in ("float32", "bfloat16", "mixed"):
         return precision
-    return "mixed" if native_bfloat16(device) else "float32"
+    if native_bfloat16(device) and bfloat16_speedup(torch.get_num_threads()) >= MIN_BFLOAT16_SPEEDUP:
+        return "mixed"
+    return "float32"
 
 
 def phase_dtypes(resolved: str) -> tuple[torch.dtype, torch.dtype]:

@@ -229,10 +229,15 @@ class DEC(BaseDeepClusterer):
         passes (the target distribution, ``labels_``, ``transform``,
         ``predict``) stay float32 either way. "mixed" runs only the
         clustering phase's steps in bfloat16. "auto" resolves to "mixed" on a
-        CPU with native bfloat16 units (AVX512-BF16 or AMX): the clustering
-        phase's steps in bfloat16 and pretraining in float32, and to
-        "float32" elsewhere (GPUs are not measured yet; explicit "bfloat16"
-        works there too). Measured on a 2-core CPU with such units
+        CPU with native bfloat16 units (AVX512-BF16 or AMX) whose bfloat16
+        matrix products measure, once per process (about 0.1 s), at least
+        twice as fast as float32 ones: the clustering phase's steps in
+        bfloat16 and pretraining in float32. It resolves to "float32"
+        elsewhere: on CPUs that report bfloat16 units but multiply bfloat16
+        more slowly (measured: an Intel Xeon without AMX), and on GPUs (not
+        measured yet; explicit "bfloat16" works there too). ``precision_``
+        says what was used; pass it explicitly for the same arithmetic on
+        every machine. Measured on a 2-core AMD EPYC with AVX512-BF16
         (``benchmarks/RESULTS.md``, digits, 3 seeds): bfloat16 clustering
         steps ran twice as fast and gave the same labels' quality, while
         bfloat16 pretraining, 2.5 times faster, lowered DEC's accuracy from

@@ -3,7 +3,8 @@
 Parameters, optimiser state, losses, the soft assignments q and the target p
 are always float32. With bfloat16, the matrix products of the training steps
 (forward and backward) run in bfloat16 under ``torch.autocast``, which is
-several times faster on hardware with native bfloat16 units. Full-data passes
+several times faster on some hardware with native bfloat16 units and slower
+on other (see ``resolve_precision``). Full-data passes
 (the embedding, q for the target distribution, ``transform``, ``predict``)
 stay in float32, so a model predicts the same whatever it was trained with.
 """
@@ -22,10 +23,11 @@ logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "float32", "bfloat16", "mixed")
 
 # "auto" trains in bfloat16 only where bfloat16 matrix products measure at least this many times
-# as fast as float32 ones. Measured with one thread (2026-11): 3.7 on an AMD EPYC (Zen 4,
-# AVX512-BF16), where DEC's clustering phase ran 1.4 times as fast in bfloat16; 0.6 on an Intel
-# Xeon that reports AVX512-BF16 but not AMX (family 6, model 207), where a training step of
-# DEC's network ran 1.8 times slower in bfloat16 than in float32.
+# as fast as float32 ones. Measured (benchmarks/RESULTS.md): on a 2-core AMD EPYC with
+# AVX512-BF16, torch.mm ran 3.7 times as fast in bfloat16 (782 against 209 GFLOP/s) and DEC's
+# clustering phase 1.4 times as fast; on a 2-core Intel Xeon that reports AVX512-BF16 but not AMX
+# (family 6, model 207) this probe gave 0.53-0.65 with one or two threads, and a training step of
+# DEC's encoder ran at 0.6 times its float32 speed.
 MIN_BFLOAT16_SPEEDUP = 2.0
 
 
@@ -78,10 +80,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     clustering as float32, and pretraining in float32, because bfloat16
     pretraining lowered DEC's accuracy on digits (``benchmarks/RESULTS.md``).
     Elsewhere "auto" is "float32": on GPUs it has not been measured yet, and
-    without fast bfloat16 units bfloat16 is slower. The measured speedups so
-    far are far from the threshold on either side (3.7 and 0.6), so the
-    choice does not change from run to run on one machine; pass "float32" or
-    "mixed" to fix it across machines.
+    without fast bfloat16 units bfloat16 is slower. The speedups measured so
+    far are far from the threshold on either side (3.7, and 0.53-0.65 over
+    repeated probes), so the choice does not change from run to run on one
+    machine; pass "float32" or "mixed" to fix it across machines.
     """
     if precision in ("float32", "bfloat16", "mixed"):
         return precision

@@ -47,7 +47,7 @@ def bfloat16_speedup(threads: int) -> float:
 
     Times the product of DEC's widest layer (a batch of 256 by 500 -> 2,000),
     the best of 5 in each dtype after a warm-up, the two dtypes interleaved so
-    that a busy machine slows both alike. Takes about 0.1 s; measured once per
+    that a busy machine slows both alike. Takes about 0.2 s; measured once per
     process and thread count. A CPU's bfloat16 flags alone do not say it is
     faster: some report AVX512-BF16 and still multiply bfloat16 more slowly
     than float32.
@@ -81,9 +81,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     pretraining lowered DEC's accuracy on digits (``benchmarks/RESULTS.md``).
     Elsewhere "auto" is "float32": on GPUs it has not been measured yet, and
     without fast bfloat16 units bfloat16 is slower. The speedups measured so
-    far are far from the threshold on either side (3.7, and 0.53-0.65 over
-    repeated probes), so the choice does not change from run to run on one
-    machine; pass "float32" or "mixed" to fix it across machines.
+    far are far from the threshold on either side (3.7 for large products on
+    an AMD EPYC, where this probe has not been run yet; 0.53-0.65 over
+    repeated probes on an Intel Xeon), so the choice should not change from
+    run to run on one machine; pass "float32" or "mixed" to fix it across
+    machines.
     """
     if precision in ("float32", "bfloat16", "mixed"):
         return precision

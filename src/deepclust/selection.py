@@ -240,8 +240,9 @@ def select_n_clusters(
       each by a drop within the noise (the warning fires).
     - The noise warning (see Warns) fired in 1 of the 10 cases at 4,000,
       digits on seed 1 (a drop of 0.008 against a median spread of 0.021),
-      and in both digits cases at 10,000. The blobs' wrong choices came from drops of 0.03 to 0.05, above their splits'
-      spread: the warning flags a choice made by noise, not every wrong one.
+      and in both digits cases at 10,000. The blobs' wrong choices came
+      from drops of 0.03 to 0.05, above their splits' spread: the warning
+      flags a choice made by noise, not every wrong one.
 
     The settings (half held out, 4,000 iterations) were settled on the
     seed-0 blobs (k = 5 and k = 7) and the seed-1 blobs with k = 5, three of

@@ -442,7 +442,7 @@ def main(argv=None) -> int:
                           "(default 1000; 0 for none)")
     fit.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default="auto",
                      help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 "
-                          "clustering steps on a CPU whose bfloat16 units measure twice as fast as float32)")
+                          "clustering steps on a CPU whose bfloat16 units measure 1.5 times as fast as float32)")
     fit.add_argument("--param", action="append", metavar="NAME=VALUE",
                      help="any other DEC parameter, e.g. --param batch_size=128 --param "
                           "hidden_dims='(500, 500, 2000)' (repeatable; values are Python literals)")

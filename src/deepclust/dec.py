@@ -231,7 +231,7 @@ class DEC(BaseDeepClusterer):
         clustering phase's steps in bfloat16. "auto" resolves to "mixed" on a
         CPU with native bfloat16 units (AVX512-BF16 or AMX) whose bfloat16
         matrix products measure, once per process (about 0.2 s), at least
-        twice as fast as float32 ones: the clustering phase's steps in
+        1.5 times as fast as float32 ones: the clustering phase's steps in
         bfloat16 and pretraining in float32. It resolves to "float32"
         elsewhere: on CPUs that report bfloat16 units but multiply bfloat16
         more slowly (measured: an Intel Xeon without AMX), and on GPUs (not

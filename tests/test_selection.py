@@ -18,7 +18,13 @@ from sklearn.preprocessing import StandardScaler
 
 from deepclust import DCN, DEC, IDEC, select_n_clusters
 from deepclust.dec import kl_divergence, target_distribution
-from deepclust.selection import NClustersSelection, _warn_if_unreliable, choose_n_clusters, generalizability
+from deepclust.selection import (
+    NClustersSelection,
+    _drops,
+    _warn_if_unreliable,
+    choose_n_clusters,
+    generalizability,
+)
 
 # The tiny selections here are noise; the warnings that say so are tested on their own below.
 pytestmark = pytest.mark.filterwarnings("ignore:select_n_clusters:UserWarning")
@@ -114,8 +120,13 @@ def test_rule_on_given_tables():
     assert choose_n_clusters(_rows([3], [0.7])) == 3
     # A NaN row between two others: the drop is measured across it.
     assert choose_n_clusters(_rows([2, 3, 4, 5], [0.95, math.nan, 0.70, 0.69])) == 2
+    # A tie goes to the smaller k, whatever the rows' order.
+    assert choose_n_clusters(_rows([4, 3, 2], [0.25, 0.5, 0.75])) == 2  # both drops exactly 0.25
     # Rows in any order are read in increasing k.
     assert choose_n_clusters(_rows([5, 2, 4, 3], [0.69, 0.9, 0.7, 0.91])) == 3
+    # The drop column is the rule's: measured across a NaN row, None there and on the last finite row.
+    assert _drops(_rows([2, 3, 4, 5], [0.95, math.nan, 0.70, 0.69])) == pytest.approx(
+        {2: 0.25, 3: None, 4: 0.01, 5: None})
     with pytest.raises(ValueError, match="The table is empty"):
         choose_n_clusters([])
     assert generalizability(1.0, 2.0) == 0.5
@@ -124,8 +135,9 @@ def test_rule_on_given_tables():
 
 def _table(g_splits):
     table = [{"k": k, "G": float(np.mean(g)), "G_splits": g} for k, g in zip(range(2, 2 + len(g_splits)), g_splits)]
-    for row, following in zip(table, table[1:] + [None]):
-        row["drop"] = row["G"] - following["G"] if following else None
+    drops = _drops(table)
+    for row in table:
+        row["drop"] = drops[row["k"]]
     return table
 
 

@@ -60,8 +60,9 @@ class NClustersSelection:
     table : list of dict
         One row per candidate, in increasing k, with keys ``k``, ``L_train``,
         ``L_validation``, ``G`` (means over the splits), ``G_splits`` (G of
-        each split), ``drop`` (G minus the next candidate's G, the margin of
-        the rule; None on the last row) and, when labels were given, ``nmi`` (mean NMI of the
+        each split), ``drop`` (G minus the next candidate's G, skipping
+        candidates whose G is NaN: the margin of the rule; None on the last
+        row and where G is NaN) and, when labels were given, ``nmi`` (mean NMI of the
         fitted clustering of all of X against the labels, for evaluation only).
     splits : list of tuple of ndarray
         The ``(train_indices, validation_indices)`` of each split.
@@ -351,8 +352,9 @@ def select_n_clusters(
         if y is not None:
             row["nmi"] = float(nmis[:, j].mean())
         table.append(row)
-    for row, following in zip(table, table[1:] + [None]):  # the margin each candidate is chosen by
-        row["drop"] = row["G"] - following["G"] if following is not None else None
+    drops = _drops(table)  # the margin each candidate is chosen by
+    for row in table:
+        row["drop"] = drops[row["k"]]
     chosen = choose_n_clusters(table)
     _warn_if_unreliable(table, chosen)
     return NClustersSelection(n_clusters=chosen, table=table, splits=splits, models=models)
@@ -391,14 +393,24 @@ def choose_n_clusters(table) -> int:
     """
     if len(table) == 0:
         raise ValueError("The table is empty: it needs one row (with keys 'k' and 'G') per candidate k.")
-    table = sorted(table, key=lambda row: row["k"])
-    rows = [row for row in table if not math.isnan(float(row["G"]))]
-    if not rows:
-        return int(table[0]["k"])
-    if len(rows) == 1:
-        return int(rows[0]["k"])
-    scores = np.array([row["G"] for row in rows], dtype=float)
-    drops = scores[:-1] - scores[1:]
-    if drops.max() <= 0:
-        return int(rows[-1]["k"])
-    return int(rows[int(np.argmax(drops))]["k"])
+    drops = [(drop, k) for k, drop in _drops(table).items() if drop is not None]  # increasing k
+    if not drops:  # at most one row with a finite G: that one, else the smallest k
+        finite = [row["k"] for row in table if not math.isnan(float(row["G"]))]
+        return int(min(finite or [row["k"] for row in table]))
+    largest, k = max(drops, key=lambda item: item[0])  # the first, so the smallest k, on a tie
+    if largest <= 0:
+        return int(max(row["k"] for row in table if not math.isnan(float(row["G"]))))
+    return int(k)
+
+
+def _drops(table) -> dict:
+    """The drop of G after each candidate k: its G minus that of the next larger k with a finite G.
+
+    None for the largest such k and for rows whose G is NaN. Both the rule
+    and the table's ``drop`` column read it.
+    """
+    rows = sorted((row for row in table if not math.isnan(float(row["G"]))), key=lambda row: row["k"])
+    drops = dict.fromkeys(sorted(row["k"] for row in table))  # in increasing k
+    for row, following in zip(rows, rows[1:]):
+        drops[row["k"]] = float(row["G"]) - float(following["G"])
+    return drops

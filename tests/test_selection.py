@@ -152,6 +152,15 @@ def test_warns_when_the_choice_is_within_the_noise_between_splits():
         _warn_if_unreliable(_table([[0.9], [0.7]]), 2)  # one split: no spread to compare with
 
 
+def test_no_false_warning_when_the_next_G_is_nan():
+    # k=3's validation loss was 0 (G NaN): the drop after k=2 is measured to k=4, not NaN.
+    table = _table([[0.95, 0.96], [math.nan, math.nan], [0.70, 0.71], [0.69, 0.70]])
+    assert choose_n_clusters(table) == 2 and table[0]["drop"] == pytest.approx(0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_unreliable(table, 2)
+
+
 def test_warns_when_G_never_drops():
     rising = _table([[0.8, 0.8], [0.9, 0.9]])
     with pytest.warns(UserWarning, match=r"G never drops over the candidates \[2, 3\], so the largest, k=3"):

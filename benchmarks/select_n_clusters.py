@@ -46,6 +46,12 @@ to about 0.02. On digits G is flat (0.76-0.80 at every k): the choices there
 are noise. The previous rule (highest G, 3 splits of 80 / 20, each k stopped
 at tol) chose 2 and 3 on the seed-0 blobs and 5 on digits.
 
+With ``--max-iter 10000`` (DEC's default length; about 72 minutes a case on
+one thread of the Intel Xeon VM of 2026-11-25, in float32), seven cases so
+far: blobs k=5 seeds 0 and 2 chose 5; blobs k=7 seeds 2, 0 and 1 chose 7, 11
+and 6 (seed 1's blobs have two latent centres 2.2 apart, and NMI is highest
+at 6 too); digits seeds 0 and 1 chose 10, by drops within the noise.
+
 Usage::
 
     python benchmarks/select_n_clusters.py                     # digits, blobs k=5 and k=7

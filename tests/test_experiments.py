@@ -12,6 +12,7 @@ from deepclust import experiments
 from deepclust.experiments import (
     accuracy_over_iterations,
     compare_methods,
+    generalizability_study,
     imbalance_study,
     imbalanced_indices,
     robustness_sweep,
@@ -111,12 +112,15 @@ def test_protocols_and_their_files(blobs, tmp_path):
                                                  dec_params=TINY)},
         "iterations": {"blobs": accuracy_over_iterations(X, y, seeds=(0,), snapshot_size=100,
                                                          dec_params={**TINY, "update_interval": 5})},
+        "select-k": {"blobs": generalizability_study(X, y, candidates=(2, 3, 4), seeds=(0, 1), n_splits=1,
+                                                     dec_params=TINY)},
     }
     t4 = results["table4"]["blobs"]
     assert t4["sizes"][1.0] == [len(y)] and t4["sizes"][0.5][0] < len(y)
     # a method skipped on some subset is "n/a" in the table, not a crash
     t4["summary"][0.5]["DEC"] = {"skipped": "for the test"}
     assert "n/a" in experiments.markdown("table4", {"blobs": t4})
+    assert "(chosen)" in experiments.markdown("select-k", results["select-k"])
     curve = results["iterations"]["blobs"]["runs"][0]["curve"]
     assert curve[0][0] == 0 and len(curve) >= 2 and all(0 <= acc <= 1 for _, acc in curve)
     for kind, result in results.items():
@@ -143,3 +147,51 @@ def test_command_line_experiment(tmp_path):
     bad = subprocess.run([*cmd[:4], "table2", "--methods", "HAC", "--out", str(out)], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 1 and "unknown" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_command_line_select_k(tmp_path):
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "deepclust", "experiment", "select-k", "--datasets", "digits", "--seeds", "0",
+           "--candidates", "9", "10", "11", "--out", str(out), "--param", "hidden_dims=(32,)",
+           "--param", "layerwise_iter=20", "--param", "finetune_iter=40", "--param", "max_iter=40",
+           "--param", "n_init=2"]
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "digits seed 0: chosen k" in proc.stdout and "| 10 |" in proc.stdout
+    data = json.loads((out / "select-k.json").read_text())["results"]["digits"]
+    assert data["candidates"] == [9, 10, 11] and data["runs"][0]["chosen"] in (9, 10, 11)
+    assert (out / "select-k.png").stat().st_size > 1000
+    bad = subprocess.run([*cmd, "--param", "tol=0.1"], capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode == 1 and "select_n_clusters sets" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.filterwarnings("ignore:select_n_clusters:UserWarning")
+def test_generalizability_study_reads_labels_only_for_nmi(blobs):
+    X, y = blobs
+    lines = []
+    result = generalizability_study(X, y, candidates=(4, 2, 3), seeds=(0,), dec_params=TINY, log=lines.append)
+    assert result["candidates"] == [2, 3, 4] and result["n_clusters"] == 3 and result["n_splits"] == 2
+    (run,) = result["runs"]
+    assert run["chosen"] in (2, 3, 4) and [row["k"] for row in run["table"]] == [2, 3, 4]
+    assert all(0.0 <= row["nmi"] <= 1.0 and len(row["G_splits"]) == 2 for row in run["table"])
+    assert len(lines) == 1 and f"chosen k {run['chosen']}" in lines[0]
+    # other labels change the NMI column and nothing else
+    shuffled = np.random.RandomState(0).permutation(y)
+    again = generalizability_study(X, shuffled, candidates=(2, 3, 4), seeds=(0,), dec_params=TINY)["runs"][0]
+    assert again["chosen"] == run["chosen"]
+    assert [row["G"] for row in again["table"]] == [row["G"] for row in run["table"]]
+    assert [row["nmi"] for row in again["table"]] != [row["nmi"] for row in run["table"]]
+
+
+def test_generalizability_study_defaults_and_errors(blobs):
+    X, y = blobs
+    quick = generalizability_study(X, y, seeds=(0,), n_splits=1, dec_params={**TINY, "max_iter": 5})
+    assert quick["candidates"] == list(range(2, 9))  # 3 classes give or take 5, at least 2
+    # the selection's warnings are kept with the run and printed under its table
+    quick["runs"][0]["warnings"] = ["select_n_clusters: G never drops over the candidates"]
+    assert "seed 0: select_n_clusters: G never drops" in experiments.markdown("select-k", {"blobs": quick})
+    with pytest.raises(ValueError, match="tol"):
+        generalizability_study(X, y, dec_params={"tol": 0.1})
+    with pytest.raises(ValueError, match="every candidate must be >= 2"):
+        generalizability_study(X, y, candidates=(1, 2), dec_params=TINY)

@@ -84,3 +84,23 @@ def test_clear_errors(digits):
     no_snapshots = DEC(n_clusters=4, random_state=0, **FAST).fit(X)
     with pytest.raises(ValueError, match="snapshot_size"):
         plotting.embedding_over_training(no_snapshots)
+
+
+def test_generalizability_figure_draws_the_selection(tmp_path):
+    from sklearn.datasets import make_blobs
+
+    from deepclust import select_n_clusters
+
+    X, y = make_blobs(n_samples=150, centers=3, n_features=4, cluster_std=0.8, random_state=0)
+    small = DEC(**{**FAST, "max_iter": 40})
+    with pytest.warns(UserWarning, match="select_n_clusters"):  # 2 splits of 75 points are noisy
+        a = select_n_clusters(X, [2, 3, 4], estimator=small, y=y, random_state=0)
+        b = select_n_clusters(X, [2, 3, 4], estimator=small, random_state=1)
+    fig = plotting.generalizability(a)
+    assert len(fig.axes) == 2  # G, and NMI on a second axis since labels were given
+    assert len(plotting.generalizability(b).axes) == 1  # no labels, no NMI axis
+    first = _png(fig, tmp_path / "a.png")
+    assert _differ(first, _png(plotting.generalizability(b), tmp_path / "b.png"))
+    assert not _differ(first, _png(plotting.generalizability(a), tmp_path / "a2.png"))
+    with pytest.raises(ValueError, match="select_n_clusters"):
+        plotting.generalizability(object())

@@ -320,6 +320,9 @@ def _experiment(args) -> int:
         values = [_literal(v) for v in args.values]
         run = lambda X, y, log: experiments.robustness_sweep(  # noqa: E731
             X, y, param=args.sweep, values=values, log=log, **common)
+    elif args.kind == "select-k":
+        run = lambda X, y, log: experiments.generalizability_study(  # noqa: E731
+            X, y, candidates=args.candidates, log=log, **common)
     else:
         run = lambda X, y, log: experiments.accuracy_over_iterations(  # noqa: E731
             X, y, snapshot_size=args.snapshots, log=log, **common)
@@ -481,10 +484,13 @@ def main(argv=None) -> int:
 
     experiment = sub.add_parser("experiment", help="reproduce a table or figure of the DEC paper "
                                                    "(labels for evaluation only)")
-    experiment.add_argument("kind", choices=["table2", "table4", "robustness", "iterations"],
+    experiment.add_argument("kind", choices=["table2", "table4", "robustness", "iterations", "select-k"],
                             help="table2: Tables 2 and 3 (baselines, AE + k-means / GMM, DEC w/o "
                                  "backprop, DEC); table4: imbalanced subsets; robustness: Figure 2, DEC "
-                                 "over one setting; iterations: Figure 5 (f), ACC over the clustering phase")
+                                 "over one setting; iterations: Figure 5 (f), ACC over the clustering phase; "
+                                 "select-k: Figure 6, generalizability G and NMI over k and the k "
+                                 "select_n_clusters chooses (every k trains DEC's max_iter: set it with "
+                                 "--param max_iter=N for the time you have)")
     experiment.add_argument("--datasets", nargs="+", choices=sorted(EXPERIMENT_DATASETS), default=["digits"],
                             help="datasets of deepclust.datasets (default: digits); one whose files are "
                                  "missing and cannot be downloaded is skipped with a message")
@@ -502,6 +508,9 @@ def main(argv=None) -> int:
     experiment.add_argument("--values", nargs="+", default=[str(10 * 2**i) for i in range(9)],
                             metavar="V", help="robustness: its values (Python literals; default the "
                                               "paper's 10 x 2^i, i = 0..8, for update_interval)")
+    experiment.add_argument("--candidates", nargs="+", type=_positive, default=None, metavar="K",
+                            help="select-k: the numbers of clusters to try (default: the number of "
+                                 "classes give or take 5)")
     experiment.add_argument("--snapshots", type=_positive, default=10_000, metavar="N",
                             help="iterations: measure ACC on N recorded points (default 10,000)")
     experiment.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default=None)

@@ -9,6 +9,7 @@ a figure. The command line runs them on the datasets of :mod:`deepclust.datasets
     deepclust experiment table4 --datasets digits --out results/
     deepclust experiment robustness --datasets digits --param update_interval --values 10 20 40 80 160
     deepclust experiment iterations --datasets digits --out results/
+    deepclust experiment select-k --datasets digits --seeds 0 --out results/
 
 * ``table2``: Tables 2 and 3: k-means, GMM and spectral clustering on the data, AE + k-means and
   AE + GMM on the pretrained embedding, DEC w/o backprop and DEC (and, with ``methods``, IDEC,
@@ -19,6 +20,9 @@ a figure. The command line runs them on the datasets of :mod:`deepclust.datasets
   starting from the same pretrained autoencoder (:func:`robustness_sweep`).
 * ``iterations``: Figure 5 (f): accuracy at every target update of the clustering phase
   (:func:`accuracy_over_iterations`).
+* ``select-k``: Figure 6: the generalizability G and the NMI of DEC over candidate numbers of
+  clusters, and the k that :func:`~deepclust.select_n_clusters` chooses
+  (:func:`generalizability_study`).
 
 The pretrained autoencoder is shared, within a seed, by every method that starts from one (AE +
 k-means, AE + GMM, DEC w/o backprop, DEC, IDEC, DCN), so their wall times include that one
@@ -30,6 +34,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+import warnings
 from datetime import datetime, timezone
 from math import nan
 from pathlib import Path
@@ -41,7 +46,8 @@ from .metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_in
 
 __all__ = [
     "BASELINES", "DEEP_METHODS", "TABLE2_METHODS", "accuracy_over_iterations", "compare_methods",
-    "imbalance_study", "imbalanced_indices", "robustness_sweep", "summarise", "write_experiment",
+    "generalizability_study", "imbalance_study", "imbalanced_indices", "robustness_sweep", "summarise",
+    "write_experiment",
 ]
 
 BASELINES = ("k-means", "GMM", "spectral")
@@ -441,6 +447,78 @@ def accuracy_over_iterations(X, y, *, seeds=(0, 1, 2), n_clusters=None, snapshot
     return {"runs": runs, "n_samples": int(X.shape[0]), "n_clusters": k, "seeds": _seeds(seeds)}
 
 
+def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int = 2,
+                           validation_size: float = 0.5, dec_params=None, device: str = "auto",
+                           verbose: bool = False, log=None) -> dict:
+    """Figure 6 (section 5.5): DEC's generalizability G and NMI over numbers of clusters.
+
+    For each seed, :func:`deepclust.select_n_clusters` fits DEC for every candidate k on
+    ``n_splits`` training splits, measures G = L_train / L_validation, and chooses the k just
+    before the largest drop of G. The labels give each k's NMI, for evaluation; they never
+    influence G or the choice.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        True labels, used only for the NMI column.
+    candidates : sequence of int, default=None
+        The numbers of clusters to try; by default the number of classes K give or take 5 (at
+        least 2), the span of the paper's figure around MNIST's 10.
+    seeds : sequence of int, default=(0,)
+        Each seed draws its own splits and fits.
+    n_splits, validation_size
+        :func:`~deepclust.select_n_clusters`' (2 splits of 50 / 50 by default).
+    dec_params : dict, default=None
+        DEC settings other than its defaults, for every fit; ``n_clusters``, ``tol`` and
+        ``random_state`` are set by the selection itself. Every k trains for DEC's ``max_iter``
+        (10,000 by default): on digits about half an hour a seed on one CPU thread
+        (``benchmarks/RESULTS.md``), so set ``max_iter`` for the time you have.
+    device, verbose
+        For DEC, and a progress bar over the fits.
+    log : callable, default=None
+        Called with one line of text per finished seed.
+
+    Returns
+    -------
+    dict with ``candidates``, ``runs`` (per seed: ``chosen`` k, ``table`` as
+    :class:`~deepclust.selection.NClustersSelection`'s, ``warnings`` raised by the selection and
+    ``seconds``), ``n_samples``, ``n_features``, ``n_clusters`` (the number of classes),
+    ``n_splits``, ``validation_size`` and ``seeds``.
+    """
+    from .dec import DEC
+    from .selection import select_n_clusters
+
+    params = dict(dec_params or {})
+    fixed = sorted({"n_clusters", "tol", "random_state"} & params.keys())
+    if fixed:
+        raise ValueError(f"dec_params sets {fixed}, which select_n_clusters sets for every fit; leave "
+                         "them out.")
+    y = _check_labels(X, y)
+    n_classes = _n_clusters(y, None)
+    if candidates is None:
+        candidates = range(max(2, n_classes - 5), n_classes + 6)
+    candidates = sorted(int(k) for k in candidates)
+    estimator = DEC(device=device, **params)
+    runs = []
+    for seed in _seeds(seeds):
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            result = select_n_clusters(X, candidates, estimator=estimator, y=y, n_splits=n_splits,
+                                       validation_size=validation_size, random_state=seed, verbose=verbose)
+        messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        runs.append({"chosen": result.n_clusters, "table": result.table, "warnings": messages,
+                     "seconds": time.perf_counter() - start})
+        if log:
+            best = max(result.table, key=lambda row: row["nmi"])["k"]
+            log(f"seed {seed}: chosen k {result.n_clusters} (highest NMI at {best}; {n_classes} classes)"
+                + ("; " + " ".join(messages) if messages else ""))
+    return {"candidates": candidates, "runs": runs, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+            "n_clusters": n_classes, "n_splits": int(n_splits), "validation_size": float(validation_size),
+            "seeds": _seeds(seeds)}
+
+
 # ---------------------------------------------------------------------------- writing results
 
 
@@ -495,6 +573,22 @@ def markdown(kind: str, results: dict) -> str:
                 c = run["curve"]
                 lines.append(f"| {seed} | {c[0][0]} | {c[-1][0]} | {c[0][1]:.3f} | {c[-1][1]:.3f} | "
                              f"{run['final']['acc']:.3f} |")
+    elif kind == "select-k":
+        for d in names:
+            r = results[d]
+            chosen = ", ".join(f"{run['chosen']} (seed {s})" for s, run in zip(r["seeds"], r["runs"]))
+            lines.append(f"\n{d}: G = L_train / L_validation (mean of {r['n_splits']} splits) and NMI by k, "
+                         f"{r['n_clusters']} classes; chosen k: {chosen}\n")
+            lines.append("| k | " + " | ".join(f"G seed {s} | NMI seed {s}" for s in r["seeds"]) + " |")
+            lines.append("|---" * (1 + 2 * len(r["seeds"])) + "|")
+            for i, k in enumerate(r["candidates"]):
+                cells = []
+                for run in r["runs"]:
+                    row = run["table"][i]
+                    cells += [f"{row['G']:.4f}" + (" (chosen)" if k == run["chosen"] else ""), f"{row['nmi']:.3f}"]
+                lines.append(f"| {k} | " + " | ".join(cells) + " |")
+            for s, run in zip(r["seeds"], r["runs"]):
+                lines += [f"\nseed {s}: {message}" for message in run["warnings"]]
     else:
         raise ValueError(f"unknown experiment {kind!r}")
     return "\n".join(lines).strip() + "\n"
@@ -533,6 +627,18 @@ def _figure(kind: str, results: dict):
             ax.set_ylabel("ACC")
             ax.set_ylim(0, 1)
             ax.legend()
+        elif kind == "select-k":
+            from .plotting import _draw_generalizability
+
+            nmi_ax = ax.twinx()
+            for i, (seed, run) in enumerate(zip(r["seeds"], r["runs"])):
+                _draw_generalizability(ax, run["table"], run["chosen"], colour=f"C{i}", label=f"G, seed {seed}",
+                                      nmi_ax=nmi_ax)
+            ax.set_xticks(r["candidates"])
+            ax.set_xlabel("number of clusters k (star: chosen)")
+            ax.set_ylabel("G = L_train / L_validation")
+            nmi_ax.set_ylabel("NMI (dashed)")
+            ax.legend(loc="best")
         else:
             for seed, run in zip(r["seeds"], r["runs"]):
                 ax.plot(*zip(*run["curve"]), marker=".", label=f"seed {seed}")

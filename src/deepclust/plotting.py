@@ -18,6 +18,8 @@ function                    what it shows
 :func:`confidence_histogram`  the distribution of each point's largest q_ij
 :func:`confusion_matrix`    classes against clusters, when labels are given
 :func:`top_terms`           the heaviest features (e.g. tf-idf terms) of each cluster
+:func:`generalizability`    G and NMI over the number of clusters, from
+                            :func:`~deepclust.select_n_clusters` (Figure 6)
 ==========================  ============================================
 
 Labels (``y``) are only ever used to colour or score a figure; nothing here
@@ -42,6 +44,7 @@ __all__ = [
     "confidence_histogram",
     "confusion_matrix",
     "embedding_over_training",
+    "generalizability",
     "gradient_magnitude",
     "top_terms",
     "training_curves",
@@ -433,4 +436,50 @@ def top_terms(model, X, terms: Sequence[str], *, n_terms: int = 10):
         ax.barh(np.arange(len(best))[::-1], mean[best], color=_cmap(k)(j % 20))
         ax.set_yticks(np.arange(len(best))[::-1], [terms[b] for b in best], fontsize=8)
     fig.suptitle("Heaviest terms of each cluster (mean value)")
+    return fig
+
+
+# ------------------------------------------------------------------ Figure 6
+
+
+def _draw_generalizability(ax, table, chosen: int, *, colour: str = "C0", label: str = "G",
+                          nmi_ax=None) -> None:
+    """Draw one :func:`~deepclust.select_n_clusters` table on ``ax``: the mean G by k (a line),
+    each split's G (dots), the chosen k (a star) and, on ``nmi_ax`` when the table has NMI, the
+    NMI by k (dashed)."""
+    ks = [row["k"] for row in table]
+    ax.plot(ks, [row["G"] for row in table], marker="o", color=colour, label=label)
+    for row in table:
+        ax.scatter([row["k"]] * len(row["G_splits"]), row["G_splits"], s=8, color=colour, alpha=0.4)
+    best = next(row for row in table if row["k"] == chosen)
+    ax.scatter([chosen], [best["G"]], marker="*", s=160, color=colour, zorder=3, edgecolor="k")
+    if nmi_ax is not None and all("nmi" in row for row in table):
+        nmi_ax.plot(ks, [row["nmi"] for row in table], linestyle="--", marker=".", color=colour, alpha=0.7)
+
+
+def generalizability(selection):
+    """Generalizability G and NMI over the number of clusters (Figure 6).
+
+    Parameters
+    ----------
+    selection : NClustersSelection
+        What :func:`deepclust.select_n_clusters` returned. Its mean G by k is
+        drawn as a line, each split's G as dots, and the chosen k (the k
+        before the largest drop of G) as a star; when it was given labels,
+        the NMI of each k is drawn dashed on a second axis, for evaluation.
+    """
+    table = list(getattr(selection, "table", None) or [])
+    if not table:
+        raise ValueError("selection has no table; pass what deepclust.select_n_clusters returned.")
+    fig = _figure(5.5, 3.6)
+    ax = fig.subplots()
+    nmi_ax = ax.twinx() if all("nmi" in row for row in table) else None
+    _draw_generalizability(ax, table, selection.n_clusters, label="G (mean of the splits)", nmi_ax=nmi_ax)
+    ax.set_xlabel("number of clusters k")
+    ax.set_ylabel("G = L_train / L_validation")
+    ax.set_xticks([row["k"] for row in table])
+    if nmi_ax is not None:
+        nmi_ax.set_ylabel("NMI (dashed)")
+    ax.legend(loc="best")
+    fig.suptitle(f"Generalizability over k: chosen k = {selection.n_clusters}")
     return fig

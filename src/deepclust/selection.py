@@ -266,6 +266,8 @@ def select_n_clusters(
     See Also
     --------
     DEC.score : Minus the loss L on some data, with the data's own target.
+    deepclust.plotting.generalizability : The table as the paper's Figure 6.
+    deepclust.experiments.generalizability_study : This over seeds, as ``deepclust experiment select-k``.
 
     Examples
     --------

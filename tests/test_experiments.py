@@ -195,3 +195,5 @@ def test_generalizability_study_defaults_and_errors(blobs):
         generalizability_study(X, y, dec_params={"tol": 0.1})
     with pytest.raises(ValueError, match="every candidate must be >= 2"):
         generalizability_study(X, y, candidates=(1, 2), dec_params=TINY)
+    with pytest.raises(ValueError, match="must hold ints"):
+        generalizability_study(X, y, candidates=(2, 3.5), dec_params=TINY)

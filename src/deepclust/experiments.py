@@ -498,7 +498,6 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
     n_classes = _n_clusters(y, None)
     if candidates is None:
         candidates = range(max(2, n_classes - 5), n_classes + 6)
-    candidates = sorted(int(k) for k in candidates)
     estimator = DEC(device=device, **params)
     runs = []
     for seed in _seeds(seeds):
@@ -514,6 +513,7 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
             best = max(result.table, key=lambda row: row["nmi"])["k"]
             log(f"seed {seed}: chosen k {result.n_clusters} (highest NMI at {best}; {n_classes} classes)"
                 + ("; " + " ".join(messages) if messages else ""))
+    candidates = [row["k"] for row in runs[0]["table"]]  # as select_n_clusters checked and sorted them
     return {"candidates": candidates, "runs": runs, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
             "n_clusters": n_classes, "n_splits": int(n_splits), "validation_size": float(validation_size),
             "seeds": _seeds(seeds)}

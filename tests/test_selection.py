@@ -21,6 +21,7 @@ from deepclust.dec import kl_divergence, target_distribution
 from deepclust.selection import (
     NClustersSelection,
     _drops,
+    _split_noise,
     _warn_if_unreliable,
     choose_n_clusters,
     generalizability,
@@ -143,13 +144,29 @@ def _table(g_splits):
 
 def test_warns_when_the_choice_is_within_the_noise_between_splits():
     noisy = _table([[0.9, 1.0], [0.88, 0.98], [0.80, 0.91], [0.79, 0.89]])  # drops ~0.01-0.08, spread 0.1
-    with pytest.warns(UserWarning, match="the largest drop of G, 0.075 after k=3, is no larger than the median"):
+    with pytest.warns(UserWarning, match="the largest drop of G, 0.075 after k=3, is no larger than the noise"):
         _warn_if_unreliable(noisy, choose_n_clusters(noisy))
     clear = _table([[0.95, 0.96], [0.95, 0.97], [0.80, 0.81], [0.79, 0.80]])  # drop 0.155, spread 0.01
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _warn_if_unreliable(clear, choose_n_clusters(clear))
         _warn_if_unreliable(_table([[0.9], [0.7]]), 2)  # one split: no spread to compare with
+
+
+def test_more_splits_lower_the_noise_the_drop_is_measured_against():
+    # The same drop (0.06 after k=3) and the same spread of each k's G over the splits (0.1):
+    # with 2 splits that spread is the noise (|G_1 - G_2|); with 8 the mean G is surer, the noise is
+    # their standard deviation x 2 / sqrt(8), and the drop stands out of it.
+    two = _table([[0.95, 1.05], [0.95, 1.05], [0.89, 0.99], [0.89, 0.99]])
+    with pytest.warns(UserWarning, match=r"no larger than the noise of G between the splits \(0.1:"):
+        _warn_if_unreliable(two, choose_n_clusters(two))
+    eight = _table([[0.95, 1.05] * 4, [0.95, 1.05] * 4, [0.89, 0.99] * 4, [0.89, 0.99] * 4])
+    assert choose_n_clusters(eight) == 3 and eight[1]["drop"] == pytest.approx(0.06)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_unreliable(eight, 3)  # noise 0.0535 * 2 / sqrt(8) = 0.038 < 0.06
+    assert _split_noise([0.9, 1.0]) == pytest.approx(0.1)  # two splits: their spread, as before
+    assert _split_noise([0.9, math.nan]) is None and _split_noise([0.9]) is None
 
 
 def test_no_false_warning_when_the_next_G_is_nan():

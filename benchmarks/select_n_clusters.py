@@ -47,10 +47,11 @@ are noise. The previous rule (highest G, 3 splits of 80 / 20, each k stopped
 at tol) chose 2 and 3 on the seed-0 blobs and 5 on digits.
 
 With ``--max-iter 10000`` (DEC's default length; about 72 minutes a case on
-one thread of the Intel Xeon VM of 2026-11-25, in float32), seven cases so
-far: blobs k=5 seeds 0 and 2 chose 5; blobs k=7 seeds 2, 0 and 1 chose 7, 11
-and 6 (seed 1's blobs have two latent centres 2.2 apart, and NMI is highest
-at 6 too); digits seeds 0 and 1 chose 10, by drops within the noise.
+one thread of the Intel Xeon VM of 2026-11-25, in float32, 45-52 minutes on
+the AMX one of 2026-12-06 in "mixed"), every blob case: k=5 seeds 0-3 chose
+5, 6, 5, 5; k=7 seeds 0-3 chose 11, 6, 7, 7 (seed 1's blobs have two latent
+centres 2.2 apart, and NMI is highest at 6 too); digits seeds 0 and 1 chose
+10 and seed 2 (``--n-splits 4``) 9, each by a drop within the noise.
 
 Usage::
 

@@ -162,11 +162,11 @@ def test_command_line_select_k(tmp_path):
     data = json.loads((out / "select-k.json").read_text())["results"]["digits"]
     assert data["candidates"] == [9, 10, 11] and data["runs"][0]["chosen"] in (9, 10, 11)
     assert (out / "select-k.png").stat().st_size > 1000
-    bad = subprocess.run([*cmd, "--param", "tol=0.1"], capture_output=True, text=True, timeout=120, env=env)
-    assert bad.returncode == 1 and "select_n_clusters sets" in bad.stderr and "Traceback" not in bad.stderr
+    for param, says in (("tol=0.1", "--param max_iter"), ("n_clusters=3", "--candidates"), ("random_state=1", "--seeds")):
+        bad = subprocess.run([*cmd, "--param", param], capture_output=True, text=True, timeout=120, env=env)
+        assert bad.returncode == 1 and says in bad.stderr and "Traceback" not in bad.stderr, param
 
 
-@pytest.mark.filterwarnings("ignore:select_n_clusters:UserWarning")
 def test_generalizability_study_reads_labels_only_for_nmi(blobs):
     X, y = blobs
     lines = []
@@ -197,3 +197,20 @@ def test_generalizability_study_defaults_and_errors(blobs):
         generalizability_study(X, y, candidates=(1, 2), dec_params=TINY)
     with pytest.raises(ValueError, match="must hold ints"):
         generalizability_study(X, y, candidates=(2, 3.5), dec_params=TINY)
+
+
+def test_generalizability_study_keeps_the_selections_warnings_and_passes_others_on(blobs, monkeypatch):
+    import warnings
+
+    from deepclust import selection
+
+    def verdict(table, chosen):
+        warnings.warn(f"select_n_clusters: chose {chosen} within the noise", UserWarning)
+        warnings.warn("something else", RuntimeWarning)
+
+    monkeypatch.setattr(selection, "_warn_if_unreliable", verdict)
+    X, y = blobs
+    with pytest.warns(RuntimeWarning, match="something else"):
+        result = generalizability_study(X, y, candidates=(2, 3), seeds=(0,), n_splits=1, dec_params=TINY)
+    run = result["runs"][0]
+    assert run["warnings"] == [f"select_n_clusters: chose {run['chosen']} within the noise"]

@@ -193,9 +193,10 @@ def _fit(args) -> int:
     return 0
 
 
-def _estimator_params(assignments, estimator, taken) -> dict:
+def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
     """``--param NAME=VALUE`` options as estimator parameters; VALUE is a Python literal
-    (read with ``ast.literal_eval``, which evaluates nothing else) or else a string."""
+    (read with ``ast.literal_eval``, which evaluates nothing else) or else a string. A name in
+    ``taken`` is refused, naming the option that sets it (``flags`` overrides the usual names)."""
     import ast
 
     known = set(estimator().get_params()) - {"autoencoder", "checkpoint_dir", "verbose"}
@@ -209,8 +210,8 @@ def _estimator_params(assignments, estimator, taken) -> dict:
             raise ValueError(f"--param {name}: {estimator.__name__} has no such parameter; it has "
                              f"{', '.join(sorted(known))}.")
         if name in taken:
-            flag = {"n_clusters": "--n-clusters", "random_state": "--seed",
-                    "snapshot_size": "--snapshots"}.get(name, f"--{name.replace('_', '-')}")
+            flag = {"n_clusters": "--n-clusters", "random_state": "--seed", "snapshot_size": "--snapshots",
+                    **(flags or {})}.get(name, f"--{name.replace('_', '-')}")
             raise ValueError(f"--param {name}: set it with {flag} instead.")
         try:
             value = ast.literal_eval(text.strip())
@@ -305,7 +306,12 @@ def _experiment(args) -> int:
     from ._download import DownloadError
     from .dec import DEC
 
-    params = _estimator_params(args.param, DEC, {"random_state", "snapshot_size"})
+    taken, flags = {"random_state", "snapshot_size"}, {"random_state": "--seeds"}
+    if args.kind == "select-k":  # select_n_clusters sets these for every fit
+        taken |= {"n_clusters", "tol"}
+        flags.update(n_clusters="--candidates",
+                     tol="--param max_iter (select-k trains every k for max_iter iterations, tol 0)")
+    params = _estimator_params(args.param, DEC, taken, flags)
     if args.precision is not None:
         params["precision"] = args.precision
     common = {"seeds": args.seeds, "dec_params": params, "device": args.device, "verbose": args.verbose}
@@ -322,7 +328,8 @@ def _experiment(args) -> int:
             X, y, param=args.sweep, values=values, log=log, **common)
     elif args.kind == "select-k":
         run = lambda X, y, log: experiments.generalizability_study(  # noqa: E731
-            X, y, candidates=args.candidates, log=log, **common)
+            X, y, candidates=args.candidates, n_splits=args.n_splits, validation_size=args.validation_size,
+            log=log, **common)
     else:
         run = lambda X, y, log: experiments.accuracy_over_iterations(  # noqa: E731
             X, y, snapshot_size=args.snapshots, log=log, **common)
@@ -489,8 +496,9 @@ def main(argv=None) -> int:
                                  "backprop, DEC); table4: imbalanced subsets; robustness: Figure 2, DEC "
                                  "over one setting; iterations: Figure 5 (f), ACC over the clustering phase; "
                                  "select-k: Figure 6, generalizability G and NMI over k and the k "
-                                 "select_n_clusters chooses (every k trains DEC's max_iter: set it with "
-                                 "--param max_iter=N for the time you have)")
+                                 "select_n_clusters chooses (every k of every split and seed trains DEC's "
+                                 "max_iter, 10,000 by default: about half an hour a seed on digits on one "
+                                 "thread; set --param max_iter=N and --seeds for the time you have)")
     experiment.add_argument("--datasets", nargs="+", choices=sorted(EXPERIMENT_DATASETS), default=["digits"],
                             help="datasets of deepclust.datasets (default: digits); one whose files are "
                                  "missing and cannot be downloaded is skipped with a message")
@@ -509,8 +517,12 @@ def main(argv=None) -> int:
                             metavar="V", help="robustness: its values (Python literals; default the "
                                               "paper's 10 x 2^i, i = 0..8, for update_interval)")
     experiment.add_argument("--candidates", nargs="+", type=_positive, default=None, metavar="K",
-                            help="select-k: the numbers of clusters to try (default: the number of "
-                                 "classes give or take 5)")
+                            help="select-k: the numbers of clusters to try, each at least 2 (default: the "
+                                 "number of classes give or take 5)")
+    experiment.add_argument("--n-splits", type=_positive, default=2, metavar="N",
+                            help="select-k: training / validation splits G is averaged over (default 2)")
+    experiment.add_argument("--validation-size", type=float, default=0.5, metavar="F",
+                            help="select-k: fraction of the points held out in each split (default 0.5)")
     experiment.add_argument("--snapshots", type=_positive, default=10_000, metavar="N",
                             help="iterations: measure ACC on N recorded points (default 10,000)")
     experiment.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default=None)

@@ -454,8 +454,9 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
 
     For each seed, :func:`deepclust.select_n_clusters` fits DEC for every candidate k on
     ``n_splits`` training splits, measures G = L_train / L_validation, and chooses the k just
-    before the largest drop of G. The labels give each k's NMI, for evaluation; they never
-    influence G or the choice.
+    before the largest drop of G. The labels give each k's NMI, for evaluation, and, when
+    ``candidates`` is None, the window of candidates around the number of classes (as the paper's
+    figure spans MNIST's 10); they never influence G or which candidate is chosen.
 
     Parameters
     ----------
@@ -503,10 +504,15 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
     for seed in _seeds(seeds):
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
+            warnings.simplefilter("always")
             result = select_n_clusters(X, candidates, estimator=estimator, y=y, n_splits=n_splits,
                                        validation_size=validation_size, random_state=seed, verbose=verbose)
-        messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        messages = []  # the selection's own verdicts go with the run; anything else is passed on
+        for w in caught:
+            if issubclass(w.category, UserWarning) and str(w.message).startswith("select_n_clusters:"):
+                messages.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         runs.append({"chosen": result.n_clusters, "table": result.table, "warnings": messages,
                      "seconds": time.perf_counter() - start})
         if log:

@@ -469,8 +469,9 @@ def generalizability(selection):
         the NMI of each k is drawn dashed on a second axis, for evaluation.
     """
     table = list(getattr(selection, "table", None) or [])
-    if not table:
-        raise ValueError("selection has no table; pass what deepclust.select_n_clusters returned.")
+    if not table or not hasattr(selection, "n_clusters"):
+        raise ValueError("selection has no table or chosen n_clusters; pass what "
+                         "deepclust.select_n_clusters returned.")
     fig = _figure(5.5, 3.6)
     ax = fig.subplots()
     nmi_ax = ax.twinx() if all("nmi" in row for row in table) else None

@@ -204,8 +204,9 @@ def select_n_clusters(
         than the noise of G between the splits: the median over k of the
         splits' standard deviation of G times 2 / sqrt(n_splits), which is
         the spread |G_1 - G_2| for two splits and shrinks with more splits
-        (about 1.4 standard errors of the difference of two mean G). Other
-        splits could then choose another k.
+        (about 1.4 standard errors of the difference of two mean G, were
+        they independent; the same splits make neighbouring k move together,
+        so it errs towards warning). Other splits could then choose another k.
 
     Notes
     -----
@@ -249,7 +250,8 @@ def select_n_clusters(
       (the warning fires): with four splits G stayed flat, 0.64 to 0.66
       from k = 6 to 15, and each split alone chose 7, 12, 6 and 6.
     - Choosing the *first* drop above the splits' noise (about 1.4 times
-      their median difference of G) instead of the largest chose 7 on the
+      their median range of G, the earlier noise statistic) instead of the
+      largest chose 7 on the
       seed-0 blobs with k = 7, but 2 and 4 on the next two cases (k = 7
       seed 1, k = 5 seed 2): G is not level enough below the true k on
       these sizes, and the rule stays the largest drop.
@@ -257,7 +259,7 @@ def select_n_clusters(
       digits on seed 1 (a drop of 0.008 against a noise of 0.021), and in
       the three digits cases at 10,000 (seed 2: 0.018 against 0.022 over
       four splits). The blobs' wrong choices came
-      from drops of 0.03 to 0.05, above their splits' spread: the warning
+      from drops of 0.03 to 0.075, above their splits' noise: the warning
       flags a choice made by noise, not every wrong one.
 
     The settings (half held out, 4,000 iterations) were settled on the
@@ -379,8 +381,10 @@ def select_n_clusters(
 
 def _split_noise(g_splits) -> float | None:
     """The noise of a mean G over splits, on the scale of the spread of two: the splits' standard
-    deviation times 2 / sqrt(n), which is |G_1 - G_2| for two splits and shrinks as splits are added
-    (about 1.4 standard errors of the difference of two such means). None below two finite values."""
+    deviation times 2 / sqrt(n), which is |G_1 - G_2| for two splits and shrinks as splits are added:
+    about 1.4 standard errors of the difference of two such means if they were independent. The G
+    of neighbouring k come from the same splits and tend to move together, so this errs towards
+    warning. None below two finite values."""
     finite = np.asarray(g_splits, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
     if len(finite) < 2:
@@ -396,7 +400,8 @@ def _warn_if_unreliable(table, chosen: int) -> None:
             f"select_n_clusters: G never drops over the candidates {[r['k'] for r in table]}, so the "
             f"largest, k={chosen}, was chosen; try larger candidates.", UserWarning, stacklevel=3)
         return
-    noise = [n for n in (_split_noise(r["G_splits"]) for r in table) if n is not None]
+    noise = [n for n in (_split_noise(r["G_splits"]) for r in table if not math.isnan(float(r["G"])))
+             if n is not None]
     if noise and row["drop"] <= np.median(noise):
         warnings.warn(
             f"select_n_clusters: the largest drop of G, {row['drop']:.3g} after k={chosen}, is no larger "

@@ -121,6 +121,8 @@ def test_protocols_and_their_files(blobs, tmp_path):
     t4["summary"][0.5]["DEC"] = {"skipped": "for the test"}
     assert "n/a" in experiments.markdown("table4", {"blobs": t4})
     assert "(chosen)" in experiments.markdown("select-k", results["select-k"])
+    # a NaN (a G whose validation loss was 0, say) is written as JSON's null, not as a bare NaN
+    results["robustness"]["blobs"]["extra"] = [np.float32("nan"), float("inf"), np.arange(2)]
     curve = results["iterations"]["blobs"]["runs"][0]["curve"]
     assert curve[0][0] == 0 and len(curve) >= 2 and all(0 <= acc <= 1 for _, acc in curve)
     for kind, result in results.items():
@@ -128,8 +130,15 @@ def test_protocols_and_their_files(blobs, tmp_path):
         assert [p.name for p in written] == [f"{kind}.md", f"{kind}.json", f"{kind}.png"]
         table = written[0].read_text()
         assert "blobs" in table and "|---" in table
-        assert json.loads(written[1].read_text())["experiment"] == kind
+        document = json.loads(written[1].read_text(), parse_constant=_refuse_constant)
+        assert document["experiment"] == kind
         assert written[2].stat().st_size > 1000
+    assert json.loads((tmp_path / "robustness.json").read_text())["results"]["blobs"]["extra"] == [
+        None, None, [0, 1]]
+
+
+def _refuse_constant(name):
+    raise AssertionError(f"{name} is not JSON")
 
 
 def test_command_line_experiment(tmp_path):

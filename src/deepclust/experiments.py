@@ -36,7 +36,7 @@ import platform
 import time
 import warnings
 from datetime import datetime, timezone
-from math import nan
+from math import isfinite, nan
 from pathlib import Path
 
 import numpy as np
@@ -669,8 +669,8 @@ def write_experiment(kind: str, results: dict, out_dir, *, settings: dict | None
               f"settings {settings or 'defaults'}")
     written = [out_dir / f"{kind}.md", out_dir / f"{kind}.json"]
     written[0].write_text(f"<!-- {header} -->\n\n" + markdown(kind, results))
-    written[1].write_text(json.dumps({"experiment": kind, "environment": header, "results": results},
-                                     indent=1, default=_jsonable))
+    document = {"experiment": kind, "environment": header, "results": results}
+    written[1].write_text(json.dumps(_jsonable(document), indent=1, allow_nan=False))
     try:
         fig = _figure(kind, results)
     except ImportError:
@@ -681,8 +681,19 @@ def write_experiment(kind: str, results: dict, out_dir, *, settings: dict | None
 
 
 def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
+    """``value`` as plain JSON: numpy scalars and arrays as Python numbers and lists, and a NaN or
+    infinite number (a G whose validation loss was 0, say) as null, which every JSON reader takes
+    (a bare NaN is not JSON, and strict readers such as ``jq`` or a browser refuse the file)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

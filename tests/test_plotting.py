@@ -98,6 +98,13 @@ def test_generalizability_figure_draws_the_selection(tmp_path):
         b = select_n_clusters(X, [2, 3, 4], estimator=small, random_state=1)
     fig = plotting.generalizability(a)
     assert len(fig.axes) == 2  # G, and NMI on a second axis since labels were given
+    ax = fig.axes[0]
+    chosen = next(row for row in a.table if row["k"] == a.n_clusters)
+    star = ax.collections[-1]  # drawn after each k's split dots
+    assert star.get_offsets().tolist() == [[a.n_clusters, pytest.approx(chosen["G"])]]
+    dots = sorted(map(tuple, np.concatenate([c.get_offsets() for c in ax.collections[:-1]]).tolist()))
+    assert np.allclose(dots, sorted((row["k"], g) for row in a.table for g in row["G_splits"]))
+    assert ax.lines[0].get_ydata().tolist() == pytest.approx([row["G"] for row in a.table])
     assert len(plotting.generalizability(b).axes) == 1  # no labels, no NMI axis
     first = _png(fig, tmp_path / "a.png")
     assert _differ(first, _png(plotting.generalizability(b), tmp_path / "b.png"))

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 import torch
 
 from ._atomic import atomic_file
+from ._io import _json_default
 from .shards import ShardedArray
 
 logger = logging.getLogger(__name__)
@@ -42,13 +43,6 @@ FILENAME = "checkpoint.pt"
 
 # Settings that may change between a fit and its resumption: they do not change the result.
 _FREE_SETTINGS = ("verbose", "device", "checkpoint_dir", "checkpoint_every")
-
-
-def _json_default(value):
-    """numpy scalars (e.g. n_clusters=np.int64(10)) as Python numbers."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def data_fingerprint(X) -> str:

@@ -20,11 +20,19 @@ FAST_LAYERWISE = dict(hidden_dims=(32,), embedding_dim=3, n_init=3, max_iter=60,
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """The test networks are tiny: intra-op threads only add synchronisation, and on a
-    busy machine OpenMP threads waiting for each other make training ~100x slower."""
+    busy machine OpenMP threads waiting for each other make training ~100x slower. The
+    subprocesses (the CLI, benchmarks) inherit OMP_NUM_THREADS=1: beside another pytest-xdist
+    worker, two threads each made them 2-3 times as slow."""
     n = torch.get_num_threads()
+    before = os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
     yield
     torch.set_num_threads(n)
+    if before is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = before
 
 
 @pytest.fixture(autouse=True, scope="session")

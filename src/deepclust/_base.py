@@ -455,6 +455,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 batch_size=self._batch_per_rank(), lr=self.pretrain_schedule_["lr"], generator=generator,
                 verbose=self.verbose, checkpoint=checkpoint,
                 compute_dtype=self._compute_dtype("pretrain"), optimizer=self.pretrain_schedule_["optimizer"],
+                augment=self._augmenter(generator, "pretrain"),
             )
         else:
             logger.info("layer-wise pretraining schedule: %s", self.layerwise_schedule_)
@@ -546,6 +547,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 p.requires_grad_(True)  # a given autoencoder may come with a frozen decoder
             params += list(ae.decoder.parameters())
         optimizer = self._clustering_optimizer(params)
+        augment = None if frozen else self._augmenter(generator, "clustering")
         batches = ShuffledBatches(n, self._batch_per_rank(), generator)
         # With a frozen encoder the embedding never changes: encode once.
         z_fixed = z_init if frozen else None
@@ -627,12 +629,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             # Data-parallel: the cluster frequencies f_j over every rank's points (eq. 3).
             p = self._target(q, distributed.all_reduce(q.sum(dim=0)) if distributed.active() else None)
             running, steps = None, min(interval, self.max_iter - it)
-            for _ in range(steps):
+            for step in range(it, it + steps):
                 idx = next(batches)
                 if z_fixed is not None:
                     zb = z_fixed[idx.to(z_fixed.device)]
                 else:
                     xb = source.take(idx)
+                    if augment is not None:  # q of augmented points against p of clean ones (DEC-DA)
+                        xb = augment(xb, step)
                     with autocast(source.device, self._compute_dtype("clustering")):
                         zb = ae.encode(xb)
                         recon = ae.decode(zb) if joint else None
@@ -666,6 +670,12 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return q, it, history, snapshots
 
     # ------------------------------------------------ what a method supplies
+
+    def _augmenter(self, generator: torch.Generator, phase: str):
+        """The transform of the training mini-batches of ``phase`` ("pretrain" or "clustering"),
+        ``augment(batch, iteration)``, or None to train on the data as it is (all but DBC with
+        ``augment=True``). Full-data passes never see it."""
+        return None
 
     def _loss_weights(self) -> tuple[float, float]:
         """Weights (network, clustering) of the clustering phase's loss; DEC's (0, 1)."""

@@ -266,8 +266,13 @@ def _train(
     checkpoint: Callable[[int, dict], None] | None = None,
     due: Callable[[int], bool] | None = None,
     compute_dtype: torch.dtype = torch.float32,
+    augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
 ) -> list[float]:
     """Run ``n_iter`` mini-batch steps; return the mean loss of each epoch.
+
+    ``augment(batch, iteration)``, when given, transforms each mini-batch
+    before the loss sees it (the autoencoder then reconstructs the
+    transformed batch).
 
     ``compute_dtype`` is the dtype of the steps' matrix products (see
     ``_precision``); the loss and the parameters stay float32.
@@ -302,8 +307,11 @@ def _train(
 
     bar = tqdm(total=n_iter, initial=start, desc=desc, disable=not verbose, leave=False)
     for it in range(start, n_iter):
+        x = source.take(next(batches))
+        if augment is not None:
+            x = augment(x, it)
         with autocast(source.device, compute_dtype):
-            loss = loss_fn(source.take(next(batches)))
+            loss = loss_fn(x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         distributed.average_gradients([p for group in optimizer.param_groups for p in group["params"]])
@@ -403,6 +411,7 @@ def pretrain_end_to_end(
     compute_dtype: torch.dtype = torch.float32,
     optimizer: str = "adam",
     n_iter: int | None = None,
+    augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
 ) -> list[float]:
     """Train the whole autoencoder on the mean squared reconstruction error.
 
@@ -414,8 +423,9 @@ def pretrain_end_to_end(
     the DEC-keras reproduction. ``checkpoint`` (a fit's checkpointer,
     optional) saves the training state as it goes and resumes from it.
     ``compute_dtype`` is the dtype of the matrix products (float32, or
-    bfloat16 under autocast). Returns the mean reconstruction loss of each
-    epoch.
+    bfloat16 under autocast). ``augment(batch, iteration)`` (optional)
+    transforms each mini-batch, e.g. :class:`~deepclust._augment.ImageAugmenter`.
+    Returns the mean reconstruction loss of each epoch.
     """
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer={optimizer!r}; use 'adam' or 'sgd'.")
@@ -437,7 +447,7 @@ def pretrain_end_to_end(
         lambda x: reconstruction_mse(ae, ae(x), x), source,
         n_iter=n_iter, batch_size=batch_size, optimizer=opt, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
-        compute_dtype=compute_dtype, **stages.train_args(0, []),
+        compute_dtype=compute_dtype, augment=augment, **stages.train_args(0, []),
     )
     stages.finished(0, losses)
     return losses

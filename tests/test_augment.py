@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+import deepclust
 from deepclust import DBC
 from deepclust._augment import ImageAugmenter, random_affine
 from deepclust._checkpoint import FILENAME
@@ -53,7 +54,7 @@ def test_augmenter_is_a_function_of_seed_phase_rank_and_step():
         assert not torch.allclose(other, a(x, 5))
 
 
-def test_dbc_trains_on_augmented_batches_and_predicts_on_clean_images():
+def test_dbc_trains_on_augmented_batches_and_predicts_on_clean_images(tmp_path):
     X, y = _digits()
     plain = DBC(n_clusters=3, **SMALL).fit(X)
     augmented = DBC(n_clusters=3, augment=True, **SMALL).fit(X)
@@ -64,6 +65,10 @@ def test_dbc_trains_on_augmented_batches_and_predicts_on_clean_images():
     np.testing.assert_array_equal(augmented.transform(X), augmented.transform(X))
     np.testing.assert_array_equal(augmented.predict(X), augmented.labels_)
     assert len(np.unique(augmented.labels_)) == 3
+    augmented.save(tmp_path / "model.pt")
+    loaded = deepclust.load(tmp_path / "model.pt")
+    assert loaded.augment is True
+    np.testing.assert_array_equal(loaded.predict(X), augmented.labels_)
 
 
 def test_augment_needs_images():

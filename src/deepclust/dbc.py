@@ -66,11 +66,11 @@ class DBC(DEC):
         step computes q of augmented images against the target p of the
         clean ones. Full-data passes (p, ``predict``, ``transform``) use the
         images as given. Needs images at least 2 pixels high and wide.
-        Measured so far on Fashion-MNIST, one seed (``benchmarks/RESULTS.md``):
-        0.570 / 0.636 ACC / NMI after 20 epochs of augmented pretraining,
-        against 0.567 / 0.624 from the same network clustered without
-        augmentation and 0.560 / 0.623 for the default; on 8 x 8 digits it
-        lowered accuracy.
+        On Fashion-MNIST it is no reliable gain (``benchmarks/RESULTS.md``):
+        after 20 epochs of augmented pretraining, ACC / NMI 0.570 / 0.636 on
+        one seed and 0.530 / 0.612 on another, against 0.560 / 0.623 and
+        0.558 / 0.622 for the default. In a short run on 8 x 8 digits it
+        lowered ACC (0.737 against 0.821): a shift of 10% is most of a pixel.
     embedding_dim : int, default=10
         Dimension of the embedding.
     pretrain : {"end-to-end"}, default="end-to-end"

@@ -67,9 +67,10 @@ class DBC(DEC):
         clean ones. Full-data passes (p, ``predict``, ``transform``) use the
         images as given. Needs images at least 2 pixels high and wide.
         On Fashion-MNIST it is no reliable gain (``benchmarks/RESULTS.md``):
-        after 20 epochs of augmented pretraining, ACC / NMI 0.570 / 0.636 on
-        one seed and 0.530 / 0.612 on another, against 0.560 / 0.623 and
-        0.558 / 0.622 for the default. In a short run on 8 x 8 digits it
+        with 20 epochs of pretraining, ACC / NMI 0.554 / 0.625 (seed 0; 0.570
+        / 0.636 and 0.530 / 0.612 on seeds 0 and 1 in a scratch loop),
+        against 0.560 / 0.623 and 0.558 / 0.622 for the default (seeds 0 and
+        1). In a short run on 8 x 8 digits it
         lowered ACC (0.737 against 0.821): a shift of 10% is most of a pixel.
     embedding_dim : int, default=10
         Dimension of the embedding.

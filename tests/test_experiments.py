@@ -102,6 +102,17 @@ def test_compare_methods_summarises_over_seeds(blobs):
     assert mean == pytest.approx(np.mean(accs)) and std == pytest.approx(np.std(accs))
 
 
+def test_a_setting_of_one_method_goes_to_that_method_only(blobs):
+    X, y = blobs
+    # IDEC's gamma reaches IDEC, and not the DEC that pretrains the shared autoencoder.
+    run = run_methods(X, y, 3, 0, ("AE + k-means", "IDEC"), dec_params={**TINY, "gamma": 0.5})
+    assert set(run) == {"AE + k-means", "IDEC"} and 0 <= run["IDEC"]["acc"] <= 1
+    with pytest.raises(ValueError, match="gamma"):  # IDEC's own check, after the pretraining
+        run_methods(X, y, 3, 0, ("AE + k-means", "IDEC"), dec_params={**TINY, "gamma": -1.0})
+    with pytest.raises(ValueError, match=r"\['gamma'\], which none of \['DEC'\]"):
+        run_methods(X, y, 3, 0, ("k-means", "DEC"), dec_params={**TINY, "gamma": 0.5})
+
+
 def test_protocols_and_their_files(blobs, tmp_path):
     X, y = blobs
     results = {
@@ -156,6 +167,20 @@ def test_command_line_experiment(tmp_path):
     bad = subprocess.run([*cmd[:4], "table2", "--methods", "HAC", "--out", str(out)], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 1 and "unknown" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([*cmd, "--param", "augment=True"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "--param augment: DEC has no such parameter" in bad.stderr
+
+
+def test_command_line_passes_a_method_its_own_settings(tmp_path):
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "deepclust", "experiment", "table2", "--datasets", "digits", "--seeds", "0",
+           "--methods", "DBC", "--out", str(out), "--param", "augment=True", "--param", "channels=(4, 8)",
+           "--param", "pretrain_epochs=1", "--param", "max_iter=20", "--param", "n_init=1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "table2.json").read_text())
+    assert "'augment': True" in data["environment"]  # the settings, as the header records them
+    assert 0 <= data["results"]["digits"]["runs"][0]["DBC"]["acc"] <= 1
 
 
 def test_command_line_select_k(tmp_path):

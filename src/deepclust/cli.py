@@ -196,10 +196,12 @@ def _fit(args) -> int:
 def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
     """``--param NAME=VALUE`` options as estimator parameters; VALUE is a Python literal
     (read with ``ast.literal_eval``, which evaluates nothing else) or else a string. A name in
-    ``taken`` is refused, naming the option that sets it (``flags`` overrides the usual names)."""
+    ``taken`` is refused, naming the option that sets it (``flags`` overrides the usual names).
+    ``estimator`` is a class or a tuple of classes: NAME must be a parameter of one of them."""
     import ast
 
-    known = set(estimator().get_params()) - {"autoencoder", "checkpoint_dir", "verbose"}
+    estimators = estimator if isinstance(estimator, tuple) else (estimator,)
+    known = set().union(*(e().get_params() for e in estimators)) - {"autoencoder", "checkpoint_dir", "verbose"}
     params = {}
     for item in assignments or ():
         name, sep, text = item.partition("=")
@@ -207,8 +209,9 @@ def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
         if not sep or not name:
             raise ValueError(f"--param {item!r}: write NAME=VALUE, e.g. --param batch_size=128.")
         if name not in known:
-            raise ValueError(f"--param {name}: {estimator.__name__} has no such parameter; it has "
-                             f"{', '.join(sorted(known))}.")
+            raise ValueError(f"--param {name}: {' / '.join(e.__name__ for e in estimators)} "
+                             f"{'has' if len(estimators) == 1 else 'have'} no such parameter; "
+                             f"{'it has' if len(estimators) == 1 else 'they have'} {', '.join(sorted(known))}.")
         if name in taken:
             flag = {"n_clusters": "--n-clusters", "random_state": "--seed", "snapshot_size": "--snapshots",
                     **(flags or {})}.get(name, f"--{name.replace('_', '-')}")
@@ -311,7 +314,11 @@ def _experiment(args) -> int:
         taken |= {"n_clusters", "tol"}
         flags.update(n_clusters="--candidates",
                      tol="--param max_iter (select-k trains every k for max_iter iterations, tol 0)")
-    params = _estimator_params(args.param, DEC, taken, flags)
+    estimators = (DEC,)
+    if args.kind in ("table2", "table4"):  # each deep method takes the settings it has
+        deep = experiments._deep_estimators()
+        estimators += tuple(deep[m] for m in ("IDEC", "DCN", "DBC") if m in (args.methods or ()))
+    params = _estimator_params(args.param, estimators, taken, flags)
     if args.precision is not None:
         params["precision"] = args.precision
     common = {"seeds": args.seeds, "dec_params": params, "device": args.device, "verbose": args.verbose}
@@ -527,7 +534,9 @@ def main(argv=None) -> int:
                             help="iterations: measure ACC on N recorded points (default 10,000)")
     experiment.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default=None)
     experiment.add_argument("--param", action="append", metavar="NAME=VALUE",
-                            help="a DEC setting for every deep method (repeatable)")
+                            help="a DEC setting for every deep method that takes it, or with "
+                                 "table2 / table4 one of a listed method's own (IDEC's gamma, "
+                                 "DBC's augment, ...), for that method (repeatable)")
     experiment.add_argument("--device", default="auto")
     experiment.add_argument("--verbose", action="store_true", help="show progress bars")
 

@@ -170,6 +170,12 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     y = _check_labels(X, y)
     params = dict(dec_params or {})
     estimators = _deep_estimators()
+    used = [estimators["DEC"]] + [estimators[m] for m in ("IDEC", "DCN", "DBC") if m in methods]
+    accepted_by_any = set().union(*(cls().get_params() for cls in used))
+    unknown = sorted(set(params) - accepted_by_any)
+    if unknown:
+        raise ValueError(f"dec_params sets {unknown}, which none of "
+                         f"{[cls.__name__ for cls in used]} takes.")
     k = n_clusters
     out = {}
 
@@ -194,7 +200,9 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     shared = [m for m in methods if m in ("AE + k-means", "AE + GMM", "DEC w/o backprop", "DEC", "IDEC", "DCN")]
     if shared:
         start = time.perf_counter()
-        ae = _pretrain(X, k, seed, params, device, verbose)
+        dec_accepted = estimators["DEC"]().get_params()  # not another method's own settings
+        ae = _pretrain(X, k, seed, {key: v for key, v in params.items() if key in dec_accepted}, device,
+                       verbose)
         ae_seconds = time.perf_counter() - start
         pretrain_s = ae.fit_times_["pretrain"]
         pretrained = {"seconds": ae_seconds, "pretrain_seconds": pretrain_s, "precision": ae.precision_,
@@ -298,7 +306,9 @@ def compare_methods(X, y, *, n_clusters=None, methods=TABLE2_METHODS, seeds=(0, 
     seeds : sequence of int, default=(0, 1, 2)
     dec_params : dict, default=None
         Settings for DEC other than its defaults (the other deep methods get those they take;
-        methods that reuse DEC's autoencoder do not get the pretraining ones).
+        methods that reuse DEC's autoencoder do not get the pretraining ones). A setting of IDEC,
+        DCN or DBC alone (e.g. IDEC's ``gamma``, DBC's ``augment``) goes to that method only when
+        it is among ``methods``; one that no deep method among them takes is an error.
     device, verbose
         Passed to the deep estimators.
     log : callable, default=None

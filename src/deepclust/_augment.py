@@ -4,7 +4,7 @@ DEC-DA pretrains the autoencoder on randomly rotated and shifted images and,
 in the clustering phase, computes the soft assignment q of augmented images
 against the target p computed from clean ones, as supervised training with
 data augmentation does. :class:`ImageAugmenter` draws each mini-batch's
-transforms from a generator seeded by (fit seed, phase, step), so a fit
+transforms from a generator seeded by (fit seed, phase, rank, step), so a fit
 resumed from a checkpoint augments exactly as the uninterrupted one would.
 """
 
@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 __all__ = ["ImageAugmenter", "random_affine"]
 
-# The generators of the two phases (and of each rank, when data-parallel) draw from disjoint seeds.
-_PHASE_OFFSET = {"pretrain": 0, "clustering": 1}
+_PHASES = ("pretrain", "clustering")
 
 
 def random_affine(
@@ -49,19 +49,21 @@ def random_affine(
 
 
 class ImageAugmenter:
-    """``augment(x, step)``: :func:`random_affine` with a generator seeded by (seed, phase, step).
+    """``augment(x, step)``: :func:`random_affine` with a generator seeded by (seed, phase, rank, step).
 
     ``phase`` is "pretrain" or "clustering"; ``rank`` separates the draws of
-    data-parallel ranks.
+    data-parallel ranks. numpy's ``SeedSequence`` mixes the four numbers, so
+    no two (phase, rank, step) of a fit share a stream.
     """
 
     def __init__(self, image_shape: Sequence[int], seed: int, phase: str, rank: int = 0, *,
                  max_degrees: float = 10.0, max_shift: float = 0.1):
         self.image_shape = tuple(int(s) for s in image_shape)
-        self.base = (int(seed) * 4 + 2 * int(rank) + _PHASE_OFFSET[phase]) * 1_000_003
+        self.key = (int(seed), _PHASES.index(phase), int(rank))
         self.max_degrees, self.max_shift = float(max_degrees), float(max_shift)
 
     def __call__(self, x: torch.Tensor, step: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed((self.base + int(step)) % (2 ** 63))
+        seed = np.random.SeedSequence([*self.key, int(step)]).generate_state(1, np.uint64)[0]
+        generator = torch.Generator().manual_seed(int(seed) >> 1)  # manual_seed takes 63 bits
         return random_affine(x, self.image_shape, generator, max_degrees=self.max_degrees,
                              max_shift=self.max_shift)

@@ -314,10 +314,9 @@ def _experiment(args) -> int:
         taken |= {"n_clusters", "tol"}
         flags.update(n_clusters="--candidates",
                      tol="--param max_iter (select-k trains every k for max_iter iterations, tol 0)")
-    estimators = (DEC,)
-    if args.kind in ("table2", "table4"):  # each deep method takes the settings it has
-        deep = experiments._deep_estimators()
-        estimators += tuple(deep[m] for m in ("IDEC", "DCN", "DBC") if m in (args.methods or ()))
+    # table2 / table4 give each listed method its own settings; the other experiments fit DEC only
+    estimators = (tuple(experiments.method_estimators(args.methods or ()))
+                  if args.kind in ("table2", "table4") else DEC)
     params = _estimator_params(args.param, estimators, taken, flags)
     if args.precision is not None:
         params["precision"] = args.precision

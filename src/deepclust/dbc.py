@@ -195,8 +195,7 @@ class DBC(DEC):
     def _augmenter(self, generator, phase: str):
         if not self.augment:
             return None
-        rank = distributed.rank() if distributed.active() else 0
-        return ImageAugmenter(self.image_shape_, generator.initial_seed(), phase, rank)
+        return ImageAugmenter(self.image_shape_, generator.initial_seed(), phase, distributed.rank())
 
     def _new_autoencoder(self, n_features: int, input_scale: float) -> Autoencoder:
         return ConvAutoencoder(self.image_shape_, self.channels, self.embedding_dim, input_scale,

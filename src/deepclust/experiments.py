@@ -170,12 +170,10 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     y = _check_labels(X, y)
     params = dict(dec_params or {})
     estimators = _deep_estimators()
-    used = [estimators["DEC"]] + [estimators[m] for m in ("IDEC", "DCN", "DBC") if m in methods]
-    accepted_by_any = set().union(*(cls().get_params() for cls in used))
-    unknown = sorted(set(params) - accepted_by_any)
+    accepted = {cls.__name__: set(cls().get_params()) for cls in method_estimators(methods)}
+    unknown = sorted(set(params) - set().union(*accepted.values()))
     if unknown:
-        raise ValueError(f"dec_params sets {unknown}, which none of "
-                         f"{[cls.__name__ for cls in used]} takes.")
+        raise ValueError(f"dec_params sets {unknown}, which none of {list(accepted)} takes.")
     k = n_clusters
     out = {}
 
@@ -200,8 +198,8 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     shared = [m for m in methods if m in ("AE + k-means", "AE + GMM", "DEC w/o backprop", "DEC", "IDEC", "DCN")]
     if shared:
         start = time.perf_counter()
-        dec_accepted = estimators["DEC"]().get_params()  # not another method's own settings
-        ae = _pretrain(X, k, seed, {key: v for key, v in params.items() if key in dec_accepted}, device,
+        # DEC's own settings only, not another method's
+        ae = _pretrain(X, k, seed, {key: v for key, v in params.items() if key in accepted["DEC"]}, device,
                        verbose)
         ae_seconds = time.perf_counter() - start
         pretrain_s = ae.fit_times_["pretrain"]
@@ -219,8 +217,7 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
             if name not in methods:
                 continue
             cls = estimators["DEC" if name.startswith("DEC") else name]
-            accepted = cls().get_params()
-            own = {key: v for key, v in clustering.items() if key in accepted}
+            own = {key: v for key, v in clustering.items() if key in accepted[cls.__name__]}
             if name == "DEC w/o backprop":
                 own["freeze_encoder"] = True
             start = time.perf_counter()
@@ -230,8 +227,7 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
                          **_clustering_figures(model, X.shape[0])}
     if "DBC" in methods:  # its own convolutional network and pretraining
         DBC = estimators["DBC"]
-        accepted = DBC().get_params()
-        own = {key: v for key, v in params.items() if key in accepted and key != "pretrain"}
+        own = {key: v for key, v in params.items() if key in accepted["DBC"] and key != "pretrain"}
         start = time.perf_counter()
         try:
             model = DBC(k, random_state=seed, device=device, verbose=verbose, **own).fit(X)
@@ -241,6 +237,13 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
             out["DBC"] = {**scores(y, model.labels_), "seconds": time.perf_counter() - start,
                           **_clustering_figures(model, X.shape[0])}
     return {m: out[m] for m in methods if m in out}
+
+
+def method_estimators(methods) -> list:
+    """The deep estimator classes that ``methods`` fit: DEC (whose settings every table takes) and
+    IDEC, DCN or DBC where listed. A setting of ``dec_params`` must belong to one of them."""
+    estimators = _deep_estimators()
+    return [estimators["DEC"], *(estimators[m] for m in DEEP_METHODS if m in methods)]
 
 
 def _pretrain(X, k: int, seed: int, params: dict, device: str, verbose: bool):

@@ -178,6 +178,28 @@ def test_no_false_warning_when_the_next_G_is_nan():
         _warn_if_unreliable(table, 2)
 
 
+def test_warns_when_the_splits_do_not_tell_the_largest_drop_from_the_next():
+    # Measured (benchmarks/RESULTS.md, blobs with 5 clusters, seed 1, 10,000 iterations per k): the
+    # drops after 5 and after 6 are 0.070 and 0.075; the rule took 6, each split by a margin of 0.002
+    # and 0.007, which their spread (0.005) does not tell from 0.
+    measured = _table([[0.9900, 0.9812], [0.9565, 0.9626], [0.9423, 0.9496], [0.9327, 0.9463],
+                       [0.8595, 0.8797], [0.7843, 0.8059], [0.7580, 0.7685], [0.7177, 0.7526],
+                       [0.7166, 0.7207], [0.6407, 0.6979], [0.6321, 0.7010]])
+    assert choose_n_clusters(measured) == 6
+    with pytest.warns(UserWarning, match=r"the drop of G after k=5, 0.0699, is nearly as large as the one "
+                                         r"after the chosen k=6, 0.0745: the margin between the two, 0.0046,"):
+        _warn_if_unreliable(measured, 6)
+    # The same mean drops, but every split puts 6's drop above 5's by the same margin: no warning.
+    steady = _table([[0.95, 0.96], [0.90, 0.91], [0.83, 0.84], [0.80, 0.81]])  # drops 0.05, 0.07, 0.03
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_unreliable(steady, choose_n_clusters(steady))
+    # One split has no spread to compare the margin with.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_unreliable(_table([[0.95], [0.90], [0.84], [0.80]]), 3)
+
+
 def test_warns_when_G_never_drops():
     rising = _table([[0.8, 0.8], [0.9, 0.9]])
     with pytest.warns(UserWarning, match=r"G never drops over the candidates \[2, 3\], so the largest, k=3"):

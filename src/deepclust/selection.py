@@ -207,6 +207,11 @@ def select_n_clusters(
         (about 1.4 standard errors of the difference of two mean G, were
         they independent; the same splits make neighbouring k move together,
         so it errs towards warning). Other splits could then choose another k.
+        Otherwise, when the second-largest drop is as large within the
+        noise: each split's margin of the chosen drop over that one is
+        compared with the spread of those margins between the splits (the
+        same scale; the splits' shared noise cancels), and the warning names
+        the other k.
 
     Notes
     -----
@@ -409,6 +414,45 @@ def _warn_if_unreliable(table, chosen: int) -> None:
             "standard deviation times 2 / sqrt(n_splits), the spread |G_1 - G_2| for two splits), so other "
             "splits could choose another k. Read the table's G_splits; more splits, or more data, reduce "
             "the noise.", UserWarning, stacklevel=3)
+        return
+    runner_up = _runner_up(table, chosen)
+    if runner_up is not None:
+        k, drop, margin, spread = runner_up
+        warnings.warn(
+            f"select_n_clusters: the drop of G after k={k}, {drop:.3g}, is nearly as large as the one after "
+            f"the chosen k={chosen}, {row['drop']:.3g}: the margin between the two, {margin:.3g}, is no "
+            f"larger than its spread between the splits ({spread:.3g}), so other splits could choose "
+            f"k={k}. Read both k's G_splits; more splits, or more data, tell them apart.",
+            UserWarning, stacklevel=3)
+
+
+def _runner_up(table, chosen: int):
+    """The second-largest drop of G when the splits do not tell it from the chosen one.
+
+    Each split's own drops are compared, so what the splits share (their
+    network, their held-out points) cancels: the margin of the chosen k over
+    the runner-up is measured on every split, and its noise is the spread of
+    those margins (:func:`_split_noise`, ``|m_1 - m_2|`` for two splits).
+    Returns ``(k, drop, mean margin, noise)`` when the mean margin is no
+    larger than that noise, else None (also with one split, or no second
+    drop).
+    """
+    drops = {k: d for k, d in _drops(table).items() if d is not None and k != chosen}
+    if not drops:
+        return None
+    k = max(drops, key=lambda key: (drops[key], -key))  # the smaller k on a tie, as the rule
+    rows = sorted(table, key=lambda row: row["k"])
+    n_splits = min(len(row["G_splits"]) for row in rows)
+    margins = []
+    for s in range(n_splits):
+        split_drops = _drops([{"k": row["k"], "G": row["G_splits"][s]} for row in rows])
+        if split_drops.get(chosen) is not None and split_drops.get(k) is not None:
+            margins.append(split_drops[chosen] - split_drops[k])
+    spread = _split_noise(margins)
+    margin = _drops(table)[chosen] - drops[k]
+    if spread is None or margin > spread:
+        return None
+    return k, drops[k], margin, spread
 
 
 def choose_n_clusters(table) -> int:

@@ -33,6 +33,32 @@ def test_unknown_command_fails_cleanly():
     assert "Traceback" not in result.stderr
 
 
+def test_the_package_and_the_help_load_no_heavy_library_until_used():
+    # The package's names are imported on first use, so --help answers without PyTorch or
+    # scikit-learn (about 2 s of imports), and every name in __all__ still resolves.
+    code = (
+        "import sys, deepclust\n"
+        "heavy = [m for m in ('torch', 'sklearn', 'numpy') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from deepclust import *\n"
+        "from deepclust import DEC\n"
+        "assert DEC is deepclust.dec.DEC and deepclust.metrics.cluster_accuracy and 'torch' in sys.modules\n"
+        "assert sorted(deepclust.__all__) == sorted(set(deepclust.__all__) & set(dir(deepclust)))\n"
+        "try:\n"
+        "    deepclust.no_such_name\n"
+        "except AttributeError as error:\n"
+        "    assert 'no_such_name' in str(error)\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    code = "import runpy, sys; sys.argv = ['deepclust', '--help']\ntry:\n    runpy.run_module('deepclust', run_name='__main__')\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules and 'sklearn' not in sys.modules"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "usage: deepclust" in result.stdout
+
+
 def test_negative_iteration_count_is_a_usage_error():
     result = run("demo", "--pretrain-iter", "-5")
     assert result.returncode == 2

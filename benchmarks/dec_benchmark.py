@@ -137,7 +137,7 @@ def main(argv=None) -> int:
         results[name] = {"runs": runs, "summary": summary, "n_samples": X.shape[0], "n_features": X.shape[1]}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(experiments._jsonable(results), indent=2, allow_nan=False))  # NaN as null
         print(f"\nwrote {args.json}")
     return 0
 

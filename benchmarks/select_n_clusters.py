@@ -74,7 +74,7 @@ import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from deepclust import DEC, __version__, select_n_clusters
+from deepclust import DEC, __version__, experiments, select_n_clusters
 from deepclust.datasets import load_digits
 from deepclust.selection import choose_n_clusters
 
@@ -130,6 +130,8 @@ def main(argv=None) -> int:
     parser.add_argument("--validation-size", type=float, default=None,
                         help="default: select_n_clusters' (0.5)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-samples", type=int, default=1400,
+                        help="points of each blobs case (default 1,400; digits always has 1,797)")
     parser.add_argument("--full", action="store_true",
                         help="DEC's defaults: its pretraining schedule and 10,000 clustering iterations per k")
     parser.add_argument("--max-iter", type=int, default=None,
@@ -165,14 +167,14 @@ def main(argv=None) -> int:
             results[case] = run_case("digits", X, y, list(range(5, 16)), "9, 10 or 11", estimator, args)
         elif case.startswith("blobs"):
             k = int(case[len("blobs"):])
-            X, y = make_embedded_blobs(n_clusters=k, random_state=args.seed)
+            X, y = make_embedded_blobs(n_samples=args.n_samples, n_clusters=k, random_state=args.seed)
             results[case] = run_case(f"embedded blobs, k={k}", X, y, list(range(2, 13)), str(k),
                                      estimator, args)
         else:
             parser.error(f"unknown case {case!r}; use digits or blobsK")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(experiments._jsonable(results), indent=2, allow_nan=False))  # NaN as null
         print(f"\nwrote {args.json}")
     return 0
 

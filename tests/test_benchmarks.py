@@ -18,7 +18,11 @@ def _run(script, *args, tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout, json.loads(out.read_text())
+    return proc.stdout, json.loads(out.read_text(), parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name):
+    raise AssertionError(f"the --json file holds a bare {name}, which is not JSON; write null")
 
 
 @pytest.mark.parametrize("extra", [
@@ -87,11 +91,12 @@ def test_parquet_shards_benchmark_converts_once_and_reads_every_row(tmp_path):
 
 
 def test_select_n_clusters_benchmark_prints_the_table_and_choice(tmp_path):
-    stdout, results = _run("select_n_clusters.py", "--cases", "blobs3", "--n-splits", "1", "--max-iter", "10",
+    stdout, results = _run("select_n_clusters.py", "--cases", "blobs3", "--n-samples", "400", "--n-splits", "1",
+                           "--max-iter", "10",
                            "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=10",
                            "--param", "finetune_iter=10", "--param", "n_init=1", tmp_path=tmp_path)
     result = results["blobs3"]
     assert [row["k"] for row in result["table"]] == list(range(2, 13))
     assert result["chosen"] in range(2, 13) and result["target"] == "3"
     assert len(result["single_split_choices"]) == 1
-    assert "chosen k = " in stdout and "| 12" in stdout
+    assert "chosen k = " in stdout and "| 12" in stdout and "X (400, 100)" in stdout

@@ -180,6 +180,9 @@ def test_command_line_passes_a_method_its_own_settings(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "table2.json").read_text())
     assert "'augment': True" in data["environment"]  # the settings, as the header records them
+    assert data["settings"] == {"augment": True, "channels": [4, 8], "pretrain_epochs": 1, "max_iter": 20,
+                                "n_init": 1}  # and as a key
+    assert set(data["run"]) == {"deepclust", "torch", "machine", "torch_threads", "date"}
     assert 0 <= data["results"]["digits"]["runs"][0]["DBC"]["acc"] <= 1
 
 

@@ -670,19 +670,27 @@ def _figure(kind: str, results: dict):
 
 def write_experiment(kind: str, results: dict, out_dir, *, settings: dict | None = None) -> list[Path]:
     """Write ``<kind>.md``, ``<kind>.json`` and, with matplotlib installed, ``<kind>.png`` in
-    ``out_dir``; returns the paths written. ``results`` is ``{dataset: result}``."""
+    ``out_dir``; returns the paths written. ``results`` is ``{dataset: result}``; ``settings``
+    (the estimator parameters the run set, e.g. the command line's ``--param``) is recorded in the
+    Markdown header and, with the versions, machine and date, as the JSON file's ``settings`` and
+    ``run`` keys."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     import torch
 
     from . import __version__
 
+    now = datetime.now(timezone.utc)
     header = (f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
-              f"{torch.get_num_threads()} threads, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+              f"{torch.get_num_threads()} threads, {now:%Y-%m-%d %H:%M} UTC, "
               f"settings {settings or 'defaults'}")
     written = [out_dir / f"{kind}.md", out_dir / f"{kind}.json"]
     written[0].write_text(f"<!-- {header} -->\n\n" + markdown(kind, results))
-    document = {"experiment": kind, "environment": header, "results": results}
+    # The header's facts again as keys, so a script comparing runs need not parse the header.
+    run = {"deepclust": __version__, "torch": torch.__version__, "machine": platform.machine(),
+           "torch_threads": torch.get_num_threads(), "date": now.isoformat(timespec="seconds")}
+    document = {"experiment": kind, "environment": header, "run": run, "settings": dict(settings or {}),
+                "results": results}
     written[1].write_text(json.dumps(_jsonable(document), indent=1, allow_nan=False))
     try:
         fig = _figure(kind, results)

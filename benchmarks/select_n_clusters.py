@@ -142,6 +142,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     args = parser.parse_args(argv)
 
+    if args.n_samples < 200:
+        parser.error(f"--n-samples {args.n_samples}: give at least 200 points, so that each split holds "
+                     "every candidate k of the blobs cases (up to 12) many times over")
     settings = {} if args.full else dict(FAST)
     if args.max_iter is not None:
         settings["max_iter"] = args.max_iter

@@ -10,6 +10,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 import deepclust
+import deepclust._io
 from deepclust import DEC
 
 from .conftest import FAST

@@ -189,11 +189,26 @@ def test_warns_when_the_splits_do_not_tell_the_largest_drop_from_the_next():
     with pytest.warns(UserWarning, match=r"the drop of G after k=5, 0.0699, is nearly as large as the one "
                                          r"after the chosen k=6, 0.0745: the margin between the two, 0.0046,"):
         _warn_if_unreliable(measured, 6)
-    # The same mean drops, but every split puts 6's drop above 5's by the same margin: no warning.
-    steady = _table([[0.95, 0.96], [0.90, 0.91], [0.83, 0.84], [0.80, 0.81]])  # drops 0.05, 0.07, 0.03
+    # k=3's drop (0.07) beats k=2's (0.05) on both splits by margins of 0.02 and 0.03 (noise 0.01):
+    # no warning. With margins of 0.005 and 0.04 (mean 0.0225, noise 0.035) it warns.
+    steady = _table([[0.95, 0.96], [0.90, 0.91], [0.83, 0.835], [0.80, 0.81]])
+    assert choose_n_clusters(steady) == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _warn_if_unreliable(steady, choose_n_clusters(steady))
+        _warn_if_unreliable(steady, 3)
+    unsteady = _table([[0.95, 0.96], [0.89, 0.92], [0.825, 0.84], [0.80, 0.81]])
+    assert choose_n_clusters(unsteady) == 3
+    with pytest.warns(UserWarning, match=r"after k=2, 0.05, .* margin between the two, 0.0225, is no larger "
+                                         r"than its noise between the splits \(0.035:"):
+        _warn_if_unreliable(unsteady, 3)
+    # A NaN G in one split leaves the row out, as the rule does: the splits agree on everything else.
+    holed = _table([[1.0, 1.0], [math.nan, 0.5], [0.8, 0.8], [0.7, 0.7], [0.62, 0.62]])
+    assert choose_n_clusters(holed) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_unreliable(holed, 2)
+        # A second drop that is not a drop (G rises) is no rival.
+        _warn_if_unreliable(_table([[1.0, 1.0], [0.7, 0.7], [0.5, 0.95]]), 2)
     # One split has no spread to compare the margin with.
     with warnings.catch_warnings():
         warnings.simplefilter("error")

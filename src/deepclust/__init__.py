@@ -5,10 +5,8 @@ and the command line's ``--help`` do not pay for PyTorch and scikit-learn
 until an estimator, ``load`` or ``metrics`` is touched.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._version import __version__
 
@@ -24,9 +22,13 @@ _LAZY = {
     "metrics": (".metrics", None),
 }
 
+# Submodules reachable as attributes (``deepclust.autoencoder.Autoencoder``) after ``import deepclust``.
+_SUBMODULES = {"autoencoder", "cli", "datasets", "dbc", "dcn", "dec", "experiments", "idec", "metrics",
+               "plotting", "report", "selection", "shards"}
+
 __all__ = ["DEC", "IDEC", "DCN", "DBC", "select_n_clusters", "ShardedArray", "load", "metrics", "__version__"]
 
-if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from . import metrics
     from ._io import load
     from .dbc import DBC
@@ -38,15 +40,17 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
 
 
 def __getattr__(name: str):
-    try:
+    if name in _LAZY:
         module_name, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'deepclust' has no attribute {name!r}") from None
-    module = importlib.import_module(module_name, __name__)
+    elif name in _SUBMODULES:
+        module_name, attribute = "." + name, None
+    else:
+        raise AttributeError(f"module 'deepclust' has no attribute {name!r}")
+    module = _importlib.import_module(module_name, __name__)
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

@@ -208,10 +208,11 @@ def select_n_clusters(
         they independent; the same splits make neighbouring k move together,
         so it errs towards warning). Other splits could then choose another k.
         Otherwise, when the second-largest drop is as large within the
-        noise: each split's margin of the chosen drop over that one is
-        compared with the spread of those margins between the splits (the
-        same scale; the splits' shared noise cancels), and the warning names
-        the other k.
+        noise, the warning names its k: the margin of the chosen drop over
+        that one is measured on each split's own G (what a split shares
+        across k cancels), and the mean margin is compared with the
+        standard deviation of the splits' margins times 2 / sqrt(n_splits)
+        (``|m_1 - m_2|`` for two splits).
 
     Notes
     -----
@@ -417,42 +418,44 @@ def _warn_if_unreliable(table, chosen: int) -> None:
         return
     runner_up = _runner_up(table, chosen)
     if runner_up is not None:
-        k, drop, margin, spread = runner_up
+        k, drop, margin, noise = runner_up
         warnings.warn(
             f"select_n_clusters: the drop of G after k={k}, {drop:.3g}, is nearly as large as the one after "
             f"the chosen k={chosen}, {row['drop']:.3g}: the margin between the two, {margin:.3g}, is no "
-            f"larger than its spread between the splits ({spread:.3g}), so other splits could choose "
+            f"larger than its noise between the splits ({noise:.3g}: the standard deviation of each split's "
+            f"own margin times 2 / sqrt(n_splits), |m_1 - m_2| for two splits), so other splits could choose "
             f"k={k}. Read both k's G_splits; more splits, or more data, tell them apart.",
             UserWarning, stacklevel=3)
 
 
 def _runner_up(table, chosen: int):
-    """The second-largest drop of G when the splits do not tell it from the chosen one.
+    """The second-largest drop of G, when the splits do not tell it from the chosen one.
 
-    Each split's own drops are compared, so what the splits share (their
-    network, their held-out points) cancels: the margin of the chosen k over
-    the runner-up is measured on every split, and its noise is the spread of
-    those margins (:func:`_split_noise`, ``|m_1 - m_2|`` for two splits).
+    The margin of the chosen drop over the runner-up is measured on each
+    split's own G, so what a split shares across k (its network, its
+    held-out points) cancels, and the mean margin is compared with the noise
+    of those margins (:func:`_split_noise`: their standard deviation times
+    2 / sqrt(n), ``|m_1 - m_2|`` for two splits). Rows whose mean G is NaN
+    are left out, as by the rule (every split's G is finite on the others).
     Returns ``(k, drop, mean margin, noise)`` when the mean margin is no
-    larger than that noise, else None (also with one split, or no second
-    drop).
+    larger than that noise, else None: also with one split, or when no
+    other drop is positive.
     """
-    drops = {k: d for k, d in _drops(table).items() if d is not None and k != chosen}
-    if not drops:
+    rows = sorted((row for row in table if not math.isnan(float(row["G"]))), key=lambda row: row["k"])
+    drops = {k: d for k, d in _drops(rows).items() if d is not None and d > 0 and k != chosen}
+    if not drops or _drops(rows).get(chosen) is None:
         return None
     k = max(drops, key=lambda key: (drops[key], -key))  # the smaller k on a tie, as the rule
-    rows = sorted(table, key=lambda row: row["k"])
     n_splits = min(len(row["G_splits"]) for row in rows)
     margins = []
     for s in range(n_splits):
         split_drops = _drops([{"k": row["k"], "G": row["G_splits"][s]} for row in rows])
-        if split_drops.get(chosen) is not None and split_drops.get(k) is not None:
-            margins.append(split_drops[chosen] - split_drops[k])
-    spread = _split_noise(margins)
-    margin = _drops(table)[chosen] - drops[k]
-    if spread is None or margin > spread:
+        margins.append(split_drops[chosen] - split_drops[k])
+    noise = _split_noise(margins)
+    margin = float(np.mean(margins))
+    if noise is None or margin > noise:
         return None
-    return k, drops[k], margin, spread
+    return k, drops[k], margin, noise
 
 
 def choose_n_clusters(table) -> int:

@@ -108,7 +108,8 @@ def run_case(name, X, y, candidates, target, estimator, args):
     split_args = {name: value for name, value in (("n_splits", args.n_splits),
                                                   ("validation_size", args.validation_size))
                   if value is not None}
-    result = select_n_clusters(X, candidates, estimator=estimator, y=y, random_state=args.seed,
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    result = select_n_clusters(X, candidates, estimator=estimator, y=y, random_state=split_seed,
                                **split_args)
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
@@ -137,6 +138,9 @@ def main(argv=None) -> int:
     parser.add_argument("--validation-size", type=float, default=None,
                         help="default: select_n_clusters' (0.5)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=int, default=None,
+                        help="seed of the splits and fits (default: --seed); another one with the same --seed "
+                             "measures other splits of the same blobs, e.g. to pool more splits")
     parser.add_argument("--n-samples", type=int, default=1400,
                         help="points of each blobs case (default 1,400; digits always has 1,797)")
     parser.add_argument("--full", action="store_true",
@@ -169,7 +173,7 @@ def main(argv=None) -> int:
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"settings: {settings or 'DEC defaults'}, n_splits={args.n_splits or 'default'}, "
-          f"validation_size={args.validation_size or 'default'}, seed={args.seed}")
+          f"validation_size={args.validation_size or 'default'}, seed={args.seed}, split seed={args.seed if args.split_seed is None else args.split_seed}")
     results = {}
     for case in args.cases:
         if case == "digits":

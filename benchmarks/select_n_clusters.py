@@ -172,8 +172,9 @@ def main(argv=None) -> int:
     estimator = DEC(**settings)
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    split_seed = args.seed if args.split_seed is None else args.split_seed
     print(f"settings: {settings or 'DEC defaults'}, n_splits={args.n_splits or 'default'}, "
-          f"validation_size={args.validation_size or 'default'}, seed={args.seed}, split seed={args.seed if args.split_seed is None else args.split_seed}")
+          f"validation_size={args.validation_size or 'default'}, seed={args.seed}, split seed={split_seed}")
     results = {}
     for case in args.cases:
         if case == "digits":

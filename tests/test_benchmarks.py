@@ -91,8 +91,8 @@ def test_parquet_shards_benchmark_converts_once_and_reads_every_row(tmp_path):
 
 
 def test_select_n_clusters_benchmark_prints_the_table_and_choice(tmp_path):
-    stdout, results = _run("select_n_clusters.py", "--cases", "blobs3", "--n-samples", "400", "--split-seed", "7", "--n-splits", "1",
-                           "--max-iter", "10",
+    stdout, results = _run("select_n_clusters.py", "--cases", "blobs3", "--n-samples", "400", "--split-seed", "7",
+                           "--n-splits", "1", "--max-iter", "10",
                            "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=10",
                            "--param", "finetune_iter=10", "--param", "n_init=1", tmp_path=tmp_path)
     result = results["blobs3"]

@@ -54,7 +54,15 @@ def test_the_package_and_the_help_load_no_heavy_library_until_used():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    code = "import runpy, sys; sys.argv = ['deepclust', '--help']\ntry:\n    runpy.run_module('deepclust', run_name='__main__')\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules and 'sklearn' not in sys.modules"
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['deepclust', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('deepclust', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "usage: deepclust" in result.stdout

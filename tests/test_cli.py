@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import textwrap
 
 
 def run(*args, timeout=300):
@@ -33,38 +34,42 @@ def test_unknown_command_fails_cleanly():
     assert "Traceback" not in result.stderr
 
 
+def _python(code):
+    """Run ``code`` in a fresh interpreter; fail the test with its stderr if it fails."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_the_package_and_the_help_load_no_heavy_library_until_used():
     # The package's names are imported on first use, so --help answers without PyTorch or
     # scikit-learn (about 2 s of imports), and every name in __all__ still resolves.
-    code = (
-        "import sys, deepclust\n"
-        "heavy = [m for m in ('torch', 'sklearn', 'numpy') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-        "from deepclust import *\n"
-        "from deepclust import DEC\n"
-        "assert DEC is deepclust.dec.DEC and deepclust.metrics.cluster_accuracy and 'torch' in sys.modules\n"
-        "assert all(hasattr(deepclust, name) for name in deepclust.__all__)\n"
-        "assert deepclust.autoencoder.Autoencoder and deepclust.datasets.load_digits\n"
-        "try:\n"
-        "    deepclust.no_such_name\n"
-        "except AttributeError as error:\n"
-        "    assert 'no_such_name' in str(error)\n"
-        "else:\n"
-        "    raise AssertionError('no AttributeError')\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    code = (
-        "import runpy, sys\n"
-        "sys.argv = ['deepclust', '--help']\n"
-        "try:\n"
-        "    runpy.run_module('deepclust', run_name='__main__')\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+    _python("""
+        import sys, deepclust
+        heavy = [m for m in ('torch', 'sklearn', 'numpy') if m in sys.modules]
+        assert not heavy, heavy
+        from deepclust import *
+        from deepclust import DEC
+        assert DEC is deepclust.dec.DEC and deepclust.metrics.cluster_accuracy and 'torch' in sys.modules
+        assert all(hasattr(deepclust, name) for name in deepclust.__all__)
+        assert deepclust.autoencoder.Autoencoder and deepclust.datasets.load_digits
+        try:
+            deepclust.no_such_name
+        except AttributeError as error:
+            assert 'no_such_name' in str(error)
+        else:
+            raise AssertionError('no AttributeError')
+    """)
+    result = _python("""
+        import runpy, sys
+        sys.argv = ['deepclust', '--help']
+        try:
+            runpy.run_module('deepclust', run_name='__main__')
+        except SystemExit:
+            pass
+        assert 'torch' not in sys.modules and 'sklearn' not in sys.modules
+    """)
     assert "usage: deepclust" in result.stdout
 
 

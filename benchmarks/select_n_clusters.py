@@ -108,8 +108,7 @@ def run_case(name, X, y, candidates, target, estimator, args):
     split_args = {name: value for name, value in (("n_splits", args.n_splits),
                                                   ("validation_size", args.validation_size))
                   if value is not None}
-    split_seed = args.seed if args.split_seed is None else args.split_seed
-    result = select_n_clusters(X, candidates, estimator=estimator, y=y, random_state=split_seed,
+    result = select_n_clusters(X, candidates, estimator=estimator, y=y, random_state=args.split_seed,
                                **split_args)
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
@@ -172,9 +171,10 @@ def main(argv=None) -> int:
     estimator = DEC(**settings)
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
-    split_seed = args.seed if args.split_seed is None else args.split_seed
+    if args.split_seed is None:
+        args.split_seed = args.seed
     print(f"settings: {settings or 'DEC defaults'}, n_splits={args.n_splits or 'default'}, "
-          f"validation_size={args.validation_size or 'default'}, seed={args.seed}, split seed={split_seed}")
+          f"validation_size={args.validation_size or 'default'}, seed={args.seed}, split seed={args.split_seed}")
     results = {}
     for case in args.cases:
         if case == "digits":

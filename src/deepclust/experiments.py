@@ -681,14 +681,13 @@ def write_experiment(kind: str, results: dict, out_dir, *, settings: dict | None
     from . import __version__
 
     now = datetime.now(timezone.utc)
-    header = (f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
-              f"{torch.get_num_threads()} threads, {now:%Y-%m-%d %H:%M} UTC, "
-              f"settings {settings or 'defaults'}")
-    written = [out_dir / f"{kind}.md", out_dir / f"{kind}.json"]
-    written[0].write_text(f"<!-- {header} -->\n\n" + markdown(kind, results))
-    # The header's facts again as keys, so a script comparing runs need not parse the header.
+    # As keys in the JSON file, so a script comparing runs need not parse the header built from them.
     run = {"deepclust": __version__, "torch": torch.__version__, "machine": platform.machine(),
            "torch_threads": torch.get_num_threads(), "date": now.isoformat(timespec="seconds")}
+    header = (f"deepclust {run['deepclust']}, torch {run['torch']}, {run['machine']}, "
+              f"{run['torch_threads']} threads, {now:%Y-%m-%d %H:%M} UTC, settings {settings or 'defaults'}")
+    written = [out_dir / f"{kind}.md", out_dir / f"{kind}.json"]
+    written[0].write_text(f"<!-- {header} -->\n\n" + markdown(kind, results))
     document = {"experiment": kind, "environment": header, "run": run, "settings": dict(settings or {}),
                 "results": results}
     written[1].write_text(json.dumps(_jsonable(document), indent=1, allow_nan=False))

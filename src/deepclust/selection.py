@@ -457,8 +457,9 @@ def _runner_up(table, chosen: int):
     other drop is positive.
     """
     rows = sorted((row for row in table if not math.isnan(float(row["G"]))), key=lambda row: row["k"])
-    drops = {k: d for k, d in _drops(rows).items() if d is not None and d > 0 and k != chosen}
-    if not drops or _drops(rows).get(chosen) is None:
+    mean_drops = _drops(rows)
+    drops = {k: d for k, d in mean_drops.items() if d is not None and d > 0 and k != chosen}
+    if not drops or mean_drops.get(chosen) is None:
         return None
     k = max(drops, key=lambda key: (drops[key], -key))  # the smaller k on a tie, as the rule
     n_splits = min(len(row["G_splits"]) for row in rows)

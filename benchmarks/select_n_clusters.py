@@ -65,6 +65,9 @@ Usage::
     python benchmarks/select_n_clusters.py --cases blobs5 blobs7 --seed 2   # other blobs, other splits
     python benchmarks/select_n_clusters.py --cases digits --n-splits 1
     python benchmarks/select_n_clusters.py --cases blobs5 --n-samples 7000   # larger blobs
+    python benchmarks/select_n_clusters.py --cases blobs5 --seed 1 --json a.json
+    python benchmarks/select_n_clusters.py --cases blobs5 --seed 1 --split-seed 101 --json b.json
+    python benchmarks/select_n_clusters.py --pool a.json b.json   # the four splits of both runs
 """
 
 from __future__ import annotations
@@ -72,8 +75,10 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import platform
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -83,7 +88,7 @@ from sklearn.preprocessing import StandardScaler
 
 from deepclust import DEC, __version__, experiments, select_n_clusters
 from deepclust.datasets import load_digits
-from deepclust.selection import choose_n_clusters
+from deepclust.selection import NClustersSelection, choose_n_clusters, pool_selections
 
 FAST = dict(layerwise_iter=100, finetune_iter=200, max_iter=4000)
 
@@ -108,31 +113,82 @@ def run_case(name, X, y, candidates, target, estimator, args):
     split_args = {name: value for name, value in (("n_splits", args.n_splits),
                                                   ("validation_size", args.validation_size))
                   if value is not None}
-    result = select_n_clusters(X, candidates, estimator=estimator, y=y, random_state=args.split_seed,
-                               **split_args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = select_n_clusters(X, candidates, estimator=estimator, y=y, random_state=args.split_seed,
+                                   **split_args)
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
+    return report(result, target, seconds, _verdicts(caught))
+
+
+def _verdicts(caught):
+    """The selection's own warnings, as text for the report; any other warning is passed on."""
+    messages = []
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(w.message).startswith("select_n_clusters:"):
+            messages.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return messages
+
+
+def report(result, target, seconds, verdicts, time_label="wall time"):
+    """Print a selection's table, its choice and warnings; return them for the JSON file."""
+    has_nmi = all("nmi" in row for row in result.table)
     print("| k | L_train | L_validation | G (mean) | G per split | drop to the next k | NMI |")
     print("|---|---|---|---|---|---|---|")
     for row in result.table:
         mark = " **" if row["k"] == result.n_clusters else ""
         per_split = " ".join(f"{g:.4f}" for g in row["G_splits"])
         drop = "" if row["drop"] is None else f"{row['drop']:.4f}"
+        nmi = f"{row['nmi']:.3f}" if has_nmi else ""
         print(f"| {row['k']}{mark} | {row['L_train']:.4f} | {row['L_validation']:.4f} | {row['G']:.4f} | "
-              f"{per_split} | {drop} | {row['nmi']:.3f} |")
+              f"{per_split} | {drop} | {nmi} |")
+    n_splits = len(result.table[0]["G_splits"])
     single = [choose_n_clusters([{"k": r["k"], "G": r["G_splits"][s]} for r in result.table])
-              for s in range(len(result.splits))]
-    best_nmi = max(result.table, key=lambda r: r["nmi"])["k"]
+              for s in range(n_splits)]
+    best_nmi = max(result.table, key=lambda r: r["nmi"])["k"] if has_nmi else None
     print(f"\nchosen k = {result.n_clusters} (target {target}); each split alone would choose {single}; "
-          f"highest NMI at k = {best_nmi}; wall time {seconds:.0f} s")
+          f"highest NMI at k = {best_nmi}; {time_label} {seconds:.0f} s")
+    for message in verdicts:
+        print(f"warning: {message}")
     return {"chosen": result.n_clusters, "target": target, "single_split_choices": single,
-            "best_nmi_k": best_nmi, "seconds": seconds, "table": result.table}
+            "best_nmi_k": best_nmi, "seconds": seconds, "warnings": verdicts, "table": result.table}
+
+
+def pool(paths, cases):
+    """Pool the splits of earlier ``--json`` runs, case by case (``pool_selections``); trains nothing."""
+    runs = [json.loads(Path(path).read_text()) for path in paths]
+    names = [case for case in runs[0] if all(case in run for run in runs[1:])]
+    if cases is not None:
+        names = [case for case in names if case in cases]
+    if not names:
+        raise SystemExit(f"--pool: no case is in every one of {[str(p) for p in paths]}"
+                         + (f" among --cases {cases}" if cases else ""))
+    results = {}
+    for case in names:
+        selections = []
+        for run in runs:
+            table = [{**row, "G_splits": [math.nan if g is None else g for g in row["G_splits"]],
+                      "G": math.nan if row["G"] is None else row["G"]} for row in run[case]["table"]]
+            selections.append(NClustersSelection(n_clusters=run[case]["chosen"], table=table))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pooled = pool_selections(selections)
+        n_splits = len(pooled.table[0]["G_splits"])
+        print(f"\n## {case}: {n_splits} splits pooled from {len(paths)} runs "
+              f"(each chose {[run[case]['chosen'] for run in runs]}), target {runs[0][case]['target']}\n")
+        results[case] = report(pooled, runs[0][case]["target"], sum(run[case]["seconds"] for run in runs),
+                               _verdicts(caught), time_label="wall time of the runs, summed:")
+    return results
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=["digits", "blobs5", "blobs7"],
-                        help="digits and/or blobsK (K Gaussian blobs)")
+    parser.add_argument("--cases", nargs="+", default=None,
+                        help="digits and/or blobsK (K Gaussian blobs); default: digits blobs5 blobs7, or with "
+                             "--pool every case the files share")
     parser.add_argument("--n-splits", type=int, default=None, help="default: select_n_clusters' (2)")
     parser.add_argument("--validation-size", type=float, default=None,
                         help="default: select_n_clusters' (0.5)")
@@ -150,7 +206,21 @@ def main(argv=None) -> int:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a DEC parameter for every fit (a Python literal), e.g. hidden_dims=(64,)")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
+    parser.add_argument("--pool", nargs="+", type=Path, default=None, metavar="JSON",
+                        help="train nothing: pool the splits of earlier --json runs of the same cases (other "
+                             "--split-seed, same --seed and settings) and apply the rule to all of them")
     args = parser.parse_args(argv)
+    if args.pool:
+        if len(args.pool) < 2:
+            parser.error("--pool: give at least two --json files of earlier runs")
+        missing = [str(path) for path in args.pool if not path.is_file()]
+        if missing:
+            parser.error(f"--pool: no such file {missing}")
+        results = pool(args.pool, args.cases)
+        _write(args.json, results)
+        return 0
+    if args.cases is None:
+        args.cases = ["digits", "blobs5", "blobs7"]
 
     if args.n_samples < 200:
         parser.error(f"--n-samples {args.n_samples}: give at least 200 points, so that each split holds "
@@ -187,11 +257,15 @@ def main(argv=None) -> int:
                                      estimator, args)
         else:
             parser.error(f"unknown case {case!r}; use digits or blobsK")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(experiments._jsonable(results), indent=2, allow_nan=False))  # NaN as null
-        print(f"\nwrote {args.json}")
+    _write(args.json, results)
     return 0
+
+
+def _write(path, results):
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(experiments._jsonable(results), indent=2, allow_nan=False))  # NaN as null
+        print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

@@ -90,13 +90,33 @@ def test_parquet_shards_benchmark_converts_once_and_reads_every_row(tmp_path):
     assert results["read"]["shape"] == [3000, 7] and results["read"]["dtype"] == "float32"
 
 
-def test_select_n_clusters_benchmark_prints_the_table_and_choice(tmp_path):
-    stdout, results = _run("select_n_clusters.py", "--cases", "blobs3", "--n-samples", "400", "--split-seed", "7",
-                           "--n-splits", "1", "--max-iter", "10",
-                           "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=10",
-                           "--param", "finetune_iter=10", "--param", "n_init=1", tmp_path=tmp_path)
+def test_select_n_clusters_benchmark_prints_the_table_and_choice_and_pools_runs(tmp_path):
+    def select(split_seed):
+        return _run("select_n_clusters.py", "--cases", "blobs3", "--n-samples", "400", "--split-seed", split_seed,
+                    "--n-splits", "1", "--max-iter", "10",
+                    "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=10",
+                    "--param", "finetune_iter=10", "--param", "n_init=1", tmp_path=tmp_path / split_seed)
+
+    stdout, results = select("7")
     result = results["blobs3"]
     assert [row["k"] for row in result["table"]] == list(range(2, 13))
     assert result["chosen"] in range(2, 13) and result["target"] == "3"
-    assert len(result["single_split_choices"]) == 1
+    assert len(result["single_split_choices"]) == 1 and isinstance(result["warnings"], list)
     assert "chosen k = " in stdout and "| 12" in stdout and "X (400, 100)" in stdout
+    # Another run's splits pooled with these: two splits, each k's G the mean of the two runs' G.
+    _, other = select("8")
+    stdout, pooled = _run("select_n_clusters.py", "--pool", str(tmp_path / "7" / "out.json"),
+                          str(tmp_path / "8" / "out.json"), tmp_path=tmp_path)
+    assert "## blobs3: 2 splits pooled from 2 runs" in stdout
+    table = pooled["blobs3"]["table"]
+    for row, a, b in zip(table, result["table"], other["blobs3"]["table"]):
+        assert row["k"] == a["k"] and row["G_splits"] == a["G_splits"] + b["G_splits"]
+    assert pooled["blobs3"]["single_split_choices"] == (result["single_split_choices"]
+                                                        + other["blobs3"]["single_split_choices"])
+
+
+def test_select_n_clusters_benchmark_pool_needs_two_files(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), "--pool",
+                           str(tmp_path / "missing.json"), str(tmp_path / "other.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--pool: no such file" in proc.stderr

@@ -234,6 +234,9 @@ def test_generalizability_study_defaults_and_errors(blobs):
         generalizability_study(X, y, candidates=(1, 2), dec_params=TINY)
     with pytest.raises(ValueError, match="must hold ints"):
         generalizability_study(X, y, candidates=(2, 3.5), dec_params=TINY)
+    with pytest.raises(ValueError, match=r"seeds=\[0, 1, 0\] repeats \[0\]; give each seed once"):
+        generalizability_study(X, y, seeds=(0, 1, 0), dec_params=TINY)
+    assert quick["pooled"] is None  # one seed: nothing to pool
 
 
 def test_generalizability_study_keeps_the_selections_warnings_and_passes_others_on(blobs, monkeypatch):
@@ -241,13 +244,21 @@ def test_generalizability_study_keeps_the_selections_warnings_and_passes_others_
 
     from deepclust import selection
 
-    def verdict(table, chosen):
-        warnings.warn(f"select_n_clusters: chose {chosen} within the noise", UserWarning)
+    def verdict(table, chosen, stacklevel=2):
+        warnings.warn(f"select_n_clusters: chose {chosen} within the noise ({len(table[0]['G_splits'])} splits)",
+                      UserWarning)
         warnings.warn("something else", RuntimeWarning)
 
     monkeypatch.setattr(selection, "_warn_if_unreliable", verdict)
     X, y = blobs
     with pytest.warns(RuntimeWarning, match="something else"):
-        result = generalizability_study(X, y, candidates=(2, 3), seeds=(0,), n_splits=1, dec_params=TINY)
-    run = result["runs"][0]
-    assert run["warnings"] == [f"select_n_clusters: chose {run['chosen']} within the noise"]
+        result = generalizability_study(X, y, candidates=(2, 3), seeds=(0, 1), n_splits=1, dec_params=TINY)
+    for run in result["runs"]:
+        assert run["warnings"] == [f"select_n_clusters: chose {run['chosen']} within the noise (1 splits)"]
+    # the two seeds' splits pooled: their own verdict, on both splits
+    pooled = result["pooled"]
+    assert pooled["warnings"] == [f"select_n_clusters: chose {pooled['chosen']} within the noise (2 splits)"]
+    for i, row in enumerate(pooled["table"]):
+        assert row["G_splits"] == result["runs"][0]["table"][i]["G_splits"] + result["runs"][1]["table"][i]["G_splits"]
+    text = experiments.markdown("select-k", {"blobs": result})
+    assert "All 2 seeds' splits pooled (2 splits): chosen k" in text and "pooled: select_n_clusters: chose" in text

@@ -25,6 +25,7 @@ from deepclust.selection import (
     _warn_if_unreliable,
     choose_n_clusters,
     generalizability,
+    pool_selections,
 )
 
 # The tiny selections here are noise; the warnings that say so are tested on their own below.
@@ -343,3 +344,69 @@ def test_sharded_data_stays_on_disk_and_gives_the_same_table(data, tmp_path, mon
     monkeypatch.setattr(ShardedArray, "__array__", lambda *a, **k: pytest.fail("loaded the whole array"))
     sharded, in_memory = _select(S, y=y, n_splits=2), _select(X, y=y, n_splits=2)
     assert sharded.table == in_memory.table and sharded.n_clusters == in_memory.n_clusters
+
+
+def test_pooling_runs_gives_one_table_over_all_their_splits(data):
+    X, y = data
+    two, one = _select(X, y=y, n_splits=2, random_state=3), _select(X, y=y, n_splits=1, random_state=4)
+    pooled = pool_selections([two, one])
+    assert isinstance(pooled, NClustersSelection)
+    assert [row["k"] for row in pooled.table] == [2, 3, 4]
+    for row, a, b in zip(pooled.table, two.table, one.table):
+        assert row["G_splits"] == a["G_splits"] + b["G_splits"]
+        assert row["G"] == pytest.approx(np.mean(a["G_splits"] + b["G_splits"]))
+        for key in ("L_train", "L_validation", "nmi"):  # means over the three splits, not the two runs
+            assert row[key] == pytest.approx((2 * a[key] + b[key]) / 3)
+    g = [row["G"] for row in pooled.table]
+    assert [row["drop"] for row in pooled.table[:-1]] == pytest.approx([a - b for a, b in zip(g, g[1:])])
+    assert pooled.n_clusters == choose_n_clusters(pooled.table)
+    assert len(pooled.splits) == 3 and pooled.splits[2][1] is one.splits[0][1]
+    # One run pooled alone is itself; without labels in one of them, the pooled table has no NMI.
+    assert pool_selections([two]).table == two.table
+    assert "nmi" not in pool_selections([two, _select(X, random_state=5)]).table[0]
+
+
+def _measured(g_splits):
+    table = _table(g_splits)
+    return NClustersSelection(n_clusters=choose_n_clusters(table), table=table)
+
+
+def test_pooled_measured_runs_choose_and_warn_like_one_run_of_all_splits():
+    # Measured (benchmarks/RESULTS.md, blobs with 5 clusters, seed 1, 1,400 points, 10,000 iterations
+    # per k): the two splits of seed 1 chose 6, the two of split seed 101 chose 5; pooled, the four
+    # choose 5 by a drop of 0.080 against 0.064 after 6, which their margins do not yet tell apart.
+    seed_1 = _measured([[0.9900, 0.9812], [0.9565, 0.9626], [0.9423, 0.9496], [0.9327, 0.9463],
+                        [0.8595, 0.8797], [0.7843, 0.8059], [0.7580, 0.7685], [0.7177, 0.7526],
+                        [0.7166, 0.7207], [0.6407, 0.6979], [0.6321, 0.7010]])
+    seed_101 = _measured([[0.9864, 0.9786], [0.9505, 0.9133], [0.9335, 0.9352], [0.9342, 0.9327],
+                          [0.8539, 0.8325], [0.7962, 0.7839], [0.7669, 0.7562], [0.7156, 0.7329],
+                          [0.7138, 0.7293], [0.6785, 0.7146], [0.6507, 0.6855]])
+    assert (seed_1.n_clusters, seed_101.n_clusters) == (6, 5)
+    with pytest.warns(UserWarning, match=r"the drop of G after k=6, 0.0638, is nearly as large as the one "
+                                         r"after the chosen k=5, 0.0801") as caught:
+        pooled = pool_selections([seed_1, seed_101])
+    assert pooled.n_clusters == 5 and pooled.splits == []
+    assert pooled.table[3]["G_splits"] == [0.9327, 0.9463, 0.9342, 0.9327]
+    assert caught[0].filename == __file__  # the warning points at the caller, as select_n_clusters' do
+
+
+def test_pool_selections_refuses_what_it_cannot_pool(data):
+    X, _ = data
+    first = _select(X, random_state=3)
+    with pytest.raises(ValueError, match="selections is empty"):
+        pool_selections([])
+    with pytest.raises(TypeError, match="got a single one"):
+        pool_selections(first)
+    with pytest.raises(TypeError, match=r"selections\[1\] is a dict"):
+        pool_selections([first, {"table": first.table}])
+    with pytest.raises(ValueError, match=r"selections\[0\] tried the candidates \[2, 3, 4\] and "
+                                         r"selections\[1\] \[2, 3\]"):
+        pool_selections([first, _select(X, candidates=[2, 3], random_state=4)])
+    with pytest.raises(ValueError, match=r"selections\[0\] and selections\[1\] share a split .* another "
+                                         "random_state"):
+        pool_selections([first, _select(X, random_state=3)])
+    bare = NClustersSelection(n_clusters=2, table=[{"k": k, "G": 0.9} for k in (2, 3, 4)])
+    with pytest.raises(ValueError, match=r"selections\[1\].table has a row without G_splits"):
+        pool_selections([first, bare])
+    with pytest.raises(ValueError, match=r"data of \[120, 150\] points"):
+        pool_selections([first, _select(X[:120], random_state=4)])

@@ -504,7 +504,8 @@ def main(argv=None) -> int:
                                  "select-k: Figure 6, generalizability G and NMI over k and the k "
                                  "select_n_clusters chooses (every k of every split and seed trains DEC's "
                                  "max_iter, 10,000 by default: about half an hour a seed on digits on one "
-                                 "thread; set --param max_iter=N and --seeds for the time you have)")
+                                 "thread; set --param max_iter=N and --seeds for the time you have; with several "
+                                 "--seeds their splits are also pooled into one choice)")
     experiment.add_argument("--datasets", nargs="+", choices=sorted(EXPERIMENT_DATASETS), default=["digits"],
                             help="datasets of deepclust.datasets (default: digits); one whose files are "
                                  "missing and cannot be downloaded is skipped with a message")

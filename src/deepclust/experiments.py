@@ -480,7 +480,8 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
         The numbers of clusters to try; by default the number of classes K give or take 5 (at
         least 2), the span of the paper's figure around MNIST's 10.
     seeds : sequence of int, default=(0,)
-        Each seed draws its own splits and fits.
+        Each seed draws its own splits and fits; distinct. With several, their splits are also
+        pooled into one choice (``pooled``), made on all their splits.
     n_splits, validation_size
         :func:`~deepclust.select_n_clusters`' (2 splits of 50 / 50 by default).
     dec_params : dict, default=None
@@ -497,11 +498,13 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
     -------
     dict with ``candidates``, ``runs`` (per seed: ``chosen`` k, ``table`` as
     :class:`~deepclust.selection.NClustersSelection`'s, ``warnings`` raised by the selection and
-    ``seconds``), ``n_samples``, ``n_features``, ``n_clusters`` (the number of classes),
+    ``seconds``), ``pooled`` (with several seeds, every seed's splits pooled into one selection by
+    :func:`~deepclust.selection.pool_selections`: its ``chosen`` k, ``table`` and ``warnings``;
+    None with one seed), ``n_samples``, ``n_features``, ``n_clusters`` (the number of classes),
     ``n_splits``, ``validation_size`` and ``seeds``.
     """
     from .dec import DEC
-    from .selection import select_n_clusters
+    from .selection import pool_selections, select_n_clusters
 
     params = dict(dec_params or {})
     fixed = sorted({"n_clusters", "tol", "random_state"} & params.keys())
@@ -512,20 +515,18 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
     n_classes = _n_clusters(y, None)
     if candidates is None:
         candidates = range(max(2, n_classes - 5), n_classes + 6)
+    seeds = _seeds(seeds)
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:  # the same seed draws the same splits: the pooled G would count them twice
+        raise ValueError(f"seeds={seeds} repeats {repeated}; give each seed once.")
     estimator = DEC(device=device, **params)
-    runs = []
-    for seed in _seeds(seeds):
+    runs, selections = [], []
+    for seed in seeds:
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = select_n_clusters(X, candidates, estimator=estimator, y=y, n_splits=n_splits,
-                                       validation_size=validation_size, random_state=seed, verbose=verbose)
-        messages = []  # the selection's own verdicts go with the run; anything else is passed on
-        for w in caught:
-            if issubclass(w.category, UserWarning) and str(w.message).startswith("select_n_clusters:"):
-                messages.append(str(w.message))
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        result, messages = _verdicts(lambda seed=seed: select_n_clusters(
+            X, candidates, estimator=estimator, y=y, n_splits=n_splits, validation_size=validation_size,
+            random_state=seed, verbose=verbose))
+        selections.append(result)
         runs.append({"chosen": result.n_clusters, "table": result.table, "warnings": messages,
                      "seconds": time.perf_counter() - start})
         if log:
@@ -533,9 +534,31 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
             log(f"seed {seed}: chosen k {result.n_clusters} (highest NMI at {best}; {n_classes} classes)"
                 + ("; " + " ".join(messages) if messages else ""))
     candidates = [row["k"] for row in runs[0]["table"]]  # as select_n_clusters checked and sorted them
-    return {"candidates": candidates, "runs": runs, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
-            "n_clusters": n_classes, "n_splits": int(n_splits), "validation_size": float(validation_size),
-            "seeds": _seeds(seeds)}
+    out = {"candidates": candidates, "runs": runs, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+           "n_clusters": n_classes, "n_splits": int(n_splits), "validation_size": float(validation_size),
+           "seeds": seeds, "pooled": None}
+    if len(selections) > 1:  # every seed's splits in one table: the choice G's noise allows best
+        pooled, messages = _verdicts(lambda: pool_selections(selections))
+        out["pooled"] = {"chosen": pooled.n_clusters, "table": pooled.table, "warnings": messages}
+        if log:
+            log(f"{len(seeds)} seeds pooled ({len(pooled.splits)} splits): chosen k {pooled.n_clusters}"
+                + ("; " + " ".join(messages) if messages else ""))
+    return out
+
+
+def _verdicts(select):
+    """Call ``select()``; return its result and the selection's own warnings (as text, to go with the
+    run); any other warning is passed on."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = select()
+    messages = []
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(w.message).startswith("select_n_clusters:"):
+            messages.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result, messages
 
 
 # ---------------------------------------------------------------------------- writing results
@@ -608,6 +631,12 @@ def markdown(kind: str, results: dict) -> str:
                 lines.append(f"| {k} | " + " | ".join(cells) + " |")
             for s, run in zip(r["seeds"], r["runs"]):
                 lines += [f"\nseed {s}: {message}" for message in run["warnings"]]
+            pooled = r.get("pooled")
+            if pooled:
+                g = " ".join(f"{row['G']:.4f}" for row in pooled["table"])
+                lines.append(f"\nAll {len(r['seeds'])} seeds' splits pooled ({len(pooled['table'][0]['G_splits'])} "
+                             f"splits): chosen k {pooled['chosen']}; mean G by k: {g}")
+                lines += [f"\npooled: {message}" for message in pooled["warnings"]]
     else:
         raise ValueError(f"unknown experiment {kind!r}")
     return "\n".join(lines).strip() + "\n"
@@ -653,6 +682,13 @@ def _figure(kind: str, results: dict):
             for i, (seed, run) in enumerate(zip(r["seeds"], r["runs"])):
                 _draw_generalizability(ax, run["table"], run["chosen"], colour=f"C{i}", label=f"G, seed {seed}",
                                       nmi_ax=nmi_ax)
+            pooled = r.get("pooled")
+            if pooled:  # the mean G of every seed's splits; its dots are the seeds' above
+                table = pooled["table"]
+                ax.plot([row["k"] for row in table], [row["G"] for row in table], color="k", linewidth=2,
+                        label="G, seeds pooled")
+                best = next(row for row in table if row["k"] == pooled["chosen"])
+                ax.scatter([best["k"]], [best["G"]], marker="*", s=200, color="k", zorder=4)
             ax.set_xticks(r["candidates"])
             ax.set_xlabel("number of clusters k (star: chosen)")
             ax.set_ylabel("G = L_train / L_validation")

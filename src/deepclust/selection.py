@@ -33,7 +33,7 @@ from .dec import DEC
 from .metrics import normalized_mutual_info_score
 from .shards import ShardedArray, check_sharded
 
-__all__ = ["NClustersSelection", "choose_n_clusters", "generalizability", "select_n_clusters"]
+__all__ = ["NClustersSelection", "choose_n_clusters", "generalizability", "pool_selections", "select_n_clusters"]
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +296,7 @@ def select_n_clusters(
 
     See Also
     --------
+    pool_selections : Add the splits of another run (another ``random_state``) to this one.
     DEC.score : Minus the loss L on some data, with the data's own target.
     deepclust.plotting.generalizability : The table as the paper's Figure 6.
     deepclust.experiments.generalizability_study : This over seeds, as ``deepclust experiment select-k``.
@@ -392,12 +393,133 @@ def select_n_clusters(
         if y is not None:
             row["nmi"] = float(nmis[:, j].mean())
         table.append(row)
+    return _conclude(table, splits, models)
+
+
+def _conclude(table, splits, models) -> NClustersSelection:
+    """Add the ``drop`` column to ``table``, apply the rule, warn as documented, and wrap it up.
+
+    Called by the public functions only: the warnings point at the code that called them.
+    """
     drops = _drops(table)  # the margin each candidate is chosen by
     for row in table:
         row["drop"] = drops[row["k"]]
     chosen = choose_n_clusters(table)
-    _warn_if_unreliable(table, chosen)
+    _warn_if_unreliable(table, chosen, stacklevel=4)
     return NClustersSelection(n_clusters=chosen, table=table, splits=splits, models=models)
+
+
+def pool_selections(selections) -> NClustersSelection:
+    """Pool the splits of several :func:`select_n_clusters` runs on the same data into one selection.
+
+    When :func:`select_n_clusters` warns that its splits cannot tell the
+    chosen drop of G from the noise, the remedy is more splits; this adds
+    them without refitting the ones already measured: run the selection
+    again with another ``random_state`` (other splits, other seeds) and pool
+    the runs. Each k's ``G`` becomes the mean of every pooled split's G,
+    ``G_splits`` their concatenation (in the order given), ``L_train``,
+    ``L_validation`` and ``nmi`` the means over all the splits (each only
+    when every selection's table has it), and the rule
+    and the warnings of :func:`select_n_clusters` are applied to that table
+    as if the selection had been run with all those splits at once.
+
+    Parameters
+    ----------
+    selections : sequence of NClustersSelection
+        What :func:`select_n_clusters` returned for the same data, the same
+        candidates and the same estimator, with different ``random_state``:
+        a split that appears in two of them (the same ``random_state`` twice)
+        would be counted twice and make G look surer than it is, and is
+        refused. A selection may carry no ``splits`` (one rebuilt from a
+        saved table); it is then not checked for repeats.
+
+    Returns
+    -------
+    result : NClustersSelection
+        The pooled ``table``, its ``n_clusters``, the ``splits`` of every
+        selection in order, and the first selection's ``models`` (fitted on
+        its first split, which is the pooled first split).
+
+    Raises
+    ------
+    TypeError
+        When an item is not an :class:`NClustersSelection`.
+    ValueError
+        When ``selections`` is empty, when their candidates differ, when a
+        table lacks each split's G (``G_splits``), when their splits come
+        from data of different sizes, or when two share a split.
+
+    Warns
+    -----
+    UserWarning
+        As :func:`select_n_clusters`, on the pooled table.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from deepclust import DEC, select_n_clusters
+    >>> from deepclust.selection import pool_selections
+    >>> X, _ = make_blobs(n_samples=300, centers=3, n_features=4, random_state=0)
+    >>> small = DEC(hidden_dims=(16,), embedding_dim=2, pretrain="end-to-end",
+    ...             pretrain_epochs=20, max_iter=100, batch_size=32)
+    >>> runs = [select_n_clusters(X, range(2, 6), estimator=small, n_splits=1, random_state=seed)
+    ...         for seed in (0, 1)]
+    >>> pooled = pool_selections(runs)
+    >>> [len(row["G_splits"]) for row in pooled.table]
+    [2, 2, 2, 2]
+    """
+    if isinstance(selections, NClustersSelection):
+        raise TypeError("selections must be a sequence of NClustersSelection, e.g. [first, second]; got a "
+                        "single one.")
+    selections = list(selections)
+    if not selections:
+        raise ValueError("selections is empty; pass the results of select_n_clusters to pool, e.g. "
+                         "[first, second].")
+    for i, selection in enumerate(selections):
+        if not isinstance(selection, NClustersSelection):
+            raise TypeError(f"selections[{i}] is a {type(selection).__name__}; pass what select_n_clusters "
+                            "returned (NClustersSelection).")
+    ks = [sorted(row["k"] for row in selection.table) for selection in selections]
+    for i, other in enumerate(ks[1:], start=1):
+        if other != ks[0]:
+            raise ValueError(f"selections[0] tried the candidates {ks[0]} and selections[{i}] {other}; pool "
+                             "selections of the same candidates.")
+    seen = {}  # a split's sorted validation indices -> the selection it came from
+    sizes = set()
+    for i, selection in enumerate(selections):
+        for train, validation in selection.splits:
+            sizes.add(len(train) + len(validation))
+            key = np.sort(np.asarray(validation)).tobytes()
+            if key in seen:
+                raise ValueError(
+                    f"selections[{seen[key]}] and selections[{i}] share a split (the same validation "
+                    "points): pooling it twice would count the same noise twice. Run the selection again "
+                    "with another random_state.")
+            seen[key] = i
+    if len(sizes) > 1:
+        raise ValueError(f"The selections' splits cover data of {sorted(sizes)} points; pool selections "
+                         "of the same data.")
+
+    for i, selection in enumerate(selections):
+        if any(not row.get("G_splits") for row in selection.table):
+            raise ValueError(f"selections[{i}].table has a row without G_splits (each split's G), which "
+                             "pooling needs; pass what select_n_clusters returned.")
+
+    table = []
+    for k in ks[0]:
+        rows = [next(row for row in selection.table if row["k"] == k) for selection in selections]
+        weights = [len(row["G_splits"]) for row in rows]
+        g_splits = [float(g) for row in rows for g in row["G_splits"]]
+        row = {"k": int(k)}
+        for key in ("L_train", "L_validation"):
+            if all(key in r for r in rows):
+                row[key] = float(np.average([r[key] for r in rows], weights=weights))
+        row.update(G=float(np.mean(g_splits)), G_splits=g_splits)
+        if all("nmi" in r for r in rows):  # each split's mean NMI, over all the splits
+            row["nmi"] = float(np.average([r["nmi"] for r in rows], weights=weights))
+        table.append(row)
+    splits = [split for selection in selections for split in selection.splits]
+    return _conclude(table, splits, selections[0].models)
 
 
 def _split_noise(g_splits) -> float | None:
@@ -413,13 +535,17 @@ def _split_noise(g_splits) -> float | None:
     return float(finite.std(ddof=1) * 2.0 / math.sqrt(len(finite)))
 
 
-def _warn_if_unreliable(table, chosen: int) -> None:
-    """Warn when G never drops, or when the drop that chose k is within the noise of G between splits."""
+def _warn_if_unreliable(table, chosen: int, stacklevel: int = 2) -> None:
+    """Warn when G never drops, or when the drop that chose k is within the noise of G between splits.
+
+    ``stacklevel`` goes to :func:`warnings.warn`: 2 points at the caller of this function.
+    """
     row = next(row for row in table if row["k"] == chosen)
     if row["drop"] is None or not row["drop"] > 0:
         warnings.warn(
             f"select_n_clusters: G never drops over the candidates {[r['k'] for r in table]}, so the "
-            f"largest, k={chosen}, was chosen; try larger candidates.", UserWarning, stacklevel=3)
+            f"largest, k={chosen}, was chosen; try larger candidates.", UserWarning,
+            stacklevel=stacklevel)
         return
     noise = [n for n in (_split_noise(r["G_splits"]) for r in table if not math.isnan(float(r["G"])))
              if n is not None]
@@ -428,8 +554,9 @@ def _warn_if_unreliable(table, chosen: int) -> None:
             f"select_n_clusters: the largest drop of G, {row['drop']:.3g} after k={chosen}, is no larger "
             f"than the noise of G between the splits ({np.median(noise):.3g}: the median over k of their "
             "standard deviation times 2 / sqrt(n_splits), the spread |G_1 - G_2| for two splits), so other "
-            "splits could choose another k. Read the table's G_splits; more splits, or more data, reduce "
-            "the noise.", UserWarning, stacklevel=3)
+            "splits could choose another k. Read the table's G_splits; more splits (run the selection again "
+            "with another random_state and pool the runs with deepclust.selection.pool_selections), or more "
+            "data, reduce the noise.", UserWarning, stacklevel=stacklevel)
         return
     runner_up = _runner_up(table, chosen)
     if runner_up is not None:
@@ -439,8 +566,9 @@ def _warn_if_unreliable(table, chosen: int) -> None:
             f"the chosen k={chosen}, {row['drop']:.3g}: the margin between the two, {margin:.3g}, is no "
             f"larger than its noise between the splits ({noise:.3g}: the standard deviation of each split's "
             f"own margin times 2 / sqrt(n_splits), |m_1 - m_2| for two splits), so other splits could choose "
-            f"k={k}. Read both k's G_splits; more splits, or more data, tell them apart.",
-            UserWarning, stacklevel=3)
+            f"k={k}. Read both k's G_splits; more splits (deepclust.selection.pool_selections adds another "
+            f"run's), or more data, tell them apart.",
+            UserWarning, stacklevel=stacklevel)
 
 
 def _runner_up(table, chosen: int):

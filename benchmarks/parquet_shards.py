@@ -127,7 +127,9 @@ def main(argv=None) -> int:
     if args.json:
         figures = {"rows": args.rows, "features": args.features, "shards": args.shards, "data_mib": data_mib,
                    "import": baseline, "first_open": first, "second_open": again, "read": read}
-        args.json.write_text(json.dumps(figures, indent=2))
+        from deepclust.experiments import _jsonable
+
+        args.json.write_text(json.dumps(_jsonable(figures), indent=2, allow_nan=False))  # NaN as null
     return 0
 
 

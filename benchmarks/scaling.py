@@ -186,7 +186,9 @@ def main(argv=None) -> int:
         print(f"\nlog-log slope of fit time against n: {slope:.3f} (1 = linear)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=1))
+        from deepclust.experiments import _jsonable
+
+        args.json.write_text(json.dumps(_jsonable(rows), indent=1, allow_nan=False))  # NaN as null
     return 0
 
 

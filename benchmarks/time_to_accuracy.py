@@ -29,6 +29,7 @@ import math
 import platform
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budgets", nargs="+", type=float, default=[0.25, 0.5, 1.0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--snapshot-size", type=int, default=10_000)
-    parser.add_argument("--json", default=None, help="write every curve to this file")
+    parser.add_argument("--json", type=Path, default=None, help="write every curve to this file")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a DEC parameter for every run (a Python literal), e.g. max_iter=2000")
     args = parser.parse_args(argv)
@@ -144,8 +145,9 @@ def main(argv=None) -> int:
                   f" | {np.mean(finals):.3f} ± {np.std(finals):.3f} | {np.mean([r['seconds'] for r in mine]):.1f} |")
         results[name] = runs
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=1)
+        from deepclust.experiments import _jsonable
+
+        args.json.write_text(json.dumps(_jsonable(results), indent=1, allow_nan=False))  # NaN as null
     return 0
 
 

@@ -78,7 +78,6 @@ import json
 import math
 import platform
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -108,29 +107,16 @@ def make_embedded_blobs(n_samples=1400, n_clusters=5, latent_dim=5, n_features=1
     return X.astype(np.float32), y[order]
 
 
-def run_case(name, X, y, candidates, target, estimator, args):
+def run_case(name, X, y, candidates, target, estimator, args, setup):
     start = time.perf_counter()
     split_args = {name: value for name, value in (("n_splits", args.n_splits),
                                                   ("validation_size", args.validation_size))
                   if value is not None}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = select_n_clusters(X, candidates, estimator=estimator, y=y, random_state=args.split_seed,
-                                   **split_args)
+    result, verdicts = experiments._verdicts(lambda: select_n_clusters(
+        X, candidates, estimator=estimator, y=y, random_state=args.split_seed, **split_args))
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
-    return report(result, target, seconds, _verdicts(caught))
-
-
-def _verdicts(caught):
-    """The selection's own warnings, as text for the report; any other warning is passed on."""
-    messages = []
-    for w in caught:
-        if issubclass(w.category, UserWarning) and str(w.message).startswith("select_n_clusters:"):
-            messages.append(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return messages
+    return {**report(result, target, seconds, verdicts), "setup": {**setup, "n_samples": int(X.shape[0])}}
 
 
 def report(result, target, seconds, verdicts, time_label="wall time"):
@@ -157,30 +143,50 @@ def report(result, target, seconds, verdicts, time_label="wall time"):
             "best_nmi_k": best_nmi, "seconds": seconds, "warnings": verdicts, "table": result.table}
 
 
+def _nan(value):
+    return math.nan if value is None else value
+
+
 def pool(paths, cases):
-    """Pool the splits of earlier ``--json`` runs, case by case (``pool_selections``); trains nothing."""
+    """Pool the splits of earlier ``--json`` runs, case by case (``pool_selections``); trains nothing.
+
+    Raises ValueError when the files cannot be pooled: a case missing from one of them, runs of other
+    data or settings, or the same splits twice (recorded split seeds, else equal G at every k).
+    """
     runs = [json.loads(Path(path).read_text()) for path in paths]
-    names = [case for case in runs[0] if all(case in run for run in runs[1:])]
+    shared = [case for case in runs[0] if all(case in run for run in runs[1:])]
     if cases is not None:
-        names = [case for case in names if case in cases]
-    if not names:
-        raise SystemExit(f"--pool: no case is in every one of {[str(p) for p in paths]}"
-                         + (f" among --cases {cases}" if cases else ""))
+        absent = [case for case in cases if case not in shared]
+        if absent:
+            raise ValueError(f"--cases {absent} are not in every one of the files")
+        shared = [case for case in shared if case in cases]
+    if not shared:
+        raise ValueError("no case is in every one of the files")
     results = {}
-    for case in names:
+    for case in shared:
+        setups = [run[case].get("setup") for run in runs]
+        if all(setups):  # recorded since 2026-12-06; older files are checked by their G alone
+            fixed = [{key: value for key, value in setup.items() if key not in ("split_seed", "n_splits")}
+                     for setup in setups]
+            if any(other != fixed[0] for other in fixed[1:]):
+                raise ValueError(f"{case}: the runs differ in more than their split seed: {fixed}")
+            split_seeds = [setup["split_seed"] for setup in setups]
+            if len(set(split_seeds)) < len(split_seeds):
+                raise ValueError(f"{case}: the runs share a split seed ({split_seeds}), so their splits are the "
+                                 "same; pool runs of different --split-seed")
         selections = []
         for run in runs:
-            table = [{**row, "G_splits": [math.nan if g is None else g for g in row["G_splits"]],
-                      "G": math.nan if row["G"] is None else row["G"]} for row in run[case]["table"]]
+            table = [{**row, **{key: _nan(row[key]) for key in ("L_train", "L_validation", "G", "nmi")
+                                if key in row},
+                      "G_splits": [_nan(g) for g in row["G_splits"]]} for row in run[case]["table"]]
             selections.append(NClustersSelection(n_clusters=run[case]["chosen"], table=table))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            pooled = pool_selections(selections)
+        pooled, verdicts = experiments._verdicts(lambda: pool_selections(selections))
         n_splits = len(pooled.table[0]["G_splits"])
         print(f"\n## {case}: {n_splits} splits pooled from {len(paths)} runs "
               f"(each chose {[run[case]['chosen'] for run in runs]}), target {runs[0][case]['target']}\n")
-        results[case] = report(pooled, runs[0][case]["target"], sum(run[case]["seconds"] for run in runs),
-                               _verdicts(caught), time_label="wall time of the runs, summed:")
+        results[case] = {**report(pooled, runs[0][case]["target"], sum(run[case]["seconds"] for run in runs),
+                                  verdicts, time_label="wall time of the runs, summed:"),
+                         "pooled_from": [str(path) for path in paths]}
     return results
 
 
@@ -192,11 +198,11 @@ def main(argv=None) -> int:
     parser.add_argument("--n-splits", type=int, default=None, help="default: select_n_clusters' (2)")
     parser.add_argument("--validation-size", type=float, default=None,
                         help="default: select_n_clusters' (0.5)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None, help="draws the blobs (default 0)")
     parser.add_argument("--split-seed", type=int, default=None,
                         help="seed of the splits and fits (default: --seed); another one with the same --seed "
                              "measures other splits of the same blobs, e.g. to pool more splits")
-    parser.add_argument("--n-samples", type=int, default=1400,
+    parser.add_argument("--n-samples", type=int, default=None,
                         help="points of each blobs case (default 1,400; digits always has 1,797)")
     parser.add_argument("--full", action="store_true",
                         help="DEC's defaults: its pretraining schedule and 10,000 clustering iterations per k")
@@ -211,16 +217,33 @@ def main(argv=None) -> int:
                              "--split-seed, same --seed and settings) and apply the rule to all of them")
     args = parser.parse_args(argv)
     if args.pool:
+        training = [flag for flag, value in (("--seed", args.seed), ("--split-seed", args.split_seed),
+                                             ("--n-samples", args.n_samples), ("--n-splits", args.n_splits),
+                                             ("--validation-size", args.validation_size),
+                                             ("--max-iter", args.max_iter), ("--param", args.param or None),
+                                             ("--full", args.full or None)) if value is not None]
+        if training:
+            parser.error(f"--pool trains nothing and reads the runs' own settings; leave out {training}")
         if len(args.pool) < 2:
             parser.error("--pool: give at least two --json files of earlier runs")
         missing = [str(path) for path in args.pool if not path.is_file()]
         if missing:
             parser.error(f"--pool: no such file {missing}")
-        results = pool(args.pool, args.cases)
+        if len({path.resolve() for path in args.pool}) < len(args.pool):
+            parser.error(f"--pool: {[str(path) for path in args.pool]} names a file twice; its splits would "
+                         "count twice")
+        try:
+            results = pool(args.pool, args.cases)
+        except ValueError as error:
+            parser.error(f"--pool: {error}")
         _write(args.json, results)
         return 0
     if args.cases is None:
         args.cases = ["digits", "blobs5", "blobs7"]
+    if args.seed is None:
+        args.seed = 0
+    if args.n_samples is None:
+        args.n_samples = 1400
 
     if args.n_samples < 200:
         parser.error(f"--n-samples {args.n_samples}: give at least 200 points, so that each split holds "
@@ -245,16 +268,19 @@ def main(argv=None) -> int:
         args.split_seed = args.seed
     print(f"settings: {settings or 'DEC defaults'}, n_splits={args.n_splits or 'default'}, "
           f"validation_size={args.validation_size or 'default'}, seed={args.seed}, split seed={args.split_seed}")
+    # What a run's splits depend on besides its split seed: --pool refuses runs that differ in it.
+    setup = {"seed": args.seed, "split_seed": args.split_seed, "n_splits": args.n_splits,
+             "validation_size": args.validation_size, "settings": settings}
     results = {}
     for case in args.cases:
         if case == "digits":
             X, y = load_digits()
-            results[case] = run_case("digits", X, y, list(range(5, 16)), "9, 10 or 11", estimator, args)
+            results[case] = run_case("digits", X, y, list(range(5, 16)), "9, 10 or 11", estimator, args, setup)
         elif case.startswith("blobs"):
             k = int(case[len("blobs"):])
             X, y = make_embedded_blobs(n_samples=args.n_samples, n_clusters=k, random_state=args.seed)
             results[case] = run_case(f"embedded blobs, k={k}", X, y, list(range(2, 13)), str(k),
-                                     estimator, args)
+                                     estimator, args, setup)
         else:
             parser.error(f"unknown case {case!r}; use digits or blobsK")
     _write(args.json, results)

@@ -102,6 +102,8 @@ def test_select_n_clusters_benchmark_prints_the_table_and_choice_and_pools_runs(
     assert [row["k"] for row in result["table"]] == list(range(2, 13))
     assert result["chosen"] in range(2, 13) and result["target"] == "3"
     assert len(result["single_split_choices"]) == 1 and isinstance(result["warnings"], list)
+    assert result["setup"] == {"seed": 0, "split_seed": 7, "n_splits": 1, "validation_size": None,
+                               "n_samples": 400, "settings": result["setup"]["settings"]}
     assert "chosen k = " in stdout and "| 12" in stdout and "X (400, 100)" in stdout
     # Another run's splits pooled with these: two splits, each k's G the mean of the two runs' G.
     _, other = select("8")
@@ -115,8 +117,27 @@ def test_select_n_clusters_benchmark_prints_the_table_and_choice_and_pools_runs(
                                                         + other["blobs3"]["single_split_choices"])
 
 
-def test_select_n_clusters_benchmark_pool_needs_two_files(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), "--pool",
-                           str(tmp_path / "missing.json"), str(tmp_path / "other.json")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "--pool: no such file" in proc.stderr
+def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path):
+    def pool(*args):
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), *args],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        return proc.stderr
+
+    def run(split_seed, seed=1, name=None):
+        table = [{"k": k, "L_train": 0.1, "L_validation": 0.1, "G": g, "G_splits": [g], "drop": None, "nmi": None}
+                 for k, g in ((2, 0.9 + split_seed / 1000), (3, 0.8))]
+        setup = {"seed": seed, "split_seed": split_seed, "n_splits": 1, "validation_size": None, "settings": {},
+                 "n_samples": 400}
+        path = tmp_path / (name or f"run-{seed}-{split_seed}.json")
+        path.write_text(json.dumps({"blobs3": {"chosen": 2, "target": "3", "seconds": 1.0, "table": table,
+                                               "setup": setup}}))
+        return str(path)
+
+    assert "at least two --json files" in pool("--pool", run(7))
+    assert "no such file" in pool("--pool", run(7), str(tmp_path / "missing.json"))
+    assert "names a file twice" in pool("--pool", run(7), run(7))
+    assert "leave out ['--seed', '--max-iter']" in pool("--pool", run(7), run(8), "--seed", "1", "--max-iter", "5")
+    assert "share a split seed ([7, 7])" in pool("--pool", run(7), run(7, name="again.json"))
+    assert "differ in more than their split seed" in pool("--pool", run(7), run(8, seed=2))
+    assert "--cases ['blobs5'] are not in every one" in pool("--pool", run(7), run(8), "--cases", "blobs5")

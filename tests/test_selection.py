@@ -216,6 +216,13 @@ def test_warns_when_the_splits_do_not_tell_the_largest_drop_from_the_next():
         _warn_if_unreliable(_table([[0.95], [0.90], [0.84], [0.80]]), 3)
 
 
+def test_select_n_clusters_warnings_point_at_the_caller(data):
+    X, _ = data
+    with pytest.warns(UserWarning, match="select_n_clusters: ") as caught:
+        _select(X, n_splits=2, candidates=[2, 3], estimator=DEC(**{**TINY, "max_iter": 1}))
+    assert all(w.filename == __file__ for w in caught if str(w.message).startswith("select_n_clusters:"))
+
+
 def test_warns_when_G_never_drops():
     rising = _table([[0.8, 0.8], [0.9, 0.9]])
     with pytest.warns(UserWarning, match=r"G never drops over the candidates \[2, 3\], so the largest, k=3"):
@@ -402,11 +409,23 @@ def test_pool_selections_refuses_what_it_cannot_pool(data):
     with pytest.raises(ValueError, match=r"selections\[0\] tried the candidates \[2, 3, 4\] and "
                                          r"selections\[1\] \[2, 3\]"):
         pool_selections([first, _select(X, candidates=[2, 3], random_state=4)])
-    with pytest.raises(ValueError, match=r"selections\[0\] and selections\[1\] share a split .* another "
-                                         "random_state"):
+    with pytest.raises(ValueError, match=r"selections\[0\] and selections\[1\] share a split \(the same validation "
+                                         r"points\).* different random_state"):
         pool_selections([first, _select(X, random_state=3)])
     bare = NClustersSelection(n_clusters=2, table=[{"k": k, "G": 0.9} for k in (2, 3, 4)])
     with pytest.raises(ValueError, match=r"selections\[1\].table has a row without G_splits"):
         pool_selections([first, bare])
     with pytest.raises(ValueError, match=r"data of \[120, 150\] points"):
         pool_selections([first, _select(X[:120], random_state=4)])
+    with pytest.raises(ValueError, match=r"hold out \[45, 75\] validation points; .* same validation_size"):
+        pool_selections([first, _select(X, validation_size=0.3, random_state=4)])
+    with pytest.raises(ValueError, match=r"selections\[1\] has \[2\] G per row \(G_splits\) and 1 splits"):
+        pool_selections([first, NClustersSelection(n_clusters=2, splits=first.splits[:1], table=[
+            {"k": k, "G": 0.9, "G_splits": [0.9, 0.8]} for k in (2, 3, 4)])])
+    # Rebuilt from saved tables (no splits): the same run twice is recognised by its G.
+    saved = NClustersSelection(n_clusters=first.n_clusters, table=first.table)
+    with pytest.raises(ValueError, match=r"share a split \(the same G at every k\)"):
+        pool_selections([saved, NClustersSelection(n_clusters=first.n_clusters, table=first.table)])
+    # G_splits may be an array (a table rebuilt from pandas, say).
+    as_arrays = [{**row, "G_splits": np.asarray(row["G_splits"])} for row in first.table]
+    assert pool_selections([NClustersSelection(n_clusters=2, table=as_arrays)]).n_clusters == first.n_clusters

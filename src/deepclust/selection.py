@@ -431,7 +431,8 @@ def pool_selections(selections) -> NClustersSelection:
         a split that appears in two of them (the same ``random_state`` twice)
         would be counted twice and make G look surer than it is, and is
         refused. A selection may carry no ``splits`` (one rebuilt from a
-        saved table); it is then not checked for repeats.
+        saved table); a repeat is then recognised by its G, equal at every
+        k.
 
     Returns
     -------
@@ -446,13 +447,16 @@ def pool_selections(selections) -> NClustersSelection:
         When an item is not an :class:`NClustersSelection`.
     ValueError
         When ``selections`` is empty, when their candidates differ, when a
-        table lacks each split's G (``G_splits``), when their splits come
-        from data of different sizes, or when two share a split.
+        table lacks one G per split (``G_splits``), when their splits come
+        from data of different sizes or hold out different numbers of
+        points, or when two share a split: the same validation points, or,
+        for selections without ``splits``, the same G at every k.
 
     Warns
     -----
     UserWarning
-        As :func:`select_n_clusters`, on the pooled table.
+        As :func:`select_n_clusters`, on the pooled table; the messages
+        start with ``"select_n_clusters:"`` as theirs do.
 
     Examples
     --------
@@ -484,31 +488,44 @@ def pool_selections(selections) -> NClustersSelection:
         if other != ks[0]:
             raise ValueError(f"selections[0] tried the candidates {ks[0]} and selections[{i}] {other}; pool "
                              "selections of the same candidates.")
-    seen = {}  # a split's sorted validation indices -> the selection it came from
-    sizes = set()
+    n_splits = []  # of each selection, checked against its table and its splits
     for i, selection in enumerate(selections):
-        for train, validation in selection.splits:
-            sizes.add(len(train) + len(validation))
-            key = np.sort(np.asarray(validation)).tobytes()
-            if key in seen:
-                raise ValueError(
-                    f"selections[{seen[key]}] and selections[{i}] share a split (the same validation "
-                    "points): pooling it twice would count the same noise twice. Run the selection again "
-                    "with another random_state.")
-            seen[key] = i
-    if len(sizes) > 1:
-        raise ValueError(f"The selections' splits cover data of {sorted(sizes)} points; pool selections "
-                         "of the same data.")
-
-    for i, selection in enumerate(selections):
-        if any(not row.get("G_splits") for row in selection.table):
+        counts = {len(row.get("G_splits", ())) for row in selection.table}
+        if 0 in counts:
             raise ValueError(f"selections[{i}].table has a row without G_splits (each split's G), which "
                              "pooling needs; pass what select_n_clusters returned.")
+        if len(counts) > 1 or (selection.splits and counts != {len(selection.splits)}):
+            raise ValueError(f"selections[{i}] has {sorted(counts)} G per row (G_splits) and "
+                             f"{len(selection.splits)} splits; each row needs one G per split.")
+        n_splits.append(counts.pop())
+    seen = {}  # a split's sorted validation indices, or its G at every k, -> the selection it came from
+    shapes = set()  # (points, validation points) of every split
+    for i, selection in enumerate(selections):
+        keys = []  # the validation points first, so the message names them when both match
+        for train, validation in selection.splits:
+            shapes.add((len(train) + len(validation), len(validation)))
+            keys.append(("validation points", np.sort(np.asarray(validation)).tobytes()))
+        rows = sorted(selection.table, key=lambda row: row["k"])
+        for s in range(n_splits[i]):  # the same G at every k: the same split and fit, to the last bit
+            keys.append(("G at every k", tuple(float(row["G_splits"][s]) for row in rows)))
+        for key in keys:
+            if key in seen and seen[key] != i:
+                raise ValueError(
+                    f"selections[{seen[key]}] and selections[{i}] share a split (the same {key[0]}): "
+                    "pooling it twice would count the same noise twice. Pool runs made with different "
+                    "random_state.")
+            seen.setdefault(key, i)
+    if len({points for points, _ in shapes}) > 1:
+        raise ValueError(f"The selections' splits cover data of {sorted({p for p, _ in shapes})} points; pool "
+                         "selections of the same data.")
+    if len(shapes) > 1:
+        raise ValueError(f"The selections hold out {sorted({v for _, v in shapes})} validation points; G "
+                         "depends on the fraction held out, so pool selections of the same validation_size.")
 
     table = []
     for k in ks[0]:
         rows = [next(row for row in selection.table if row["k"] == k) for selection in selections]
-        weights = [len(row["G_splits"]) for row in rows]
+        weights = n_splits
         g_splits = [float(g) for row in rows for g in row["G_splits"]]
         row = {"k": int(k)}
         for key in ("L_train", "L_validation"):

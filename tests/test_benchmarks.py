@@ -141,3 +141,15 @@ def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path):
     assert "share a split seed ([7, 7])" in pool("--pool", run(7), run(7, name="again.json"))
     assert "differ in more than their split seed" in pool("--pool", run(7), run(8, seed=2))
     assert "--cases ['blobs5'] are not in every one" in pool("--pool", run(7), run(8), "--cases", "blobs5")
+
+
+def test_the_recorded_runs_pool_as_results_md_says(tmp_path):
+    """benchmarks/records holds the raw runs behind RESULTS.md's four-split figures: pooled again,
+    blobs k = 5 seed 1 chooses 5 (each recorded run chose 6 and 5), with the runner-up warning."""
+    records = ROOT / "benchmarks" / "records" / "select_n_clusters"
+    stdout, results = _run("select_n_clusters.py", "--pool", str(records / "blobs5_seed1_split1.json"),
+                           str(records / "blobs5_seed1_split101.json"), tmp_path=tmp_path)
+    assert "## blobs5: 4 splits pooled from 2 runs (each chose [6, 5])" in stdout
+    assert results["blobs5"]["chosen"] == 5
+    (warning,) = results["blobs5"]["warnings"]
+    assert "could choose k=6" in warning

@@ -11,7 +11,8 @@ small when the clustering fits the training points better than new points
 (overfitting). Pretraining does not depend on k: one autoencoder is pretrained
 per split and every k starts from a copy of it. Every k trains for the same
 number of clustering iterations, and the chosen k is the last one before the
-largest drop of G, the paper's reading of its Figure 6.
+largest drop of G, the paper's reading of its Figure 6. :func:`pool_selections`
+adds the splits of further runs (other ``random_state``) to a selection.
 """
 
 from __future__ import annotations

@@ -59,6 +59,11 @@ k=5 seeds 0-3 chose 5, 6, 5, 6; k=7 seeds 0-3 chose 7, 6, 5, 2. G stays
 within 0.94-1.0 at every k: on 3,500 training points the network overfits
 much less than on 700, so the drop shrinks along with the noise.
 
+Four splits (``--split-seed 101`` runs pooled with the split-seed-S runs by
+``--pool``; 10,000 iterations, 1,400 points) chose the true k on all five
+blob cases measured so far (k=5 seeds 0, 1, 3; k=7 seeds 0, 3), two splits
+on three of them. The raw runs are in ``benchmarks/records/select_n_clusters``.
+
 Usage::
 
     python benchmarks/select_n_clusters.py                     # digits, blobs k=5 and k=7

@@ -121,7 +121,10 @@ def run_case(name, X, y, candidates, target, estimator, args, setup):
         X, candidates, estimator=estimator, y=y, random_state=args.split_seed, **split_args))
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
-    return {**report(result, target, seconds, verdicts), "setup": {**setup, "n_samples": int(X.shape[0])}}
+    # The number of splits as run, not None for "the default", which a later version may change.
+    n_splits = len(result.table[0]["G_splits"])
+    return {**report(result, target, seconds, verdicts),
+            "setup": {**setup, "n_splits": n_splits, "n_samples": int(X.shape[0])}}
 
 
 def report(result, target, seconds, verdicts, time_label="wall time"):

@@ -60,9 +60,10 @@ within 0.94-1.0 at every k: on 3,500 training points the network overfits
 much less than on 700, so the drop shrinks along with the noise.
 
 Four splits (``--split-seed 101`` runs pooled with the split-seed-S runs by
-``--pool``; 10,000 iterations, 1,400 points) chose the true k on all five
-blob cases measured so far (k=5 seeds 0, 1, 3; k=7 seeds 0, 3), two splits
-on three of them. The raw runs are in ``benchmarks/records/select_n_clusters``.
+``--pool``; 10,000 iterations, 1,400 points; every blob case, 2026-12-06):
+k=5 seeds 0-3 chose 5, 5, 5, 5; k=7 seeds 0-3 chose 7, 6, 10, 7 (two
+splits on the same VM: 5, 6, 5, 5 and 11, 6, 7, 7). The raw runs are in
+``benchmarks/records/select_n_clusters``.
 
 Usage::
 

@@ -122,10 +122,9 @@ def run_case(name, X, y, candidates, target, estimator, args, setup):
         X, candidates, estimator=estimator, y=y, random_state=args.split_seed, **split_args))
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
-    # The number of splits as run, not None for "the default", which a later version may change.
-    n_splits = len(result.table[0]["G_splits"])
+    # n_splits as run, not None for "the default", which a later version may change.
     return {**report(result, target, seconds, verdicts),
-            "setup": {**setup, "n_splits": n_splits, "n_samples": int(X.shape[0])}}
+            "setup": {**setup, "n_splits": len(result.splits), "n_samples": int(X.shape[0])}}
 
 
 def report(result, target, seconds, verdicts, time_label="wall time"):
@@ -278,8 +277,8 @@ def main(argv=None) -> int:
     print(f"settings: {settings or 'DEC defaults'}, n_splits={args.n_splits or 'default'}, "
           f"validation_size={args.validation_size or 'default'}, seed={args.seed}, split seed={args.split_seed}")
     # What a run's splits depend on besides its split seed: --pool refuses runs that differ in it.
-    setup = {"seed": args.seed, "split_seed": args.split_seed, "n_splits": args.n_splits,
-             "validation_size": args.validation_size, "settings": settings}
+    setup = {"seed": args.seed, "split_seed": args.split_seed, "validation_size": args.validation_size,
+             "settings": settings}
     results = {}
     for case in args.cases:
         if case == "digits":

@@ -282,13 +282,13 @@ def select_n_clusters(
     - Four splits instead of two (two runs of two splits each, pooled by
       :func:`pool_selections`; 10,000 iterations, 1,400 points; the
       question and the decision written down before the runs) chose the
-      true k in 6 of the eight blob cases, two splits in
-      5: four splits turned 6 into 5 on k = 5 seed 1 and 11 into 7
-      on k = 7 seed 0, but chose 10 on k = 7 seed 2 where two splits chose
-      7, by a drop 0.0004 larger than the one after 7 (the runner-up
-      warning names 7). The default stays two splits, as decided before the
-      runs for a result that loses any case. The runner-up warning fired
-      on 5 (all but k = 5 seeds 0 and 3 and k = 7 seed 1) of the eight four-split choices.
+      true k in 6 of the eight blob cases, two splits in 5: four splits
+      turned 6 into 5 on k = 5 seed 1 and 11 into 7 on k = 7 seed 0, but
+      chose 10 on k = 7 seed 2 where two splits chose 7, by a drop 0.0004
+      larger than the one after 7 (the runner-up warning names 7). The
+      default stays two splits, as decided before the runs for a result
+      that loses any case. The runner-up warning fired on five of the
+      eight four-split choices (all but k = 5 seeds 0 and 3, k = 7 seed 1).
 
     The settings (half held out, 4,000 iterations) were settled on the
     seed-0 blobs (k = 5 and k = 7) and the seed-1 blobs with k = 5, three of

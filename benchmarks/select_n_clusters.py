@@ -65,6 +65,11 @@ k=5 seeds 0-3 chose 5, 5, 5, 5; k=7 seeds 0-3 chose 7, 6, 10, 7 (two
 splits on the same VM: 5, 6, 5, 5 and 11, 6, 7, 7). The raw runs are in
 ``benchmarks/records/select_n_clusters``.
 
+Cases untouched by any of those decisions (``--seed S --split-seed S --max-iter
+10000``, two splits, the default unchanged; seeds 4-6, 2026-12-06): k=5 chose
+5, 5, 5 and k=7 chose 7, 4, 7 (seed 5 has three latent centres 3.4-5.7 apart;
+the runner-up warning named 7). With seeds 0-3, the true k in 10 of 14.
+
 Usage::
 
     python benchmarks/select_n_clusters.py                     # digits, blobs k=5 and k=7

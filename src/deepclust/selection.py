@@ -236,26 +236,24 @@ def select_n_clusters(
       six cases measured after the settings were fixed (seeds 4 to 6)
       5, 5, 5 and 7, 4, 7: the true k in 5, and 10 of the 14 in all.
       A wrong choice comes from another drop as large as the one after
-      the true k: each split's G is noisy to 0.01 to 0.07. On k = 7 seed 1 two
-      of the latent centres are 2.2 standard deviations apart, and the
-      clustering is best at 6 by NMI too.
+      the true k: each split's G is noisy to 0.01 to 0.07. On k = 7
+      seed 1 two of the latent centres are 2.2 standard deviations apart,
+      and the clustering is best at 6 by NMI too; on k = 7 seed 5 three
+      are 3.4 to 5.7 apart, and it chose 4 (the warning named 7).
     - On scikit-learn's digits (candidates 5..15) G is flat at every k
       (0.76 to 0.80 at 4,000 iterations; 0.64 to 0.66 from k = 6 at
       10,000): on 900 training points the network overfits alike at every
-      k. The rule chose 10, 10 and 9 on seeds 0 to 2, each by a drop
-      within the noise (the warning fires).
+      k. The rule chose 10, 10 and 9 on seeds 0 to 2 (seed 2 with four
+      splits), each by a drop within the noise (the warning fires).
     - Tried on the development cases and not adopted: four splits (the
       true k in 6 of the 8, but it lost a case that two splits got
       right); five times the points (3 of 8 at 4,000 iterations: 3,500
       training points are overfitted far less than 700, and the drop
-      shrinks with the noise);
-      the first drop above the splits' noise (it chose 2 and 4 on two
-      cases); the highest G, the previous rule (2 and 3 on the seed-0
-      blobs); on the sixteen two-split runs, a two-segment line fitted to
-      G (0 of 16) and the largest second difference of G (9 of 16, the
-      largest drop 11).
-      On k = 7 seed 5 three latent centres are 3.4 to 5.7 standard
-      deviations apart; it chose 4, and the warning named 7.
+      shrinks with the noise); the first drop above the splits' noise (it
+      chose 2 and 4 on two cases); the highest G, the previous rule (2
+      and 3 on the seed-0 blobs); on the sixteen two-split runs, a
+      two-segment line fitted to G (0 of 16) and the largest second
+      difference of G (9 of 16, the largest drop 11).
     - The noise warning flags a choice made by noise, not every wrong one:
       the blobs' wrong choices came from drops above their splits' noise.
       With two splits the runner-up warning fires on most choices at this

@@ -85,6 +85,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import json
 import math
 import platform
@@ -103,6 +104,92 @@ from deepclust.selection import NClustersSelection, choose_n_clusters, pool_sele
 FAST = dict(layerwise_iter=100, finetune_iter=200, max_iter=4000)
 
 
+class TracedDEC(DEC):
+    """DEC that keeps its encoder and centroids every ``trace_every`` clustering iterations (``--trace``).
+
+    It trains exactly as DEC does (copying the weights draws no random numbers); every fit that trains
+    appends ``(model, readings)`` to ``fits``, in the order select_n_clusters runs them (split by split,
+    k by k), and each reading is ``(iteration, encoder state, centroids)``.
+    """
+
+    trace_every = 0
+    fits: list = []
+
+    def _self_train(self, ae, centers, *args, **kwargs):
+        self._trace = {"ae": ae, "steps": 0, "readings": []}
+        if self.max_iter > 0:  # the pretraining fit (max_iter=0) trains no centroids
+            TracedDEC.fits.append((self, self._trace["readings"]))
+        return super()._self_train(ae, centers, *args, **kwargs)
+
+    def _after_step(self, z, centers):
+        super()._after_step(z, centers)
+        trace = self._trace
+        trace["steps"] += 1
+        if self.trace_every and trace["steps"] % self.trace_every == 0:
+            encoder = {name: value.detach().clone() for name, value in trace["ae"].state_dict().items()
+                       if not name.startswith("decoder.")}  # the decoder plays no part in L
+            trace["readings"].append((trace["steps"], encoder, centers.detach().cpu().numpy().copy()))
+
+
+def trace_report(X, result, candidates, max_iter):
+    """G of every split and k at each traced iteration, from the states :class:`TracedDEC` kept.
+
+    Prints the k each reading would choose and the pre-registered late average (the mean of each
+    split's G over the readings from max_iter / 2 to max_iter), and checks that the last reading
+    gives the G that select_n_clusters measured.
+    """
+    n_splits, fits = len(result.splits), TracedDEC.fits
+    if len(fits) != n_splits * len(candidates):
+        raise RuntimeError(f"--trace: {len(fits)} traced fits, expected {n_splits * len(candidates)}")
+    iterations = [step for step, _, _ in fits[0][1]]
+    g = np.full((n_splits, len(candidates), len(iterations)), np.nan)
+    for s, (train, validation) in enumerate(result.splits):
+        for j in range(len(candidates)):
+            model, readings = fits[s * len(candidates) + j]
+            if model.n_clusters != candidates[j] or [step for step, _, _ in readings] != iterations:
+                raise RuntimeError(f"--trace: fit {s * len(candidates) + j} is not split {s}, k={candidates[j]}")
+            for r, (_, encoder, centers) in enumerate(readings):
+                snapshot = copy.copy(model)
+                snapshot.autoencoder_ = copy.deepcopy(model.autoencoder_)
+                snapshot.autoencoder_.load_state_dict(encoder, strict=False)
+                snapshot.cluster_centers_ = centers
+                g[s, j, r] = (-snapshot.score(X[train])) / (-snapshot.score(X[validation]))
+    final = np.array([row["G_splits"] for row in result.table]).T  # (split, k)
+    if iterations and iterations[-1] == max_iter:
+        gap = float(np.nanmax(np.abs(g[:, :, -1] - final)))
+        print(f"\ntrace check: the last reading's G differs from select_n_clusters' by at most {gap:.2g}")
+
+    def choose(values):
+        return choose_n_clusters([{"k": k, "G": float(v)} for k, v in zip(candidates, values)])
+
+    print(f"\nmean G of the {n_splits} splits at each traced iteration (k = {candidates[0]}..{candidates[-1]}):\n")
+    print("| iteration | chosen | " + " | ".join(str(k) for k in candidates) + " |")
+    print("|---" * (len(candidates) + 2) + "|")
+    chosen_at = {}
+    for r, step in enumerate(iterations):
+        mean = g[:, :, r].mean(axis=0)
+        chosen_at[step] = choose(mean)
+        print(f"| {step} | {chosen_at[step]} | " + " | ".join(f"{v:.3f}" for v in mean) + " |")
+    late = [r for r, step in enumerate(iterations) if 2 * step >= max_iter]
+    late_g = g[:, :, late].mean(axis=2)  # (split, k)
+    late_mean = late_g.mean(axis=0)
+    late_single = [choose(late_g[s]) for s in range(n_splits)]
+    # Noise: how G moves within a split's late readings, against how it differs between splits at the end.
+    within = float(np.median(g[:, :, late].std(axis=2))) if len(late) > 1 else math.nan
+    between = float(np.median(final.std(axis=0) * 2)) if n_splits > 1 else math.nan
+    print(f"\nlate average (readings {iterations[late[0]]}..{iterations[late[-1]]}): G "
+          + " ".join(f"{v:.3f}" for v in late_mean) + f"; chosen k = {choose(late_mean)}, each split alone "
+          f"{late_single}")
+    print(f"median over splits and k of the standard deviation of G over those readings: {within:.4f}; "
+          f"median over k of the splits' spread at the end (2 sd, |G_1 - G_2| for two splits): {between:.4f}")
+    return {"every": TracedDEC.trace_every, "iterations": iterations, "G": g.tolist(),
+            "chosen_at": chosen_at,
+            "late_average": {"iterations": [iterations[r] for r in late], "G": late_mean.tolist(),
+                             "G_splits": late_g.tolist(), "chosen": choose(late_mean),
+                             "single_split_choices": late_single},
+            "within_sd_median": within, "between_spread_median": between}
+
+
 def make_embedded_blobs(n_samples=1400, n_clusters=5, latent_dim=5, n_features=100, separation=6.0,
                         random_state=0):
     """k Gaussian blobs in ``latent_dim`` dimensions, embedded non-linearly in ``n_features``."""
@@ -119,6 +206,7 @@ def make_embedded_blobs(n_samples=1400, n_clusters=5, latent_dim=5, n_features=1
 
 
 def run_case(name, X, y, candidates, target, estimator, args, setup):
+    TracedDEC.fits.clear()
     start = time.perf_counter()
     split_args = {name: value for name, value in (("n_splits", args.n_splits),
                                                   ("validation_size", args.validation_size))
@@ -128,8 +216,12 @@ def run_case(name, X, y, candidates, target, estimator, args, setup):
     seconds = time.perf_counter() - start
     print(f"\n## {name}: X {X.shape}, candidates {candidates[0]}..{candidates[-1]}, target {target}\n")
     # n_splits as run, not None for "the default", which a later version may change.
-    return {**report(result, target, seconds, verdicts),
-            "setup": {**setup, "n_splits": len(result.splits), "n_samples": int(X.shape[0])}}
+    out = {**report(result, target, seconds, verdicts),
+           "setup": {**setup, "n_splits": len(result.splits), "n_samples": int(X.shape[0])}}
+    if args.trace:
+        out["trace"] = trace_report(X, result, candidates, estimator.max_iter)
+        TracedDEC.fits.clear()
+    return out
 
 
 def report(result, target, seconds, verdicts, time_label="wall time"):
@@ -224,6 +316,10 @@ def main(argv=None) -> int:
                              "10,000 with --full)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a DEC parameter for every fit (a Python literal), e.g. hidden_dims=(64,)")
+    parser.add_argument("--trace", type=int, default=None, metavar="EVERY",
+                        help="also measure G every EVERY clustering iterations of every fit (training is "
+                             "unchanged), print the k each reading would choose and the mean G over the "
+                             "second half of training; keeps the encoders in memory (about 5 MB each)")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     parser.add_argument("--pool", nargs="+", type=Path, default=None, metavar="JSON",
                         help="train nothing: pool the splits of earlier --json runs of the same cases (other "
@@ -234,7 +330,8 @@ def main(argv=None) -> int:
                                              ("--n-samples", args.n_samples), ("--n-splits", args.n_splits),
                                              ("--validation-size", args.validation_size),
                                              ("--max-iter", args.max_iter), ("--param", args.param or None),
-                                             ("--full", args.full or None)) if value is not None]
+                                             ("--full", args.full or None), ("--trace", args.trace))
+                    if value is not None]
         if training:
             parser.error(f"--pool trains nothing and reads the runs' own settings; leave out {training}")
         if len(args.pool) < 2:
@@ -274,7 +371,11 @@ def main(argv=None) -> int:
         except (ValueError, SyntaxError):
             parser.error(f"--param {item!r}: the value must be a Python literal (quote strings: "
                          f"{name}='...')")
-    estimator = DEC(**settings)
+    if args.trace is not None:
+        if args.trace < 1:
+            parser.error(f"--trace {args.trace}: give the number of iterations between readings, at least 1")
+        TracedDEC.trace_every = args.trace
+    estimator = (TracedDEC if args.trace else DEC)(**settings)
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     if args.split_seed is None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,6 +118,28 @@ def test_select_n_clusters_benchmark_prints_the_table_and_choice_and_pools_runs(
                                                         + other["blobs3"]["single_split_choices"])
 
 
+def test_select_n_clusters_benchmark_trace_reads_g_during_training_without_changing_it(tmp_path):
+    """--trace measures G every few iterations from kept encoder states; training is the same as without it,
+    and the last reading is the G that select_n_clusters measured."""
+    common = ["--cases", "blobs3", "--n-samples", "400", "--n-splits", "2", "--max-iter", "20",
+              "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=10", "--param", "finetune_iter=10",
+              "--param", "n_init=1"]
+    stdout, traced = _run("select_n_clusters.py", *common, "--trace", "5", tmp_path=tmp_path / "traced")
+    _, plain = _run("select_n_clusters.py", *common, tmp_path=tmp_path / "plain")
+    table, trace = traced["blobs3"]["table"], traced["blobs3"]["trace"]
+    assert [row["G_splits"] for row in table] == [row["G_splits"] for row in plain["blobs3"]["table"]]
+    assert trace["every"] == 5 and trace["iterations"] == [5, 10, 15, 20]
+    g = np.array(trace["G"])  # (split, k, reading)
+    assert g.shape == (2, 11, 4)
+    np.testing.assert_allclose(g[:, :, -1].T, [row["G_splits"] for row in table], rtol=1e-6)
+    late = trace["late_average"]
+    assert late["iterations"] == [10, 15, 20]
+    np.testing.assert_allclose(late["G"], g[:, :, 1:].mean(axis=(0, 2)), rtol=1e-6)
+    assert late["chosen"] in range(2, 13) and len(late["single_split_choices"]) == 2
+    assert set(trace["chosen_at"]) == {"5", "10", "15", "20"}
+    assert "trace check: the last reading's G differs" in stdout and "late average (readings 10..20)" in stdout
+
+
 def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path):
     def pool(*args):
         proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), *args],
@@ -138,6 +161,7 @@ def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path):
     assert "no such file" in pool("--pool", run(7), str(tmp_path / "missing.json"))
     assert "names a file twice" in pool("--pool", run(7), run(7))
     assert "leave out ['--seed', '--max-iter']" in pool("--pool", run(7), run(8), "--seed", "1", "--max-iter", "5")
+    assert "leave out ['--trace']" in pool("--pool", run(7), run(8), "--trace", "5")
     assert "share a split seed ([7, 7])" in pool("--pool", run(7), run(7, name="again.json"))
     assert "differ in more than their split seed" in pool("--pool", run(7), run(8, seed=2))
     assert "--cases ['blobs5'] are not in every one" in pool("--pool", run(7), run(8), "--cases", "blobs5")

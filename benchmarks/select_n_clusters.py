@@ -70,6 +70,12 @@ Cases untouched by any of those decisions (``--seed S --split-seed S --max-iter
 5, 5, 5 and k=7 chose 7, 4, 7 (seed 5 has three latent centres 3.4-5.7 apart;
 the runner-up warning named 7). With seeds 0-3, the true k in 10 of 14.
 
+``--trace 1000`` (G every 1,000 iterations, read from kept encoder states; training unchanged) on blobs
+seeds 5 and 7 (2026-12-06): seed 7, untouched, chose 5 and 7 (the true k in 7 of the 8 untouched cases,
+12 of 16 in all). G falls along a smooth curve as training goes on, so averaging it over the second half
+of training chose as the last reading on all four; at 5,000 iterations the rule would have chosen the
+true k in 1 of the 4 (9, 4, 5, 8), at 10,000 in 3.
+
 Usage::
 
     python benchmarks/select_n_clusters.py                     # digits, blobs k=5 and k=7
@@ -79,6 +85,7 @@ Usage::
     python benchmarks/select_n_clusters.py --cases blobs5 --seed 1 --json a.json
     python benchmarks/select_n_clusters.py --cases blobs5 --seed 1 --split-seed 101 --json b.json
     python benchmarks/select_n_clusters.py --pool a.json b.json   # the four splits of both runs
+    python benchmarks/select_n_clusters.py --cases blobs5 --trace 1000   # G every 1,000 iterations too
 """
 
 from __future__ import annotations

@@ -378,11 +378,12 @@ def main(argv=None) -> int:
         except (ValueError, SyntaxError):
             parser.error(f"--param {item!r}: the value must be a Python literal (quote strings: "
                          f"{name}='...')")
-    if args.trace is not None:
-        if args.trace < 1:
-            parser.error(f"--trace {args.trace}: give the number of iterations between readings, at least 1")
-        TracedDEC.trace_every = args.trace
     estimator = (TracedDEC if args.trace else DEC)(**settings)
+    if args.trace is not None:
+        if not 1 <= args.trace <= estimator.max_iter:
+            parser.error(f"--trace {args.trace}: give the number of iterations between readings, from 1 to "
+                         f"the clustering iterations of every k ({estimator.max_iter})")
+        TracedDEC.trace_every = args.trace
     print(f"deepclust {__version__}, torch {torch.__version__}, {platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     if args.split_seed is None:

@@ -138,6 +138,10 @@ def test_select_n_clusters_benchmark_trace_reads_g_during_training_without_chang
     assert late["chosen"] in range(2, 13) and len(late["single_split_choices"]) == 2
     assert set(trace["chosen_at"]) == {"5", "10", "15", "20"}
     assert "trace check: the last reading's G differs" in stdout and "late average (readings 10..20)" in stdout
+    for every in ("0", "21"):  # no reading, or none before the end: refused before any training
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), *common,
+                               "--trace", every], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "--trace " + every + ": give the number of iterations" in proc.stderr
 
 
 def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path):

@@ -106,7 +106,8 @@ from sklearn.preprocessing import StandardScaler
 
 from deepclust import DEC, __version__, experiments, select_n_clusters
 from deepclust.datasets import load_digits
-from deepclust.selection import NClustersSelection, choose_n_clusters, pool_selections
+from deepclust.selection import (NClustersSelection, _split_loss, choose_n_clusters, generalizability,
+                                 pool_selections)
 
 FAST = dict(layerwise_iter=100, finetune_iter=200, max_iter=4000)
 
@@ -155,12 +156,12 @@ def trace_report(X, result, candidates, max_iter):
             model, readings = fits[s * len(candidates) + j]
             if model.n_clusters != candidates[j] or [step for step, _, _ in readings] != iterations:
                 raise RuntimeError(f"--trace: fit {s * len(candidates) + j} is not split {s}, k={candidates[j]}")
+            snapshot = copy.copy(model)  # the fitted model, its encoder and centroids set to each reading's
+            snapshot.autoencoder_ = copy.deepcopy(model.autoencoder_)
             for r, (_, encoder, centers) in enumerate(readings):
-                snapshot = copy.copy(model)
-                snapshot.autoencoder_ = copy.deepcopy(model.autoencoder_)
                 snapshot.autoencoder_.load_state_dict(encoder, strict=False)
                 snapshot.cluster_centers_ = centers
-                g[s, j, r] = (-snapshot.score(X[train])) / (-snapshot.score(X[validation]))
+                g[s, j, r] = generalizability(_split_loss(snapshot, X[train]), _split_loss(snapshot, X[validation]))
     final = np.array([row["G_splits"] for row in result.table]).T  # (split, k)
     if iterations and iterations[-1] == max_iter:
         gap = float(np.nanmax(np.abs(g[:, :, -1] - final)))

@@ -86,6 +86,7 @@ Usage::
     python benchmarks/select_n_clusters.py --cases blobs5 --seed 1 --split-seed 101 --json b.json
     python benchmarks/select_n_clusters.py --pool a.json b.json   # the four splits of both runs
     python benchmarks/select_n_clusters.py --cases blobs5 --trace 1000   # G every 1,000 iterations too
+    python benchmarks/select_n_clusters.py --pool t.json --at 10000   # a --trace run's choice at 10,000
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ def report(result, target, seconds, verdicts, time_label="wall time"):
         per_split = " ".join(f"{g:.4f}" for g in row["G_splits"])
         drop = "" if row["drop"] is None else f"{row['drop']:.4f}"
         nmi = f"{row['nmi']:.3f}" if has_nmi else ""
-        print(f"| {row['k']}{mark} | {row['L_train']:.4f} | {row['L_validation']:.4f} | {row['G']:.4f} | "
+        losses = [f"{row[key]:.4f}" if key in row else "" for key in ("L_train", "L_validation")]
+        print(f"| {row['k']}{mark} | {losses[0]} | {losses[1]} | {row['G']:.4f} | "
               f"{per_split} | {drop} | {nmi} |")
     n_splits = len(result.table[0]["G_splits"])
     single = [choose_n_clusters([{"k": r["k"], "G": r["G_splits"][s]} for r in result.table])
@@ -260,11 +262,16 @@ def _nan(value):
     return math.nan if value is None else value
 
 
-def pool(paths, cases):
+def pool(paths, cases, at=None):
     """Pool the splits of earlier ``--json`` runs, case by case (``pool_selections``); trains nothing.
 
+    With ``at``, each run's G is its ``--trace`` reading at that iteration instead of the one at the end
+    (no losses or NMI: the trace keeps G only), so one file alone gives the choice and warnings that
+    training stopped there would have given; the rule and warnings are the library's either way.
+
     Raises ValueError when the files cannot be pooled: a case missing from one of them, runs of other
-    data or settings, or the same splits twice (recorded split seeds, else equal G at every k).
+    data or settings, or the same splits twice (recorded split seeds, else equal G at every k); with
+    ``at``, a run without a trace or without a reading at ``at``.
     """
     runs = [json.loads(Path(path).read_text()) for path in paths]
     shared = [case for case in runs[0] if all(case in run for run in runs[1:])]
@@ -287,20 +294,41 @@ def pool(paths, cases):
             if len(set(split_seeds)) < len(split_seeds):
                 raise ValueError(f"{case}: the runs share a split seed ({split_seeds}), so their splits are the "
                                  "same; pool runs of different --split-seed")
-        selections = []
-        for run in runs:
-            table = [{**row, **{key: _nan(row[key]) for key in ("L_train", "L_validation", "G", "nmi")
-                                if key in row},
-                      "G_splits": [_nan(g) for g in row["G_splits"]]} for row in run[case]["table"]]
-            selections.append(NClustersSelection(n_clusters=run[case]["chosen"], table=table))
+        selections, chose = [], []
+        for path, run in zip(paths, runs):
+            if at is None:
+                table = [{**row, **{key: _nan(row[key]) for key in ("L_train", "L_validation", "G", "nmi")
+                                    if key in row},
+                          "G_splits": [_nan(g) for g in row["G_splits"]]} for row in run[case]["table"]]
+                chose.append(run[case]["chosen"])
+            else:
+                table = _reading(run[case], at, f"{path}: {case}")
+                chose.append(run[case]["trace"]["chosen_at"][str(at)])
+            selections.append(NClustersSelection(n_clusters=chose[-1], table=table))
         pooled, verdicts = experiments._verdicts(lambda: pool_selections(selections))
         n_splits = len(pooled.table[0]["G_splits"])
-        print(f"\n## {case}: {n_splits} splits pooled from {len(paths)} runs "
-              f"(each chose {[run[case]['chosen'] for run in runs]}), target {runs[0][case]['target']}\n")
+        where = "" if at is None else f" at iteration {at}"
+        print(f"\n## {case}: {n_splits} splits{where} pooled from {len(paths)} run{'s' * (len(paths) > 1)} "
+              f"(each chose {chose}), target {runs[0][case]['target']}\n")
         results[case] = {**report(pooled, runs[0][case]["target"], sum(run[case]["seconds"] for run in runs),
                                   verdicts, time_label="wall time of the runs, summed:"),
-                         "pooled_from": [str(path) for path in paths]}
+                         "pooled_from": [str(path) for path in paths], "at_iteration": at}
     return results
+
+
+def _reading(result, at, name):
+    """A table of the G that a ``--trace`` run read at iteration ``at``: k, G (the mean over splits), G_splits."""
+    trace = result.get("trace")
+    if not trace:
+        raise ValueError(f"{name} has no trace; --at reads runs made with --trace")
+    if at not in trace["iterations"]:
+        raise ValueError(f"{name} was read at iterations {trace['iterations']}, not at {at}")
+    r = trace["iterations"].index(at)
+    table = []
+    for j, row in enumerate(result["table"]):  # the trace's k are the table's, in its order
+        g_splits = [_nan(split[j][r]) for split in trace["G"]]
+        table.append({"k": row["k"], "G": float(np.mean(g_splits)), "G_splits": g_splits})
+    return table
 
 
 def main(argv=None) -> int:
@@ -332,7 +360,13 @@ def main(argv=None) -> int:
     parser.add_argument("--pool", nargs="+", type=Path, default=None, metavar="JSON",
                         help="train nothing: pool the splits of earlier --json runs of the same cases (other "
                              "--split-seed, same --seed and settings) and apply the rule to all of them")
+    parser.add_argument("--at", type=int, default=None, metavar="ITER",
+                        help="with --pool: use each run's --trace reading at ITER clustering iterations "
+                             "instead of its G at the end (what stopping there would have chosen and warned); "
+                             "one file is enough")
     args = parser.parse_args(argv)
+    if args.at is not None and not args.pool:
+        parser.error("--at reads earlier --trace runs: give them with --pool")
     if args.pool:
         training = [flag for flag, value in (("--seed", args.seed), ("--split-seed", args.split_seed),
                                              ("--n-samples", args.n_samples), ("--n-splits", args.n_splits),
@@ -342,8 +376,8 @@ def main(argv=None) -> int:
                     if value is not None]
         if training:
             parser.error(f"--pool trains nothing and reads the runs' own settings; leave out {training}")
-        if len(args.pool) < 2:
-            parser.error("--pool: give at least two --json files of earlier runs")
+        if len(args.pool) < 2 and args.at is None:
+            parser.error("--pool: give at least two --json files of earlier runs (or one with --at)")
         missing = [str(path) for path in args.pool if not path.is_file()]
         if missing:
             parser.error(f"--pool: no such file {missing}")
@@ -351,7 +385,7 @@ def main(argv=None) -> int:
             parser.error(f"--pool: {[str(path) for path in args.pool]} names a file twice; its splits would "
                          "count twice")
         try:
-            results = pool(args.pool, args.cases)
+            results = pool(args.pool, args.cases, args.at)
         except ValueError as error:
             parser.error(f"--pool: {error}")
         _write(args.json, results)

@@ -138,6 +138,22 @@ def test_select_n_clusters_benchmark_trace_reads_g_during_training_without_chang
     assert late["chosen"] in range(2, 13) and len(late["single_split_choices"]) == 2
     assert set(trace["chosen_at"]) == {"5", "10", "15", "20"}
     assert "trace check: the last reading's G differs" in stdout and "late average (readings 10..20)" in stdout
+    # --pool --at reads a reading back from the file: at the end, the run's own choice and warnings.
+    traced_json = str(tmp_path / "traced" / "out.json")
+    _, last = _run("select_n_clusters.py", "--pool", traced_json, "--at", "20", tmp_path=tmp_path / "at20")
+    assert last["blobs3"]["chosen"] == traced["blobs3"]["chosen"]
+    assert last["blobs3"]["warnings"] == traced["blobs3"]["warnings"]
+    np.testing.assert_allclose([row["G_splits"] for row in last["blobs3"]["table"]],
+                               [row["G_splits"] for row in table], rtol=1e-6)
+    stdout_at, early = _run("select_n_clusters.py", "--pool", traced_json, "--at", "10", tmp_path=tmp_path / "at10")
+    assert early["blobs3"]["chosen"] == trace["chosen_at"]["10"] and early["blobs3"]["at_iteration"] == 10
+    np.testing.assert_allclose([row["G_splits"] for row in early["blobs3"]["table"]], g[:, :, 1].T, rtol=1e-6)
+    assert "2 splits at iteration 10 pooled from 1 run" in stdout_at
+    for path, at, message in ((traced_json, "12", "was read at iterations [5, 10, 15, 20], not at 12"),
+                              (str(tmp_path / "plain" / "out.json"), "10", "has no trace; --at reads runs made with --trace")):
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), "--pool", path,
+                               "--at", at], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     for every in ("0", "21"):  # no reading, or none before the end: refused before any training
         proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), *common,
                                "--trace", every], capture_output=True, text=True, timeout=120)
@@ -162,6 +178,7 @@ def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path):
         return str(path)
 
     assert "at least two --json files" in pool("--pool", run(7))
+    assert "give them with --pool" in pool("--at", "10", "--cases", "blobs3")
     assert "no such file" in pool("--pool", run(7), str(tmp_path / "missing.json"))
     assert "names a file twice" in pool("--pool", run(7), run(7))
     assert "leave out ['--seed', '--max-iter']" in pool("--pool", run(7), run(8), "--seed", "1", "--max-iter", "5")
@@ -181,3 +198,4 @@ def test_the_recorded_runs_pool_as_results_md_says(tmp_path):
     assert results["blobs5"]["chosen"] == 5
     (warning,) = results["blobs5"]["warnings"]
     assert "could choose k=6" in warning
+

@@ -207,13 +207,17 @@ def test_the_recorded_runs_pool_as_results_md_says(tmp_path):
     ("blobs5", "blobs5_seed10_split10_trace20k", 10000, 5, [5, 5], 8),
     ("blobs7", "blobs7_seed10_split10_trace20k", 10000, 7, [7, 7], None),
     ("blobs7", "blobs7_seed10_split10_trace20k", 20000, 7, [7, 7], 8),
+    ("blobs5", "blobs5_seed11_split11_trace20k", 10000, 4, [4, 4], None),
+    ("blobs7", "blobs7_seed11_split11_trace20k", 10000, 6, [6, 7], None),
+    ("blobs7", "blobs7_seed11_split11_trace20k", 20000, 6, [6, 6], None),
 ])
 def test_the_recorded_20000_iteration_traces_read_as_results_md_says(tmp_path, case, record, at, chosen, single,
                                                                       rival):
     """The series of RESULTS.md (2026-12-06, from 21:12 UTC) reads each 20,000-iteration traced run at 10,000
     iterations (the default's length) and at 20,000: blobs k = 5 seed 9 chose 6 at 10,000 and 5 at 20,000,
     where the runner-up warning named 6; on seed 10 both readings chose the true k, with or without the
-    warning naming the rival k."""
+    warning naming the rival k; on seed 11 (two latent centres 3.1 standard deviations apart) both chose
+    one cluster fewer, without a warning."""
     path = ROOT / "benchmarks" / "records" / "select_n_clusters" / f"{record}.json"
     _, result = _run("select_n_clusters.py", "--pool", str(path), "--at", str(at), tmp_path=tmp_path)
     read = result[case]

@@ -240,10 +240,11 @@ def select_n_clusters(
       the rule chose 5, 6, 5, 5 and 11, 6, 7, 7: the true k in 5; on the
       sixteen cases measured after the settings were fixed (seeds 4 to
       11) 5, 5, 5, 5, 5, 6, 5, 4 and 7, 4, 7, 7, 7, 7, 7, 6: the true k
-      in 12, and 17 of the 24 in all. A wrong choice comes from another drop as large as
-      the one after the true k: each split's G is noisy to 0.01 to 0.07,
-      and the warning does not catch every one (k = 5 seed 9 chose 6,
-      both splits agreeing, without it). On k = 7
+      in 12, and 17 of the 24 in all. A wrong choice comes either from
+      another drop as large as the one after the true k (each split's G
+      is noisy to 0.01 to 0.07), or from close centres that DEC merges
+      (below). The warning flags many of the first kind, not every one
+      (k = 5 seed 9 chose 6, both splits agreeing, without it). On k = 7
       seed 1 two of the latent centres are 2.2 standard deviations apart,
       and the clustering is best at 6 by NMI too; on k = 7 seed 5 three
       are 3.4 to 5.7 apart, and it chose 4 (the warning named 7); on

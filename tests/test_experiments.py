@@ -90,6 +90,49 @@ def test_bad_arguments_are_clear_errors(blobs):
         robustness_sweep(X, y, param="hidden_dims", values=[(8,)])
     with pytest.raises(ValueError, match="clustering-phase"):
         robustness_sweep(X, y, param="random_state", values=[0, 1])
+    with pytest.raises(ValueError, match=r"seeds=\[0, 0\] repeats \[0\]"):  # one run counted twice
+        compare_methods(X, y, methods=("k-means",), seeds=(0, 0))
+    for seeds in ((0.9, 0.2), None, (-1,), (True,)):  # not truncated or defaulted silently
+        with pytest.raises(ValueError, match="non-negative integer random seeds"):
+            compare_methods(X, y, methods=("k-means",), seeds=seeds)
+    for k in (2.7, 0, True):
+        with pytest.raises(ValueError, match="n_clusters=.*positive integer"):
+            compare_methods(X, y, methods=("k-means",), seeds=(0,), n_clusters=k)
+    with pytest.raises(ValueError, match="2-D array"):
+        compare_methods(X[:, 0], y, methods=("k-means",), seeds=(0,))
+
+
+@pytest.mark.parametrize("name, value", [("n_clusters", 5), ("random_state", 1), ("device", "cpu"),
+                                         ("verbose", True), ("checkpoint_dir", "ckpt")])
+def test_a_setting_the_protocol_sets_itself_is_refused_before_any_fit(blobs, name, value):
+    X, y = blobs
+    # Before, n_clusters reached k-means' table as a recorded setting it never used, and the DEC fits
+    # failed late with "got multiple values for keyword argument".
+    calls = [lambda p: compare_methods(X, y, methods=("k-means",), seeds=(0,), dec_params=p),
+             lambda p: imbalance_study(X, y, r_mins=(0.5,), methods=("k-means",), seeds=(0,), dec_params=p),
+             lambda p: robustness_sweep(X, y, values=(5,), seeds=(0,), dec_params=p),
+             lambda p: accuracy_over_iterations(X, y, seeds=(0,), dec_params=p),
+             lambda p: generalizability_study(X, y, candidates=(2, 3), seeds=(0,), dec_params=p)]
+    for call in calls:
+        with pytest.raises(ValueError, match=rf"dec_params sets \['{name}'\], which the protocol sets"):
+            call({**TINY, name: value})
+    with pytest.raises(ValueError, match=r"\['snapshot_size'\]"):
+        accuracy_over_iterations(X, y, seeds=(0,), dec_params={"snapshot_size": 5})
+    with pytest.raises(TypeError, match="dict of DEC settings"):
+        compare_methods(X, y, methods=("k-means",), seeds=(0,), dec_params=[("max_iter", 5)])
+
+
+def test_lists_and_dataframes_are_accepted_as_X(blobs):
+    X, y = blobs
+    pd = pytest.importorskip("pandas")
+    on_array = imbalance_study(X, y, r_mins=(0.5,), methods=("k-means",), seeds=(0,))
+    # a DataFrame's X[rows] selected columns before; a list had no .shape
+    on_frame = imbalance_study(pd.DataFrame(X), y, r_mins=(0.5,), methods=("k-means",), seeds=(0,))
+    on_list = compare_methods(X.tolist(), list(y), methods=("k-means",), seeds=(0,))
+    assert on_frame["sizes"] == on_array["sizes"]
+    assert on_frame["summary"][0.5]["k-means"]["acc"] == on_array["summary"][0.5]["k-means"]["acc"]
+    assert on_list["summary"]["k-means"]["acc"][0] == pytest.approx(
+        compare_methods(X, y, methods=("k-means",), seeds=(0,))["summary"]["k-means"]["acc"][0])
 
 
 def test_compare_methods_summarises_over_seeds(blobs):
@@ -169,6 +212,13 @@ def test_command_line_experiment(tmp_path):
     assert bad.returncode == 1 and "unknown" in bad.stderr and "Traceback" not in bad.stderr
     bad = subprocess.run([*cmd, "--param", "augment=True"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "--param augment: DEC has no such parameter" in bad.stderr
+    # settings every experiment sets itself: refused before any fit (k-means' table used to record
+    # n_clusters=5 as a setting while fitting 10 clusters)
+    for param, says in (("n_clusters=5", "as many clusters as the labels have classes; leave it out"),
+                        ("device=cpu", "set it with --device instead")):
+        bad = subprocess.run([*cmd[:4], "table2", "--methods", "k-means", "--seeds", "0", "--out", str(out),
+                              "--param", param], capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 1 and says in bad.stderr and "Traceback" not in bad.stderr, param
 
 
 def test_command_line_passes_a_method_its_own_settings(tmp_path):

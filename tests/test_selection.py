@@ -227,6 +227,20 @@ def test_warns_when_G_never_drops():
     rising = _table([[0.8, 0.8], [0.9, 0.9]])
     with pytest.warns(UserWarning, match=r"G never drops over the candidates \[2, 3\], so the largest, k=3"):
         _warn_if_unreliable(rising, choose_n_clusters(rising))
+    # k = 4's G is NaN (a validation loss of 0): the rule returns the largest k with a finite G, and
+    # the warning says so rather than "the largest"
+    with_nan = _table([[0.8, 0.8], [0.9, 0.9], [np.nan, np.nan]])
+    assert choose_n_clusters(with_nan) == 3
+    with pytest.warns(UserWarning, match=r"so the largest with a finite G, k=3, was chosen"):
+        _warn_if_unreliable(with_nan, 3)
+    no_g = _table([[np.nan, np.nan], [np.nan, np.nan]])
+    with pytest.warns(UserWarning, match=r"G is finite at 0 of the candidates \[2, 3\].*no drop"):
+        _warn_if_unreliable(no_g, choose_n_clusters(no_g))
+
+
+def test_a_table_with_a_repeated_k_is_refused():
+    with pytest.raises(ValueError, match=r"more than one row for k in \[3\]"):
+        choose_n_clusters([{"k": 3, "G": 1.0}, {"k": 3, "G": 0.5}, {"k": 4, "G": 0.6}])
 
 
 def test_pretrains_once_per_split_and_fits_each_k_from_that_network(data, monkeypatch):

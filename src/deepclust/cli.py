@@ -215,6 +215,8 @@ def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
         if name in taken:
             flag = {"n_clusters": "--n-clusters", "random_state": "--seed", "snapshot_size": "--snapshots",
                     **(flags or {})}.get(name, f"--{name.replace('_', '-')}")
+            if not flag.startswith("--"):  # not set by an option: why it is taken
+                raise ValueError(f"--param {name}: {flag}; leave it out.")
             raise ValueError(f"--param {name}: set it with {flag} instead.")
         try:
             value = ast.literal_eval(text.strip())
@@ -309,9 +311,12 @@ def _experiment(args) -> int:
     from ._download import DownloadError
     from .dec import DEC
 
-    taken, flags = {"random_state", "snapshot_size"}, {"random_state": "--seeds"}
+    # every experiment sets these for each fit (k is the number of classes of the labels)
+    taken = {"random_state", "snapshot_size", "n_clusters", "device"}
+    flags = {"random_state": "--seeds", "n_clusters": "the experiments fit as many clusters as the labels "
+             "have classes"}
     if args.kind == "select-k":  # select_n_clusters sets these for every fit
-        taken |= {"n_clusters", "tol"}
+        taken |= {"tol"}
         flags.update(n_clusters="--candidates",
                      tol="--param max_iter (select-k trains every k for max_iter iterations, tol 0)")
     # table2 / table4 give each listed method its own settings; the other experiments fit DEC only

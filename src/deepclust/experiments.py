@@ -76,12 +76,44 @@ def _check_methods(methods) -> tuple:
     return methods
 
 
-def _check_labels(X, y) -> np.ndarray:
+def _check_data(X, y):
+    """``(X, y)`` ready for the protocols: X a 2-D array (NumPy arrays, memory-mapped ones
+    included, are kept as they are; lists and DataFrames become arrays) or a CSR matrix, so
+    that ``X[rows]`` selects rows; y one label per row."""
+    if sp.issparse(X):
+        X = X.tocsr()
+    elif not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X has shape {X.shape}; the experiments need a 2-D array of shape "
+                         "(n_samples, n_features) (reshape a single feature with X.reshape(-1, 1)).")
     y = np.asarray(y).ravel()
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels; the experiments "
                          "score the clusters against one label per row.")
-    return y
+    return X, y
+
+
+# DEC settings every protocol sets itself, for each fit: with the option that sets them instead.
+_SET_BY_PROTOCOL = {"n_clusters": "n_clusters (or candidates)", "random_state": "seeds", "device": "device",
+                    "verbose": "verbose", "autoencoder": "nothing: every deep method pretrains its own",
+                    "checkpoint_dir": "nothing: the protocols fit many models, which would share it"}
+
+
+def _check_params(dec_params, also=None) -> dict:
+    """``dec_params`` as a dict, refusing the settings the protocol sets itself for every fit
+    (``also``: those of one protocol only, with the argument that sets them), so that a name is neither passed twice nor recorded
+    as a setting that was not used."""
+    if dec_params is not None and not isinstance(dec_params, dict):
+        raise TypeError(f"dec_params={dec_params!r}; give a dict of DEC settings, e.g. {{'max_iter': 2000}}.")
+    params = dict(dec_params or {})
+    set_by = {**_SET_BY_PROTOCOL, **(also or {})}
+    taken = sorted(set_by.keys() & params.keys())
+    if taken:
+        how = "; ".join(f"{name}: {set_by[name]}" for name in taken)
+        raise ValueError(f"dec_params sets {taken}, which the protocol sets for every fit; leave them out "
+                         f"(set them with the protocol's own argument instead: {how}).")
+    return params
 
 
 def _dense(X, method: str):
@@ -167,8 +199,8 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     ``pretrain_seconds``.
     """
     methods = _check_methods(methods)
-    y = _check_labels(X, y)
-    params = dict(dec_params or {})
+    X, y = _check_data(X, y)
+    params = _check_params(dec_params)
     estimators = _deep_estimators()
     accepted = {cls.__name__: set(cls().get_params()) for cls in method_estimators(methods)}
     unknown = sorted(set(params) - set().union(*accepted.values()))
@@ -277,17 +309,29 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def _seeds(seeds) -> list[int]:
-    seeds = [int(s) for s in np.atleast_1d(seeds)]
-    if not seeds:
+    """The distinct non-negative integer seeds of ``seeds``: a repeated seed draws the same subsets,
+    splits and fits again, and would count one run twice in the mean and spread."""
+    values = list(np.atleast_1d(seeds)) if seeds is not None else None
+    if values is None or any(isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 0
+                             for s in values):
+        raise ValueError(f"seeds={seeds!r}; give non-negative integer random seeds, e.g. seeds=(0, 1, 2).")
+    if not values:
         raise ValueError("seeds is empty; give at least one random seed, e.g. seeds=(0, 1, 2).")
-    return seeds
+    values = [int(s) for s in values]
+    repeated = sorted({s for s in values if values.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds={values} repeats {repeated}; give each seed once.")
+    return values
 
 
 def _n_clusters(y, n_clusters) -> int:
-    k = len(np.unique(y)) if n_clusters is None else int(n_clusters)
-    if k < 1:
-        raise ValueError(f"n_clusters={n_clusters!r}; it must be at least 1.")
-    return k
+    if n_clusters is None:
+        return len(np.unique(y))
+    if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, (int, np.integer)) \
+            or n_clusters < 1:
+        raise ValueError(f"n_clusters={n_clusters!r}; give a positive integer, or None for the number of "
+                         "classes in y.")
+    return int(n_clusters)
 
 
 def compare_methods(X, y, *, n_clusters=None, methods=TABLE2_METHODS, seeds=(0, 1, 2), dec_params=None,
@@ -322,7 +366,7 @@ def compare_methods(X, y, *, n_clusters=None, methods=TABLE2_METHODS, seeds=(0, 
     dict with ``runs`` (one :func:`run_methods` result per seed), ``summary`` (mean, std) and
     ``n_samples``, ``n_features``, ``n_clusters``, ``seeds``.
     """
-    y = _check_labels(X, y)
+    X, y = _check_data(X, y)
     k = _n_clusters(y, n_clusters)
     runs = []
     for seed in _seeds(seeds):
@@ -360,7 +404,7 @@ def imbalance_study(X, y, *, r_mins=(0.1, 0.3, 0.5, 0.7, 0.9), methods=("k-means
     fits every method on it with that seed. Returns ``{"r_mins", "runs": {r_min: [run, ...]},
     "summary": {r_min: summary}, "sizes": {r_min: [subset size per seed]}}``.
     """
-    y = _check_labels(X, y)
+    X, y = _check_data(X, y)
     k = _n_clusters(y, n_clusters)
     out = {"r_mins": [float(r) for r in r_mins], "runs": {}, "summary": {}, "sizes": {},
            "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]), "n_clusters": k, "seeds": _seeds(seeds)}
@@ -401,9 +445,9 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
     values = list(values)
     if not values:
         raise ValueError("values is empty; give the settings to sweep.")
-    y = _check_labels(X, y)
+    X, y = _check_data(X, y)
     k = _n_clusters(y, n_clusters)
-    params = dict(dec_params or {})
+    params = _check_params(dec_params)
     clustering = {key: v for key, v in params.items() if key not in _PRETRAINING and key != param}
     runs = []
     for seed in _seeds(seeds):
@@ -445,9 +489,9 @@ def accuracy_over_iterations(X, y, *, seeds=(0, 1, 2), n_clusters=None, snapshot
     """
     from .dec import DEC
 
-    y = _check_labels(X, y)
+    X, y = _check_data(X, y)
     k = _n_clusters(y, n_clusters)
-    params = {**(dec_params or {}), "snapshot_size": int(snapshot_size)}
+    params = {**_check_params(dec_params, also={"snapshot_size": "snapshot_size"}), "snapshot_size": int(snapshot_size)}
     runs = []
     for seed in _seeds(seeds):
         dec = DEC(k, random_state=seed, device=device, verbose=verbose, **params).fit(X)
@@ -506,19 +550,13 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
     from .dec import DEC
     from .selection import pool_selections, select_n_clusters
 
-    params = dict(dec_params or {})
-    fixed = sorted({"n_clusters", "tol", "random_state"} & params.keys())
-    if fixed:
-        raise ValueError(f"dec_params sets {fixed}, which select_n_clusters sets for every fit; leave "
-                         "them out.")
-    y = _check_labels(X, y)
+    params = _check_params(
+        dec_params, also={"tol": "max_iter (select_n_clusters trains every k for max_iter iterations, tol 0)"})
+    X, y = _check_data(X, y)
     n_classes = _n_clusters(y, None)
     if candidates is None:
         candidates = range(max(2, n_classes - 5), n_classes + 6)
-    seeds = _seeds(seeds)
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:  # the same seed draws the same splits: the pooled G would count them twice
-        raise ValueError(f"seeds={seeds} repeats {repeated}; give each seed once.")
+    seeds = _seeds(seeds)  # distinct: the same seed draws the same splits, counted twice when pooled
     estimator = DEC(device=device, **params)
     runs, selections = [], []
     for seed in seeds:

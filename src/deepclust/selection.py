@@ -544,9 +544,18 @@ def _warn_if_unreliable(table, chosen: int, stacklevel: int = 2) -> None:
     """
     row = next(row for row in table if row["k"] == chosen)
     if row["drop"] is None or not row["drop"] > 0:
+        finite = [r["k"] for r in table if not math.isnan(float(r["G"]))]
+        if len(finite) < 2:  # no drop to measure: no G, or a single one
+            warnings.warn(
+                f"select_n_clusters: G is finite at {len(finite)} of the candidates {[r['k'] for r in table]} "
+                f"(NaN where a validation loss is 0), so there is no drop to choose by and k={chosen} was "
+                "returned; the choice says nothing. Try other candidates or more data.", UserWarning,
+                stacklevel=stacklevel)
+            return
+        largest = "the largest" if len(finite) == len(table) else "the largest with a finite G"
         warnings.warn(
-            f"select_n_clusters: G never drops over the candidates {[r['k'] for r in table]}, so the "
-            f"largest, k={chosen}, was chosen; try larger candidates.", UserWarning,
+            f"select_n_clusters: G never drops over the candidates {[r['k'] for r in table]}, so "
+            f"{largest}, k={chosen}, was chosen; try larger candidates.", UserWarning,
             stacklevel=stacklevel)
         return
     noise = [n for n in (_split_noise(r["G_splits"]) for r in table if not math.isnan(float(r["G"])))
@@ -607,8 +616,8 @@ def _runner_up(table, chosen: int):
 def choose_n_clusters(table) -> int:
     """The rule of :func:`select_n_clusters`: the k just before the largest drop of G.
 
-    ``table`` holds rows with keys ``k`` and ``G`` (in any order: they are
-    sorted by k). The drop after a row is its G minus the next row's; the
+    ``table`` holds one row per candidate k, with keys ``k`` and ``G`` (in any
+    order: they are sorted by k; a repeated k is a ValueError). The drop after a row is its G minus the next row's; the
     chosen k is the row before the largest drop (the smallest such k on a
     tie). The drop is not divided by the step in k, so with unevenly spaced
     candidates a wide step weighs as much as a narrow one. If G never drops
@@ -619,6 +628,11 @@ def choose_n_clusters(table) -> int:
     """
     if len(table) == 0:
         raise ValueError("The table is empty: it needs one row (with keys 'k' and 'G') per candidate k.")
+    ks = [row["k"] for row in table]
+    repeated = sorted({k for k in ks if ks.count(k) > 1})
+    if repeated:
+        raise ValueError(f"The table has more than one row for k in {repeated}; give one row (its G, e.g. "
+                         "the mean over splits) per candidate k.")
     drops = [(drop, k) for k, drop in _drops(table).items() if drop is not None]  # increasing k
     if not drops:  # at most one row with a finite G: that one, else the smallest k
         finite = [row["k"] for row in table if not math.isnan(float(row["G"]))]

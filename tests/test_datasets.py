@@ -218,3 +218,25 @@ def test_missing_files_offline_say_where_to_put_them(tmp_path, monkeypatch, name
     assert "could not be downloaded" in str(info.value)
     assert f"offline, download the file on another one and put it at '{tmp_path / 'empty'}" in str(info.value)
     assert [p.name for p in (tmp_path / "empty").rglob("*")] == []  # no partial file left
+
+
+def test_data_home_expands_tilde_and_ignores_an_empty_value(tmp_path, monkeypatch):
+    """``~`` in $DEEPCLUST_DATA is the home directory, and an empty value is the default, not the
+    current directory (where downloads would then land)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEEPCLUST_DATA", "~/my-data")
+    assert datasets.data_home() == tmp_path / "home" / "my-data"
+    monkeypatch.setenv("DEEPCLUST_DATA", "")
+    assert datasets.data_home() == tmp_path / "home" / ".deepclust" / "data"
+    monkeypatch.delenv("DEEPCLUST_DATA")
+    assert datasets.data_home() == tmp_path / "home" / ".deepclust" / "data"
+
+
+def test_loader_reads_from_a_tilde_data_home(tmp_path, monkeypatch):
+    write_fashion(tmp_path / "home" / "d" / "fashion-mnist")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DEEPCLUST_DATA", "~/d")
+    monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    X, _ = datasets.load_fashion_mnist(subset="train")
+    assert X.shape == (12, 784)

@@ -278,6 +278,30 @@ def test_parquet_cache_defaults_to_deepclust_cache(blobs, tmp_path, monkeypatch)
     assert len(list((tmp_path / "here" / "shards").glob("part-0-*.npy"))) == 1
 
 
+def test_default_cache_dir_expands_tilde_and_ignores_an_empty_value(tmp_path, monkeypatch):
+    """``~`` in $DEEPCLUST_CACHE is the home directory; an empty value is the default, not the
+    current directory (which would fill with converted copies)."""
+    from deepclust.shards import default_cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEEPCLUST_CACHE", "~/cache")
+    assert default_cache_dir() == tmp_path / "home" / "cache" / "shards"
+    monkeypatch.setenv("DEEPCLUST_CACHE", "")
+    assert default_cache_dir() == tmp_path / "home" / ".deepclust" / "cache" / "shards"
+
+
+def test_parquet_cache_in_a_tilde_deepclust_cache(blobs, tmp_path, monkeypatch):
+    X, _ = blobs
+    features = _parquet_shards(tmp_path / "pq", X, [0, len(X)])
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEEPCLUST_CACHE", "~/c")
+    np.testing.assert_array_equal(np.asarray(ShardedArray(tmp_path / "pq", columns=features)), X)
+    assert len(list((tmp_path / "home" / "c" / "shards").glob("part-0-*.npy"))) == 1
+    assert not (tmp_path / "~").exists()
+
+
 def test_parquet_shards_bad_input(blobs, tmp_path):
     pd = pytest.importorskip("pandas")
     X, y = blobs

@@ -72,8 +72,9 @@ def shard_files(folder: Path, pattern: str | None = None) -> list[Path]:
 
 def default_cache_dir() -> Path:
     """Where converted parquet shards are kept: ``$DEEPCLUST_CACHE/shards``, by default
-    ``~/.deepclust/cache/shards``."""
-    return Path(os.environ.get("DEEPCLUST_CACHE", Path.home() / ".deepclust" / "cache")) / "shards"
+    ``~/.deepclust/cache/shards``. A leading ``~`` in ``$DEEPCLUST_CACHE`` is the home directory;
+    an empty value counts as unset (not as the current directory)."""
+    return Path(os.environ.get("DEEPCLUST_CACHE") or Path.home() / ".deepclust" / "cache").expanduser() / "shards"
 
 
 def _pyarrow_parquet(path: Path):

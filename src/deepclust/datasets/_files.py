@@ -39,8 +39,12 @@ class Remote(NamedTuple):
 
 
 def data_home() -> Path:
-    """Where deepclust looks for dataset files: ``$DEEPCLUST_DATA`` or ``~/.deepclust/data``."""
-    return Path(os.environ.get("DEEPCLUST_DATA", Path.home() / ".deepclust" / "data"))
+    """Where deepclust looks for dataset files: ``$DEEPCLUST_DATA`` or ``~/.deepclust/data``.
+
+    A leading ``~`` in ``$DEEPCLUST_DATA`` is the home directory; an empty value counts as unset
+    (not as the current directory).
+    """
+    return Path(os.environ.get("DEEPCLUST_DATA") or Path.home() / ".deepclust" / "data").expanduser()
 
 
 def locate(what: str, remotes: Mapping[str, Remote], folders: Sequence[Path], *, download: bool,

@@ -268,6 +268,51 @@ def test_cuda_requested_without_cuda(blobs):
         DEC(n_clusters=3, device="cuda", **FAST).fit(X)
 
 
+@pytest.mark.parametrize("device", ["mps", "xpu", "meta"])
+def test_a_device_torch_cannot_use_is_a_clear_error(blobs, device):
+    # Only CUDA was checked: mps / xpu failed deep in torch with a RuntimeError / AssertionError.
+    X, _ = blobs
+    try:
+        torch.empty(0, device=device)
+        if device != "meta":
+            pytest.skip(f"{device} is available here")
+    except (RuntimeError, AssertionError):
+        pass
+    with pytest.raises(ValueError, match=rf"device='{device}'.*use 'auto' or 'cpu'"):
+        DEC(n_clusters=3, device=device, **FAST).fit(X)
+
+
+def test_a_fit_that_raises_leaves_the_estimator_as_it_was(blobs):
+    X, _ = blobs
+    # Before, n_features_in_ was set before the later checks: a failed first fit left an estimator
+    # that passed check_is_fitted, and a failed refit mixed the old model with the new width.
+    dec = DEC(n_clusters=3, **FAST)
+    with pytest.raises(ValueError, match="n_samples=2"):
+        dec.fit(X[:2, :5])
+    with pytest.raises(NotFittedError):
+        dec.predict(X)
+    assert not [name for name in vars(dec) if name.endswith("_")]
+    dec = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
+    labels, state = dec.predict(X), dict(vars(dec))
+    for bad in (X[:2, :5], X[:, :5] * np.nan):
+        with pytest.raises(ValueError):
+            dec.fit(bad)
+        assert vars(dec).keys() == state.keys() and all(vars(dec)[k] is state[k] for k in state)
+        assert dec.n_features_in_ == X.shape[1] and np.array_equal(dec.predict(X), labels)
+
+
+def test_feature_names_out_name_the_embedding_columns(blobs):
+    X, _ = blobs
+    pipe = make_pipeline(StandardScaler(), DEC(n_clusters=3, random_state=0, **FAST)).set_output(transform="pandas")
+    embedding = pipe.fit_transform(X)
+    names = [f"dec{i}" for i in range(FAST["embedding_dim"])]
+    assert list(embedding.columns) == names and embedding.shape == (len(X), FAST["embedding_dim"])
+    np.testing.assert_allclose(embedding.to_numpy(), pipe[-1].transform(pipe[0].transform(X)), rtol=1e-5, atol=1e-6)
+    assert list(pipe[-1].get_feature_names_out()) == names
+    with pytest.raises(NotFittedError):
+        DEC(n_clusters=3).get_feature_names_out()
+
+
 def test_predict_before_fit():
     X = np.zeros((5, 3))
     for method in ("predict", "predict_proba", "transform", "score"):

@@ -22,7 +22,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -126,11 +126,30 @@ def resolve_device(device) -> torch.device:
         ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'.")
+    if resolved.type == "meta":
+        raise ValueError(f"device={device!r} holds no data, so nothing can train on it; use 'auto' or 'cpu'.")
+    if resolved.type not in ("cpu", "cuda"):  # mps, xpu, ...: is it there? (a tensor on it says)
+        try:
+            torch.empty(0, device=resolved)
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            reason = " ".join(str(exc).split())
+            reason = reason if len(reason) <= 120 else reason[:117] + "..."
+            raise ValueError(f"device={device!r} is not available in this PyTorch build or on this machine "
+                             f"({reason}); use 'auto' or 'cpu'.") from exc
     return resolved
 
 
-class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
-    """Base class for autoencoder-based deep clustering estimators."""
+class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
+    """Base class for autoencoder-based deep clustering estimators.
+
+    ``transform`` gives the embedding, whose columns ``get_feature_names_out`` names after the
+    class (``dec0``, ``dec1``, ...), so ``set_output(transform="pandas")`` works in pipelines.
+    """
+
+    @property
+    def _n_features_out(self) -> int:
+        """The embedding's width: the number of columns ``transform`` returns."""
+        return self.cluster_centers_.shape[1]
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
@@ -202,7 +221,20 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        A fit that raises (bad input, a device that is not there, an interrupt) leaves the
+        estimator as it was: unfitted, or with the model of its previous fit.
         """
+        before = dict(self.__dict__)
+        try:
+            return self._fit(X)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X):
+        """The body of :meth:`fit`, which undoes what it set if it raises."""
         self._validate_params()
         X = self._validate_X(X, reset=True)
         n_samples = X.shape[0]

@@ -185,3 +185,86 @@ def test_large_npy_files_stay_on_disk(tmp_path, monkeypatch):
     assert not isinstance(columns, np.memmap)
     np.testing.assert_array_equal(mapped, X)
     np.testing.assert_array_equal(columns, X)
+
+
+def test_a_repeated_number_in_a_headerless_first_row_is_data(tmp_path):
+    # pandas renames the second 0.5 to "0.5.1", which is no number: the row must not become a header
+    (tmp_path / "repeat.csv").write_text("0.5,0.5,0.25\n1.5,2.5,3.5\n4.5,5.5,6.5\n")
+    X, _ = read_table(tmp_path / "repeat.csv")
+    np.testing.assert_array_equal(np.asarray(X), [[0.5, 0.5, 0.25], [1.5, 2.5, 3.5], [4.5, 5.5, 6.5]])
+    (tmp_path / "repeat_labels.csv").write_text("3,3\n1,2\n")
+    assert read_labels(tmp_path / "repeat_labels.csv", 1).tolist() == [3, 2]
+
+
+def test_pandas_default_header_is_a_header_naming_nothing(tmp_path):
+    X = np.arange(15, dtype=np.float64).reshape(5, 3) / 4
+    pd.DataFrame(X).to_csv(tmp_path / "default.csv", index=False)  # first line: 0,1,2
+    assert (tmp_path / "default.csv").read_text().startswith("0,1,2\n")
+    got, _ = read_table(tmp_path / "default.csv")
+    assert not hasattr(got, "columns")  # like a headerless file: no feature names to match later
+    np.testing.assert_array_equal(got, X)
+    # with a label column, named by pandas' default name
+    pd.DataFrame(X).assign(**{"3": [0, 1, 0, 1, 1]}).to_csv(tmp_path / "with_y.csv", index=False)
+    got, y = read_table(tmp_path / "with_y.csv", "3")
+    np.testing.assert_array_equal(got, X)
+    assert y.tolist() == [0, 1, 0, 1, 1]
+    # integer data: that line could have been a row, so a warning says how it was read
+    pd.DataFrame(np.arange(6).reshape(3, 2)).to_csv(tmp_path / "ints.csv", index=False)
+    with pytest.warns(UserWarning, match="0,1 was read as pandas' default column names"):
+        got, _ = read_table(tmp_path / "ints.csv")
+    assert got.tolist() == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_other_numeric_first_lines_are_rows(tmp_path):
+    # Numbers other than 0..d-1 (say wavelengths) cannot be told from data: they are a row, as
+    # documented; a single column's 0 is the first label of a headerless list.
+    (tmp_path / "waves.csv").write_text("400,410,420\n0.1,0.2,0.3\n")
+    X, _ = read_table(tmp_path / "waves.csv")
+    assert X.shape == (2, 3) and X[0].tolist() == [400, 410, 420]
+    (tmp_path / "shifted.csv").write_text("1,2,3\n4,5,6\n")
+    assert read_table(tmp_path / "shifted.csv")[0].shape == (2, 3)
+    (tmp_path / "zero_first.csv").write_text("0\n2\n1\n")
+    assert read_labels(tmp_path / "zero_first.csv").tolist() == [0, 2, 1]
+    (tmp_path / "named.csv").write_text("label\n0\n2\n")
+    assert read_labels(tmp_path / "named.csv").tolist() == [0, 2]
+    (tmp_path / "under.csv").write_text("1_0,2_0\n1,2\n")  # float() takes 1_0, pandas does not
+    X, _ = read_table(tmp_path / "under.csv")
+    assert list(X.columns) == ["1_0", "2_0"] and X.shape == (1, 2)
+
+
+@pytest.mark.parametrize("ending", ["\n\n", "\n\n\n", "\r\n\r\n", "\r\r"])
+def test_empty_lines_ending_the_file_are_ignored(tmp_path, ending):
+    newline = "\r\n" if ending.startswith("\r\n") else ending[0]
+    (tmp_path / "X.csv").write_bytes(newline.join(["a,b", "1,2", "3,4"]).encode() + ending.encode())
+    X, _ = read_table(tmp_path / "X.csv")
+    assert np.asarray(X).tolist() == [[1, 2], [3, 4]]
+    (tmp_path / "nohdr.csv").write_bytes(newline.join(["1.5,2", "3,4"]).encode() + ending.encode())
+    assert read_table(tmp_path / "nohdr.csv")[0].tolist() == [[1.5, 2], [3, 4]]
+    (tmp_path / "y.csv").write_bytes(newline.join(["label", "1", "2"]).encode() + ending.encode())
+    labels = read_labels(tmp_path / "y.csv")
+    assert labels.tolist() == [1, 2] and labels.dtype.kind == "i"  # not made float by a NaN row
+    (tmp_path / "header_only.csv").write_bytes(b"a,b" + ending.encode())
+    with pytest.raises(ValueError, match="has no rows"):
+        read_table(tmp_path / "header_only.csv")
+
+
+def test_missing_cells_at_the_end_are_not_blank_lines(tmp_path):
+    # a last row of empty cells is a row of missing values, kept (and refused later), as is an
+    # empty line inside the file even when more follow at the end
+    (tmp_path / "cells.csv").write_text("a,b\n1,2\n,\n\n")
+    X, _ = read_table(tmp_path / "cells.csv")
+    assert len(X) == 2 and np.isnan(np.asarray(X)[1]).all()
+    (tmp_path / "gap.csv").write_text("a,b\n1,2\n\n3,4\n\n\n")
+    X, _ = read_table(tmp_path / "gap.csv")
+    assert len(X) == 3 and np.isnan(np.asarray(X)[1]).all()
+    (tmp_path / "blank.csv").write_text("\n\n\n")
+    with pytest.raises(ValueError, match="is empty"):
+        read_table(tmp_path / "blank.csv")
+
+
+def test_upper_case_csv_suffix_is_read_as_csv(tmp_path):
+    (tmp_path / "X.CSV").write_text("a,b\n1,2\n3,4\n")
+    X, _ = read_table(tmp_path / "X.CSV")
+    assert list(X.columns) == ["a", "b"] and np.asarray(X).tolist() == [[1, 2], [3, 4]]
+    (tmp_path / "Y.Csv").write_text("cluster\n1\n0\n")
+    assert read_labels(tmp_path / "Y.Csv").tolist() == [1, 0]

@@ -7,6 +7,7 @@ with which file, so the command line can print it as one line.
 
 from __future__ import annotations
 
+import csv
 import warnings
 import zipfile
 from pathlib import Path
@@ -65,6 +66,8 @@ def _npz_array(path: Path, key: str | None, exclude: str | None = None):
 
 
 def _is_number(name) -> bool:
+    if isinstance(name, str) and "_" in name:  # float() takes 1_000; pandas reads it as text
+        return False
     try:
         float(name)
     except (TypeError, ValueError):
@@ -84,20 +87,80 @@ def warn_label_like(source, columns) -> None:
                       "pass --label-column to keep a label column out of the fit.", UserWarning, stacklevel=3)
 
 
+def _first_line_kind(path: Path) -> str:
+    """How the first line of a CSV file is read: ``"data"``, ``"names"`` or ``"pandas"``.
+
+    The raw first line is parsed with the reader's own delimiter (``,``) and quoting, before pandas
+    renames anything (it makes a repeated ``0.5`` into ``0.5.1``, which is no longer a number):
+
+    * every field a number, and the fields exactly ``0,1,...,d-1`` with d >= 2: pandas' default
+      column names (``pd.DataFrame(X).to_csv(index=False)``), a header naming nothing: ``"pandas"``;
+    * every other line of numbers only: a data row (``"data"``); a header of numbers such as
+      wavelengths ``400,410,420`` cannot be told apart from data and is read as a row, so give such
+      columns text names (``nm400``). A single column's ``0`` is data too: a headerless list of
+      labels often starts with cluster 0;
+    * anything else (a text field, an empty one, an empty line): a header of names (``"names"``).
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as file:  # pandas skips a BOM too
+            fields = next(csv.reader(file), [])
+    except csv.Error:  # e.g. a field over the csv module's size limit: let pandas judge the file
+        return "names"
+    fields = [f.strip() for f in fields]
+    if not fields or not all(_is_number(f) for f in fields):
+        return "names"
+    if len(fields) >= 2 and fields == [str(i) for i in range(len(fields))]:
+        return "pandas"
+    return "data"
+
+
+def _trailing_blank_lines(path: Path) -> int:
+    """The number of empty lines that end the file (after the line ending of its last line).
+
+    Only the file's end is read, a block at a time, so a large file costs no second pass."""
+    with path.open("rb") as file:
+        position = file.seek(0, 2)
+        tail = b""
+        while position > 0:
+            step = min(1 << 16, position)
+            position -= step
+            file.seek(position)
+            tail = file.read(step) + tail
+            if tail.strip(b"\r\n"):
+                break
+        else:
+            return 0  # nothing but line endings: pandas says the file is empty
+    run = tail[len(tail.rstrip(b"\r\n")):].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return max(run.count(b"\n") - 1, 0)  # the first one ends the last line of text
+
+
 def _frame(path: Path):
+    """``(frame, pandas_header)`` of a CSV or parquet file; ``pandas_header`` is True when the CSV
+    file's header is pandas' default column names ``0,1,...`` (see ``_first_line_kind``)."""
     try:
         import pandas as pd
     except ImportError as exc:
         raise ValueError(f"Reading {str(path)!r} needs pandas: pip install pandas.") from exc
 
-    if path.suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         try:
-            # Blank lines stay rows (of NaN, refused later): dropping them would shift the rows.
-            frame = pd.read_csv(path, skip_blank_lines=False)
-            if len(frame.columns) and all(_is_number(c) for c in frame.columns):
-                # The first line is data, not a header: read it as a row.
-                frame = pd.read_csv(path, header=None, skip_blank_lines=False)
-            return frame
+            kind = _first_line_kind(path)
+            header = None if kind == "data" else 0
+            # Blank lines inside the file stay rows (of NaN, refused later): dropping them would shift
+            # the rows. Those that merely end the file are not rows.
+            frame = pd.read_csv(path, header=header, skip_blank_lines=False)
+            blank = _trailing_blank_lines(path)
+            if blank and len(frame) >= blank and frame.iloc[len(frame) - blank:].isna().all(axis=None):
+                rows = len(frame) - blank
+                # read again rather than cut, so that the columns' types are not those NaN gave them
+                frame = (pd.read_csv(path, header=header, skip_blank_lines=False, nrows=rows) if rows
+                         else frame.iloc[:0])
+            if kind == "pandas" and len(frame) and all(t.kind in "biu" for t in frame.dtypes):
+                warnings.warn(
+                    f"{str(path)!r}: its first line {','.join(map(str, frame.columns))} was read as "
+                    "pandas' default column names (a header), not as a row of data; if it is data, add "
+                    "a header line naming the columns.", UserWarning, stacklevel=3)
+            return frame, kind == "pandas"
         except pd.errors.EmptyDataError as exc:
             raise ValueError(f"{str(path)!r} is empty.") from exc
         except pd.errors.ParserError as exc:  # ragged rows and the like
@@ -105,7 +168,7 @@ def _frame(path: Path):
         except UnicodeDecodeError as exc:
             raise ValueError(f"{str(path)!r} is not a text CSV file ({exc.reason}).") from exc
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(path), False
     except ImportError as exc:
         raise ValueError(
             f"Reading {str(path)!r} needs a parquet engine: pip install pyarrow."
@@ -119,6 +182,14 @@ def read_table(path, label_column: str | None = None):
 
     For ``.npz`` files the array ``X`` (or the first one) is X and ``label_column`` names
     another array; CSV and parquet files need numeric columns apart from the label column.
+
+    A CSV file's first line is a header of column names unless all its fields are numbers: then it
+    is the first row of data, except for pandas' default names ``0,1,...,d-1`` (what
+    ``pd.DataFrame(X).to_csv(index=False)`` writes), a header that names nothing, so X comes back
+    without column names, as for a headerless file (a warning says so when the data are integers,
+    as such a line could be a row). A header of numbers such as wavelengths ``400,410,420`` is read
+    as a row: give those columns text names. Empty lines ending the file are ignored; one inside it
+    is a row of missing values, refused later rather than dropped (which would shift the rows).
     """
     path = _existing(path)
     suffix = path.suffix.lower()
@@ -139,7 +210,7 @@ def read_table(path, label_column: str | None = None):
                                  f"it has {sorted(others)}.")
             y = others[label_column]
     else:
-        frame = _frame(path)
+        frame, pandas_header = _frame(path)
         if len(frame) == 0:
             raise ValueError(f"{str(path)!r} has no rows.")
         if label_column is not None:
@@ -161,7 +232,8 @@ def read_table(path, label_column: str | None = None):
             )
         warn_label_like(path, frame.columns)
         # Columns keep their names, so a model fitted on them refuses reordered columns later.
-        X = frame.astype(np.float64) if all(isinstance(c, str) for c in frame.columns) else frame.to_numpy()
+        named = not pandas_header and all(isinstance(c, str) for c in frame.columns)
+        X = frame.astype(np.float64) if named else frame.to_numpy()
     if y is not None:
         y = np.asarray(y)
         if y.ndim != 1:
@@ -196,7 +268,12 @@ def _missing(values: np.ndarray) -> np.ndarray:
 
 def read_labels(path, column: str | None = None) -> np.ndarray:
     """A 1-D array of labels from ``.npy``, or a column of a CSV file: ``column``, else
-    ``cluster`` or ``label``, else the file's only column."""
+    ``cluster`` or ``label``, else the file's only column.
+
+    The CSV file's first line is read as in ``read_table``: a header unless it is all numbers
+    (``label`` is a header; ``0`` starts a headerless list of labels), and empty lines ending the
+    file are ignored.
+    """
     path = _existing(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -204,7 +281,7 @@ def read_labels(path, column: str | None = None) -> np.ndarray:
             raise ValueError(f"{str(path)!r}: a .npy file has no columns to choose from.")
         labels, _ = _load_numpy(path, suffix)
     elif suffix == ".csv":
-        frame = _frame(path)
+        frame, _ = _frame(path)
         if frame.shape[1] == 0:
             raise ValueError(f"{str(path)!r} has no columns.")
         if column is None:

@@ -66,3 +66,47 @@ def test_text_vocabulary_and_idf_carry_over(tmp_path):
     (new / "d.txt").write_text("cherry durian durian")
     X_new, _, _ = read_folder(new, inputs)
     assert X_new.shape == (1, 3) and X_new.toarray()[0].tolist() == pytest.approx([0, 0, 1])
+
+
+def test_check_inputs_accepts_every_reading_read_folder_makes(tmp_path):
+    from deepclust._folders import check_inputs
+
+    Image.fromarray(np.full((4, 6), 10, np.uint8), "L").save(tmp_path / "grey.png")
+    _, _, grey = read_folder(tmp_path)
+    _, _, resized = read_folder(tmp_path, image_size=(3, 5))
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8), "RGB").save(tmp_path / "red.png")
+    _, _, colour = read_folder(tmp_path)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "a.txt").write_text("alpha beta beta gamma")
+    _, _, text = read_folder(tmp_path / "t")
+    assert resized["resize"] == [5, 3] and colour["image_shape"] == [4, 6, 3]
+    for inputs, n_features in ((grey, 24), (resized, 15), (colour, 72), (text, 3)):
+        assert check_inputs(inputs, "x", n_features) is inputs
+    with pytest.raises(ValueError, match="'x' reads a folder of images into 24 features, but the model "
+                                         "takes 25"):
+        check_inputs(grey, "'x'", 25)
+
+
+@pytest.mark.parametrize("inputs, detail", [
+    ([1, 2], "not a record of a folder's reading"),
+    ({"kind": "audio"}, "not a record of a folder's reading"),
+    ({"kind": "images"}, "an image reading needs mode, image_shape, resize"),
+    ({"kind": "images", "mode": "CMYK", "image_shape": [2, 2], "resize": None}, "mode is 'CMYK'"),
+    ({"kind": "images", "mode": "L", "image_shape": 5, "resize": None}, "image_shape 5 is not [height, width]"),
+    ({"kind": "images", "mode": "L", "image_shape": [2, 2, 3], "resize": None}, "is not [height, width]"),
+    ({"kind": "images", "mode": "RGB", "image_shape": [2, 2, 4], "resize": None}, "[height, width, 3]"),
+    ({"kind": "images", "mode": "L", "image_shape": [2, 0], "resize": None}, "positive ints"),
+    ({"kind": "images", "mode": "L", "image_shape": [2, 3], "resize": [2, 3]}, "resize [2, 3] is not null or"),
+    ({"kind": "text"}, "a text reading needs vocabulary, idf"),
+    ({"kind": "text", "vocabulary": "ab", "idf": [1.0]}, "vocabulary is not a non-empty list"),
+    ({"kind": "text", "vocabulary": ["a", "a"], "idf": [1.0, 1.0]}, "vocabulary repeats terms"),
+    ({"kind": "text", "vocabulary": ["a", "b"], "idf": [1.0]}, "idf is not a list of 2 numbers"),
+    ({"kind": "text", "vocabulary": ["a", "b"], "idf": [1.0, "2"]}, "not finite positive numbers"),
+    ({"kind": "text", "vocabulary": ["a", "b"], "idf": [1.0, float("nan")]}, "not finite positive numbers"),
+])
+def test_check_inputs_names_the_source_and_the_fault(inputs, detail):
+    from deepclust._folders import check_inputs
+
+    with pytest.raises(ValueError, match="^'dir/inputs.json' is damaged: ") as raised:
+        check_inputs(inputs, "'dir/inputs.json'")
+    assert detail in str(raised.value)

@@ -1,5 +1,6 @@
 """Saving and loading fitted models: exact round trip, atomic writes, safe loading."""
 
+import json
 import os
 import pickle
 
@@ -276,6 +277,105 @@ def test_load_damaged_model_raises_value_error(model_file, edit):
     _rewrite(model_file, edit)
     with pytest.raises(ValueError, match="deepclust model file"):
         deepclust.load(model_file)
+
+
+def _config(edit):
+    """An edit of the payload's JSON config (``edit`` changes the dict in place)."""
+    def apply(payload):
+        config = json.loads(payload["config"])
+        edit(config)
+        payload["config"] = json.dumps(config)
+    return apply
+
+
+def _arrays(**changes):
+    return lambda p: p["arrays"].update(changes)
+
+
+@pytest.mark.parametrize(
+    "edit, detail",
+    [
+        pytest.param(_arrays(labels_=5), "arrays are not a dict of tensors", id="labels-a-number"),
+        pytest.param(lambda p: p.update(arrays=[1, 2]), "arrays are not a dict of tensors", id="arrays-a-list"),
+        pytest.param(lambda p: p["arrays"].pop("labels_"), "labels_ is missing", id="no-labels"),
+        pytest.param(_arrays(labels_=torch.zeros(3, 3, dtype=torch.int64)), "labels_ has shape (3, 3)",
+                     id="labels-2d"),
+        pytest.param(_arrays(labels_=torch.zeros(240)), "not one integer label a point", id="labels-float"),
+        pytest.param(_arrays(labels_=torch.full((240,), 7)), "outside 0 to 2", id="labels-out-of-range"),
+        pytest.param(_arrays(cluster_centers_=torch.zeros(3)), "cluster_centers_ has shape (3,)",
+                     id="centers-1d"),
+        pytest.param(_arrays(cluster_centers_=torch.zeros(3, 4)), "cluster_centers_ has shape (3, 4)",
+                     id="centers-wrong-embedding-dim"),
+        pytest.param(_arrays(cluster_centers_=torch.zeros(3, 3, dtype=torch.int64)), "int64",
+                     id="centers-integers"),
+        pytest.param(_arrays(cluster_centers_=torch.zeros(4, 3)), "4 centres but n_clusters is 3",
+                     id="centers-more-than-n-clusters"),
+        pytest.param(_arrays(cluster_centers_=torch.zeros(3, 3, dtype=torch.bfloat16)), "BFloat16",
+                     id="centers-bfloat16"),
+        pytest.param(_arrays(snapshot_indices_=torch.zeros(2, 2, dtype=torch.int64)), "snapshot_indices_",
+                     id="snapshot-indices-2d"),
+        pytest.param(lambda p: p.update(state_dict=[1]), "state_dict is not a dict of tensors",
+                     id="weights-a-list"),
+        pytest.param(lambda p: p.update(config="[1, 2]"), "config is not a JSON object", id="config-a-list"),
+        pytest.param(_config(lambda c: c.update(attributes=5)), "attributes are not a JSON object",
+                     id="attributes-a-number"),
+        pytest.param(_config(lambda c: c.update(architecture=[6, 3])), "architecture is not a JSON object",
+                     id="architecture-a-list"),
+        pytest.param(_config(lambda c: c["attributes"].update(image_shape_=5)), "image_shape_ is a int",
+                     id="image-shape-a-number"),
+        pytest.param(_config(lambda c: c["attributes"].update(image_shape_=[1, 2, 2])),
+                     "image_shape_ [1, 2, 2] is not (channels, height, width) of the network's 6",
+                     id="image-shape-wrong-size"),
+        pytest.param(_config(lambda c: c["attributes"].update(n_features_in_="six")), "n_features_in_ is a str",
+                     id="n-features-a-string"),
+        pytest.param(_config(lambda c: c["attributes"].update(n_features_in_=7)),
+                     "n_features_in_ is 7 but the network takes 6", id="n-features-not-the-network's"),
+        pytest.param(_config(lambda c: c["attributes"].update(history_=5)), "history_ is a int",
+                     id="history-a-number"),
+        pytest.param(_config(lambda c: c["attributes"].update(history_=[1, 2])), "history_ is not a list of",
+                     id="history-of-numbers"),
+        pytest.param(_config(lambda c: c["attributes"].update(feature_names_in_=["a"])),
+                     "feature_names_in_ is not a list of 6 names", id="feature-names-too-few"),
+        pytest.param(_config(lambda c: c.update(params=None)), "params", id="params-null"),
+        pytest.param(_config(lambda c: c.update(inputs={"kind": "text"})), "a text reading needs vocabulary",
+                     id="inputs-without-vocabulary"),
+    ],
+)
+def test_load_malformed_model_raises_value_error_naming_the_fault(model_file, fitted, edit, detail):
+    """Whatever a file holds in place of the model's structures, load refuses it with a
+    ValueError that names the file and the fault: never another exception, nor a model that
+    loads and then predicts nonsense."""
+    _rewrite(model_file, edit)
+    with pytest.raises(ValueError, match="not a valid deepclust model file") as raised:
+        deepclust.load(model_file)
+    assert str(model_file) in str(raised.value)
+    assert detail in str(raised.value)
+
+
+def test_the_original_file_of_the_malformed_cases_loads(model_file, fitted):
+    """The edits above break a file that loads (so each case tests its fault, not another)."""
+    dec, X = fitted
+    _rewrite(model_file, lambda p: None)
+    np.testing.assert_array_equal(deepclust.load(model_file).predict(X), dec.predict(X))
+
+
+def test_folder_inputs_are_kept_in_the_model_file(fitted, tmp_path):
+    """The command line keeps how it read a folder in the model file itself (JSON in the config,
+    loaded with weights_only=True): a lone model.pt reads a new folder as at fit time."""
+    dec, X = fitted
+    inputs = {"kind": "text", "vocabulary": ["a", "b", "c", "d", "e", "f"], "idf": [1.0, 1.5, 2, 2, 1, 3]}
+    deepclust._io.save_model(dec, tmp_path / "m.pt", inputs=inputs)
+    loaded, read = deepclust._io.load_model(tmp_path / "m.pt")
+    assert read == inputs
+    np.testing.assert_array_equal(loaded.predict(X), dec.predict(X))
+    np.testing.assert_array_equal(deepclust.load(tmp_path / "m.pt").predict(X), dec.predict(X))
+    dec.save(tmp_path / "plain.pt")  # a model fitted in Python records none
+    assert deepclust._io.load_model(tmp_path / "plain.pt")[1] is None
+    # A record that does not give the model's features is refused.
+    deepclust._io.save_model(dec, tmp_path / "other.pt", inputs={**inputs, "vocabulary": ["a", "b"],
+                                                                  "idf": [1.0, 1.0]})
+    with pytest.raises(ValueError, match="into 2 features, but the model takes 6"):
+        deepclust.load(tmp_path / "other.pt")
 
 
 def test_numpy_scalar_parameters_save_and_load(blobs, tmp_path):

@@ -6,8 +6,9 @@ only. Images become rows of pixels in [0, 1] (Pillow reads them); text files
 become tf-idf rows as in the DEC paper's REUTERS experiment: the 2,000 most
 frequent terms, sublinear term frequency times idf, each row scaled to unit
 length, kept sparse. What a fit learned of its input (the image shape, the
-vocabulary and idf) is saved beside the model, so that ``predict`` and
-``report`` read a new folder exactly the same way.
+vocabulary and idf) is saved in the model file and beside it (``inputs.json``),
+so that ``predict`` and ``report`` read a new folder exactly the same way;
+:func:`check_inputs` checks such a record when it is read back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["describe", "folder_kind", "image_shape_of", "read_folder", "terms_of"]
+__all__ = ["check_inputs", "describe", "folder_kind", "image_shape_of", "read_folder", "terms_of"]
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
@@ -192,6 +193,68 @@ def _read_texts(files: list[Path], inputs: dict | None):
     norms[norms == 0] = 1.0
     X = sp.csr_matrix(sp.diags(1 / norms) @ X, dtype=np.float32)
     return X, inputs
+
+
+def _positive_ints(value, length) -> bool:
+    return (isinstance(value, list) and len(value) in length
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
+
+
+def check_inputs(inputs, source: str, n_features: int | None = None) -> dict:
+    """Check what a fit learned of a folder (as :func:`read_folder` returns it and ``fit`` saves
+    it), read back from ``source`` (a file name, for messages); return it.
+
+    An image reading needs ``mode`` ("L" or "RGB"), ``image_shape`` ([height, width] for "L",
+    [height, width, 3] for "RGB") and ``resize`` (None or [width, height], the image shape's);
+    a text reading a ``vocabulary`` of distinct terms and an ``idf`` of as many positive numbers.
+    With ``n_features``, the reading must give that many features (the model's).
+
+    Raises
+    ------
+    ValueError
+        Naming ``source`` and what is wrong, when anything is.
+    """
+    def damaged(what):
+        return ValueError(f"{source} is damaged: {what}. Fit the model again to rewrite it.")
+
+    if not isinstance(inputs, dict) or inputs.get("kind") not in ("images", "text"):
+        raise damaged('it is not a record of a folder\'s reading (a JSON object whose "kind" is '
+                      '"images" or "text")')
+    if inputs["kind"] == "images":
+        missing = [key for key in ("mode", "image_shape", "resize") if key not in inputs]
+        if missing:
+            raise damaged(f"an image reading needs {', '.join(missing)}")
+        mode, shape, resize = inputs["mode"], inputs["image_shape"], inputs["resize"]
+        if mode not in ("L", "RGB"):
+            raise damaged(f'mode is {mode!r}, not "L" (grey) or "RGB"')
+        if not _positive_ints(shape, (2,) if mode == "L" else (3,)) or (mode == "RGB" and shape[2] != 3):
+            expected = "[height, width]" if mode == "L" else "[height, width, 3]"
+            raise damaged(f"image_shape {shape!r} is not {expected} in positive ints (mode {mode})")
+        if resize is not None and (not _positive_ints(resize, (2,)) or resize != [shape[1], shape[0]]):
+            raise damaged(f"resize {resize!r} is not null or [width, height] of the image_shape {shape}")
+        features = int(np.prod(shape))
+    else:
+        missing = [key for key in ("vocabulary", "idf") if key not in inputs]
+        if missing:
+            raise damaged(f"a text reading needs {', '.join(missing)}")
+        vocabulary, idf = inputs["vocabulary"], inputs["idf"]
+        if (not isinstance(vocabulary, list) or not vocabulary
+                or not all(isinstance(t, str) and t for t in vocabulary)):
+            raise damaged("vocabulary is not a non-empty list of terms (strings)")
+        if len(set(vocabulary)) != len(vocabulary):
+            raise damaged("vocabulary repeats terms")
+        if not isinstance(idf, list) or len(idf) != len(vocabulary):
+            raise damaged(f"idf is not a list of {len(vocabulary)} numbers, one for each term of the "
+                          "vocabulary")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+                   for v in idf):
+            raise damaged("idf holds values that are not finite positive numbers")
+        features = len(vocabulary)
+    if n_features is not None and features != n_features:
+        raise ValueError(f"{source} reads a folder of {inputs['kind']} into {features} features, but the "
+                         f"model takes {n_features}: it belongs to another model. Keep each model's "
+                         "files together, or fit again.")
+    return inputs
 
 
 def terms_of(inputs: dict | None):

@@ -84,7 +84,10 @@ def read_payload(path, fmt: str, what: str, error=ValueError, advice: str = "") 
     return payload
 
 
-def save_model(est, path) -> None:
+def save_model(est, path, inputs: dict | None = None) -> None:
+    """Write ``est`` to ``path`` (atomically). ``inputs``, JSON data only, is how the command line
+    read a folder of images or text for the fit (see ``deepclust._folders``): kept in the file so
+    that the model alone reads a new folder the same way; :func:`load_model` returns it."""
     config = {
         "estimator": type(est).__name__,
         "deepclust_version": __version__,
@@ -95,6 +98,8 @@ def save_model(est, path) -> None:
     }
     if hasattr(est, "feature_names_in_"):
         config["attributes"]["feature_names_in_"] = [str(f) for f in est.feature_names_in_]
+    if inputs is not None:
+        config["inputs"] = inputs
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -164,6 +169,27 @@ def load(path, device="auto"):
         If the file is not a deepclust model, is corrupted, or would need
         code to be executed to load.
     """
+    return load_model(path, device)[0]
+
+
+# The JSON attributes' types (a crafted file could hold anything JSON can).
+_JSON_TYPES = {
+    "n_features_in_": int, "n_iter_": int, "history_": list, "pretrain_history_": list, "fit_times_": dict,
+    "layerwise_schedule_": (dict, list, type(None)), "precision_": str,
+    "pretrain_schedule_": (dict, type(None)), "image_shape_": (list, type(None)), "feature_names_in_": list,
+}
+
+
+def load_model(path, device="auto"):
+    """``(estimator, inputs)`` of a model file: :func:`load`'s estimator, and the folder reading
+    the command line saved with it (checked), or None (a model fitted on a table, or saved by an
+    older deepclust, which kept it in ``inputs.json`` only).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a valid deepclust model: whatever is wrong in it, never another error.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
@@ -174,28 +200,95 @@ def load(path, device="auto"):
             f"{str(path)!r} has model format version {version}; this deepclust reads versions 1 "
             f"to {FORMAT_VERSION}."
         )
-    if version == 1 and isinstance(payload.get("state_dict"), dict):
-        # Version 1 predates the autoencoder's input normalisation: its networks took X as given.
-        payload["state_dict"].setdefault("input_scale", torch.tensor(1.0))
+    device = resolve_device(device)  # the caller's mistake, not the file's: checked apart
     try:
-        config = json.loads(payload["config"])
-        cls = _estimators()[config["estimator"]]
-        params = config["params"]
-        params = {name: tuple(v) if isinstance(v, list) else v for name, v in params.items()}
-        architecture = config.get("architecture", {"kind": "mlp", "dims": config["dims"]})
-        if "batch_norm" in cls._get_param_names() and "batch_norm" not in params:
-            # Saved before DBC had batch norm (now its default): its network has none.
-            params["batch_norm"] = bool(architecture.get("batch_norm", False))
-        est = cls(**params)
-        # The constructor validates the scale (load_state_dict alone would not).
-        ae = build_autoencoder(architecture, float(payload["state_dict"]["input_scale"]))
-        ae.load_state_dict(payload["state_dict"])
-        attrs = config["attributes"]
-        arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {exc}") from exc
-    est.device_ = resolve_device(device)
-    est.autoencoder_ = ae.to(est.device_).eval()
+        return _restore(payload, version, device)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError,
+            OverflowError) as exc:
+        raise ValueError(f"{str(path)!r} is not a valid deepclust model file (damaged, or not written "
+                         f"by deepclust): {exc}") from exc
+
+
+def _restore(payload: dict, version: int, device):
+    """The estimator and the inputs of a payload; any error here means the file is not valid."""
+    from ._folders import check_inputs
+
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise TypeError("state_dict is not a dict of tensors")
+    if version == 1:
+        # Version 1 predates the autoencoder's input normalisation: its networks took X as given.
+        state.setdefault("input_scale", torch.tensor(1.0))
+    config = json.loads(payload["config"])
+    if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
+        raise TypeError("its config is not a JSON object with the estimator's params")
+    cls = _estimators()[config["estimator"]]
+    params = {name: tuple(v) if isinstance(v, list) else v for name, v in config["params"].items()}
+    architecture = config.get("architecture", {"kind": "mlp", "dims": config["dims"]})
+    if not isinstance(architecture, dict):
+        raise TypeError("its architecture is not a JSON object")
+    if "batch_norm" in cls._get_param_names() and "batch_norm" not in params:
+        # Saved before DBC had batch norm (now its default): its network has none.
+        params["batch_norm"] = bool(architecture.get("batch_norm", False))
+    est = cls(**params)
+    # The constructor validates the scale (load_state_dict alone would not).
+    ae = build_autoencoder(architecture, float(state["input_scale"]))
+    ae.load_state_dict(state)
+    n_features, embedding_dim = int(ae.dims[0]), int(ae.dims[-1])
+
+    attrs = config["attributes"]
+    if not isinstance(attrs, dict):
+        raise TypeError("its attributes are not a JSON object")
+    for name, types in _JSON_TYPES.items():
+        value = attrs.get(name)
+        if name in attrs and (not isinstance(value, types) or isinstance(value, bool)):
+            raise TypeError(f"the attribute {name} is a {type(value).__name__}")
+    if not all(isinstance(h, dict) for h in attrs.get("history_", ())):
+        raise TypeError("history_ is not a list of JSON objects")
+    if attrs.get("n_features_in_", n_features) != n_features:
+        raise ValueError(f"n_features_in_ is {attrs['n_features_in_']} but the network takes {n_features} "
+                         "features")
+    shape = attrs.get("image_shape_")
+    if shape is not None and (len(shape) != 3 or not all(isinstance(v, int) and v >= 1 for v in shape)
+                              or int(np.prod(shape)) != n_features):
+        raise ValueError(f"image_shape_ {shape!r} is not (channels, height, width) of the network's "
+                         f"{n_features} features")
+    names = attrs.get("feature_names_in_")
+    if names is not None and (len(names) != n_features or not all(isinstance(f, str) for f in names)):
+        raise ValueError(f"feature_names_in_ is not a list of {n_features} names")
+
+    stored = payload["arrays"]
+    if not isinstance(stored, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in stored.items()):
+        raise TypeError("its arrays are not a dict of tensors")
+    arrays = {k: v.numpy() for k, v in stored.items()}
+    for name in _ARRAY_ATTRS:
+        if name not in arrays:
+            raise KeyError(f"{name} is missing")
+    centers, labels = arrays["cluster_centers_"], arrays["labels_"]
+    if (centers.ndim != 2 or centers.shape[0] < 1 or centers.shape[1] != embedding_dim
+            or centers.dtype.kind != "f"):
+        raise ValueError(f"cluster_centers_ has shape {centers.shape} ({centers.dtype}), not (n_clusters, "
+                         f"{embedding_dim}) floats for the network's {embedding_dim}-dimensional embedding")
+    if centers.shape[0] != est.n_clusters:
+        raise ValueError(f"cluster_centers_ holds {centers.shape[0]} centres but n_clusters is "
+                         f"{est.n_clusters}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels_ has shape {labels.shape} ({labels.dtype}), not one integer label a point")
+    if labels.size and (labels.min() < 0 or labels.max() >= centers.shape[0]):
+        raise ValueError(f"labels_ holds clusters outside 0 to {centers.shape[0] - 1}")
+    for name in _OPTIONAL_ARRAY_ATTRS:
+        if name in arrays and arrays[name].shape != (centers.shape[0],):
+            raise ValueError(f"{name} has shape {arrays[name].shape}")
+    if arrays.get("snapshot_indices_", np.empty(0, np.int64)).ndim != 1:
+        raise ValueError("snapshot_indices_ is not one-dimensional")
+
+    inputs = config.get("inputs")
+    if inputs is not None:
+        inputs = check_inputs(inputs, "its record of the folder the model was fitted on", n_features)
+
+    est.device_ = device
+    est.autoencoder_ = ae.to(device).eval()
     # Only the known attributes are restored: a crafted file cannot replace methods.
     for name in (*_JSON_ATTRS, "feature_names_in_"):
         if name in attrs:
@@ -205,18 +298,11 @@ def load(path, device="auto"):
             elif name == "image_shape_":
                 value = tuple(value)
             setattr(est, name, value)
-    for name in _ARRAY_ATTRS:
-        if name not in arrays:
-            raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {name} is missing.")
-        setattr(est, name, arrays[name])
-    for name in _OPTIONAL_ARRAY_ATTRS:
+    for name in (*_ARRAY_ATTRS, *_OPTIONAL_ARRAY_ATTRS):
         if name in arrays:
-            if arrays[name].shape != (est.cluster_centers_.shape[0],):
-                raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {name} has "
-                                 f"shape {arrays[name].shape}.")
             setattr(est, name, arrays[name])
     try:
         _restore_snapshots(est, arrays)
     except ValueError as exc:
-        raise ValueError(f"{str(path)!r} is a damaged deepclust model file: {exc}") from exc
-    return est
+        raise ValueError(f"snapshots: {exc}") from exc
+    return est, inputs

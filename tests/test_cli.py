@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 
 def run(*args, timeout=300):
     return subprocess.run(
@@ -112,3 +114,91 @@ def test_resume_without_a_checkpoint_is_a_usage_error(tmp_path):
     assert result.returncode == 2 and "--resume needs --checkpoint-dir" in result.stderr
     result = run("demo", "--resume", "--checkpoint-dir", str(tmp_path))
     assert result.returncode == 2 and "no checkpoint to resume" in result.stderr
+
+
+FIT_QUICK = ("--pretrain", "end-to-end", "--max-iter", "20", "--snapshots", "0")
+
+
+def _blobs_file(tmp_path, n=60):
+    import numpy as np
+
+    X = np.random.RandomState(0).randn(n, 4).astype(np.float32)
+    X[: n // 2] += 5
+    np.save(tmp_path / "X.npy", X)
+    return str(tmp_path / "X.npy")
+
+
+def _fails_in_one_line(result, *phrases):
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("deepclust: error: ")
+    for phrase in phrases:
+        assert phrase in last, last
+
+
+def _can_write_in(folder) -> bool:
+    import tempfile
+
+    try:
+        tempfile.NamedTemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_fit_refuses_an_unwritable_out_before_training(tmp_path):
+    """--out is checked before the data is read or any training starts (no checkpoint is begun):
+    a fit is never lost to a 'Permission denied' at the end."""
+    import os
+
+    data = _blobs_file(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.geteuid() == 0 or _can_write_in(locked):
+            pytest.skip("permissions are not enforced for this user (root)")
+        checkpoints = tmp_path / "ckpt"
+        for out in (locked, locked / "model"):  # the folder itself, or a new one inside it
+            result = run("fit", data, "--n-clusters", "2", "--out", str(out), "--max-iter", "100000",
+                         "--checkpoint-dir", str(checkpoints))
+            _fails_in_one_line(result, f"--out {str(out)!r} cannot hold the model", "Permission denied",
+                               "Give a directory you can write to")
+            assert not checkpoints.exists()  # the fit never started
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_fit_out_whose_parent_is_a_file_fails_before_training(tmp_path):
+    data = _blobs_file(tmp_path)
+    (tmp_path / "plain").write_text("a file")
+    checkpoints = tmp_path / "ckpt"
+    result = run("fit", data, "--n-clusters", "2", "--out", str(tmp_path / "plain" / "model"),
+                 "--checkpoint-dir", str(checkpoints))
+    _fails_in_one_line(result, "cannot hold the model")
+    assert not checkpoints.exists()
+    _fails_in_one_line(run("fit", data, "--n-clusters", "2", "--out", str(tmp_path / "plain")),
+                       "is a file; give a directory for the model")
+    assert (tmp_path / "plain").read_text() == "a file"
+
+
+def test_a_failed_fit_leaves_no_new_out_folder_behind(tmp_path):
+    data = _blobs_file(tmp_path, n=10)
+    out = tmp_path / "new" / "model"
+    _fails_in_one_line(run("fit", data, "--n-clusters", "11", "--out", str(out), *FIT_QUICK),
+                       "n_samples=10 should be >= n_clusters=11")
+    assert not (tmp_path / "new").exists()  # neither the folder nor the parent made for it
+    _fails_in_one_line(run("fit", str(tmp_path / "missing.npy"), "--n-clusters", "2", "--out", str(out)),
+                       "does not exist")
+    assert not (tmp_path / "new").exists()
+    # A folder that was there before stays.
+    (tmp_path / "kept").mkdir()
+    _fails_in_one_line(run("fit", data, "--n-clusters", "11", "--out", str(tmp_path / "kept"), *FIT_QUICK),
+                       "n_clusters=11")
+    assert (tmp_path / "kept").is_dir() and list((tmp_path / "kept").iterdir()) == []
+    # A successful fit into a new folder writes its files there.
+    result = run("fit", data, "--n-clusters", "2", "--out", str(out), *FIT_QUICK)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["fit.json", "model.pt"]

@@ -158,3 +158,86 @@ def test_folder_error_paths(images, texts, tmp_path):
                    "does not exist")
     _fails_cleanly(run("fit", str(text_folder), "--n-clusters", "2", "--out", str(tmp_path / "x"),
                        "--image-size", "8", "8"), "--image-size applies to a folder of images")
+
+
+def _drop_inputs_record(model_file):
+    """Make ``model_file`` what an older deepclust wrote: the folder reading in inputs.json only."""
+    import torch
+
+    payload = torch.load(model_file, weights_only=True)
+    config = json.loads(payload["config"])
+    assert config.pop("inputs")["kind"] == "text"
+    payload["config"] = json.dumps(config)
+    torch.save(payload, model_file)
+
+
+def test_a_model_file_reads_folders_as_at_fit_time_with_or_without_inputs_json(texts, tmp_path):
+    folder, _ = texts
+    model = tmp_path / "model"
+    assert run("fit", str(folder), "--n-clusters", "3", "--out", str(model), *QUICK).returncode == 0
+    # New documents whose own vocabulary would be a different one (3 terms, not the fit's).
+    new = tmp_path / "new"
+    new.mkdir()
+    for name, text in {"a": "goal team referee", "b": "bank profit shares", "c": "flour oven butter"}.items():
+        (new / f"{name}.txt").write_text(text)
+
+    def predict(model_arg, name):
+        result = run("predict", str(model_arg), str(new), "--out", str(tmp_path / f"{name}.csv"))
+        return result, tmp_path / f"{name}.csv"
+
+    result, expected = predict(model, "dir")
+    assert result.returncode == 0, result.stderr
+    expected = pd.read_csv(expected)
+    assert expected["cluster"].nunique() == 3  # one topic a document, as the fit's reading tells
+
+    # model.pt alone (copied without inputs.json) carries the reading itself.
+    (tmp_path / "lone").mkdir()
+    (tmp_path / "lone" / "model.pt").write_bytes((model / "model.pt").read_bytes())
+    result, labels = predict(tmp_path / "lone" / "model.pt", "lone")
+    assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(labels), expected)
+
+    # A model file from an older deepclust reads it from the inputs.json beside it...
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "model.pt").write_bytes((model / "model.pt").read_bytes())
+    _drop_inputs_record(old / "model.pt")
+    (old / "inputs.json").write_text((model / "inputs.json").read_text())
+    result, labels = predict(old, "old")
+    assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(labels), expected)
+
+    # ... and without it refuses a folder rather than read it with a vocabulary of its own.
+    (old / "inputs.json").unlink()
+    for command, out in (("predict", "x.csv"), ("report", "x.html")):
+        _fails_cleanly(run(command, str(old / "model.pt"), str(new), "--out", str(tmp_path / out)),
+                       "has no record of how a folder was read", "folder of text",
+                       "keep inputs.json beside model.pt")
+        assert not (tmp_path / out).exists()
+
+    # A damaged inputs.json is named, with what is wrong in it (never a traceback).
+    other = {"kind": "text", "vocabulary": ["goal", "bank"], "idf": [1.0, 1.0]}
+    for content, phrase in [
+        ("{not json", "is damaged"),
+        ('{"kind": "images"}', "is damaged: an image reading needs mode, image_shape, resize"),
+        ('{"kind": "text"}', "is damaged: a text reading needs vocabulary, idf"),
+        ('{"kind": "text", "vocabulary": ["a", "b"], "idf": [1.0]}', "idf is not a list of 2 numbers"),
+        (json.dumps(other), "reads a folder of text into 2 features, but the model takes"),
+    ]:
+        (old / "inputs.json").write_text(content)
+        _fails_cleanly(run("predict", str(old), str(new), "--out", str(tmp_path / "x.csv")),
+                       str(old / "inputs.json"), phrase)
+
+
+def test_a_model_fitted_on_a_table_refuses_a_folder(images, tmp_path):
+    """A table's model has no folder reading: the images' pixels, read afresh, are refused even
+    when their number matches the model's features."""
+    folder, _ = images
+    np.save(tmp_path / "X.npy", np.random.RandomState(0).rand(40, 64).astype(np.float32))
+    model = tmp_path / "model"
+    assert run("fit", str(tmp_path / "X.npy"), "--n-clusters", "2", "--out", str(model), *QUICK).returncode == 0
+    assert not (model / "inputs.json").exists()
+    _fails_cleanly(run("predict", str(model), str(folder), "--out", str(tmp_path / "l.csv")),
+                   "has no record of how a folder was read", "folder of images", "fitted on a table")
+    # The table itself still works.
+    assert run("predict", str(model), str(tmp_path / "X.npy"), "--out", str(tmp_path / "l.csv")).returncode == 0

@@ -14,9 +14,11 @@ usage error), never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,11 +83,17 @@ def _print_scores(y, labels) -> None:
           f"ARI {adjusted_rand_score(y, labels):.4f}")
 
 
-_INPUTS = "inputs.json"  # how a folder of images or text was read at fit time
+_INPUTS = "inputs.json"  # how a folder of images or text was read at fit time (also kept in model.pt)
 
 
-def _read_data(data: str, label_column, inputs=None, image_size=None):
-    """``(X, labels or None, inputs or None)`` of a data file, or of a folder of images or text."""
+def _read_data(data: str, label_column, inputs=None, image_size=None, model=None):
+    """``(X, labels or None, inputs or None)`` of a data file, or of a folder of images or text.
+
+    ``model`` is the model file that ``predict`` or ``report`` apply (None for ``fit``) and
+    ``inputs`` how it read a folder at fit time: a folder of images or text is refused when the
+    model has no such record, as features read afresh from it (a new vocabulary, new image
+    settings) would not be the model's.
+    """
     if not Path(data).exists():
         raise FileNotFoundError(f"{data!r} does not exist.")
     if Path(data).is_dir() and _is_shard_folder(Path(data)):
@@ -113,6 +121,15 @@ def _read_data(data: str, label_column, inputs=None, image_size=None):
         if label_column is not None:
             raise ValueError(f"--label-column does not apply to a folder ({data}): the labels of "
                              "a folder's files are the names of the subfolders holding them.")
+        if model is not None and inputs is None:
+            from ._folders import folder_kind
+
+            raise ValueError(
+                f"{str(model)!r} has no record of how a folder was read at fit time, so the folder of "
+                f"{folder_kind(data)} {data!r} cannot be read into its features: it was fitted on a table "
+                f"(give a data file with its features), or it is a model.pt of an older deepclust "
+                f"separated from the {_INPUTS} written beside it (keep {_INPUTS} beside model.pt and pass "
+                "the model's directory).")
         return read_folder(data, inputs, image_size=image_size)
     if inputs is not None:
         raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
@@ -132,28 +149,80 @@ def _is_shard_folder(folder: Path) -> bool:
     return bool(entries) and all(p.is_file() and p.suffix.lower() in (".npy", ".parquet") for p in entries)
 
 
-def _model_inputs(model: str):
+def _load_model(model: str, device):
+    """``(estimator, inputs or None)``: the model, and how it read a folder at fit time.
+
+    A model file written since deepclust kept this record in it carries it; an older one has it
+    only in the ``inputs.json`` beside it (checked, and checked against the model's features).
+    """
     import json
 
+    from ._folders import check_inputs
+    from ._io import load_model
+
+    dec, inputs = load_model(_model_path(model), device=device)
+    if inputs is not None:
+        return dec, inputs
     path = _model_path(model).parent / _INPUTS
     if not path.is_file():
-        return None
+        return dec, None
     try:
         inputs = json.loads(path.read_text())
-        if not isinstance(inputs, dict) or inputs.get("kind") not in ("images", "text"):
-            raise ValueError("unknown kind")
     except (ValueError, OSError) as exc:
-        raise ValueError(f"{str(path)!r} is damaged: {exc}") from exc
-    return inputs
+        raise ValueError(f"{str(path)!r} is damaged: {exc}. Fit the model again to rewrite it.") from exc
+    return dec, check_inputs(inputs, repr(str(path)), dec.n_features_in_)
+
+
+@contextlib.contextmanager
+def _output_dir(out: Path):
+    """Make ``out`` (with its parents) and check a file can be written in it, before any work is
+    done; if the block then fails, remove the folders made here again when they are still empty."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a directory for the model.")
+    made = []  # the folders this call creates, outermost first
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+        made.insert(0, folder)
+    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            tempfile.NamedTemporaryFile(dir=out, prefix=".probe.").close()
+        except OSError as exc:
+            raise OSError(f"--out {str(out)!r} cannot hold the model: {exc}. Give a directory you can "
+                          "write to.") from exc
+        yield out
+    except BaseException:
+        for folder in reversed(made):
+            try:
+                folder.rmdir()  # only when empty: a checkpoint or anything else written there stays
+            except OSError:
+                break
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``path`` atomically: like model.pt, it needs only the folder to be writable (checked
+    before the fit), not an old file of that name."""
+    from ._atomic import atomic_file
+
+    with atomic_file(path) as fh:
+        fh.write(text.encode())
 
 
 def _fit(args) -> int:
+    with _output_dir(Path(args.out)) as out:  # checked before reading the data or training
+        return _fit_into(args, out)
+
+
+def _fit_into(args, out: Path) -> int:
     import json
 
     import numpy as np
 
     from . import DEC
     from ._folders import describe
+    from ._io import save_model
 
     X, y, inputs = _read_data(args.data, args.label_column, image_size=args.image_size)
     verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
@@ -166,23 +235,19 @@ def _fit(args) -> int:
     if args.checkpoint_dir is not None:
         params["checkpoint_dir"] = args.checkpoint_dir
     params.update(_estimator_params(args.param, DEC, params))
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a directory for the model.")
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     dec = DEC(**params).fit(X)
     seconds = time.perf_counter() - start
-    dec.save(out / "model.pt")
-    if inputs is not None:
-        (out / _INPUTS).write_text(json.dumps(inputs) + "\n")
+    save_model(dec, out / "model.pt", inputs=inputs)  # a lone model.pt still reads a folder the same way
+    if inputs is not None:  # also beside it, for an older deepclust and for people
+        _write_text(out / _INPUTS, json.dumps(inputs) + "\n")
     elif (out / _INPUTS).exists():  # left by an earlier fit on a folder
         (out / _INPUTS).unlink()
     sizes = [int(c) for c in np.bincount(dec.labels_, minlength=args.n_clusters)]
     summary = {"data": str(args.data), "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
                "n_clusters": args.n_clusters, "cluster_sizes": sizes, "n_iter": dec.n_iter_,
                "seconds": round(seconds, 2)}
-    (out / "fit.json").write_text(json.dumps(summary, indent=1) + "\n")
+    _write_text(out / "fit.json", json.dumps(summary, indent=1) + "\n")
     print(f"clustered {describe(inputs, X.shape[0])} ({X.shape[1]} features) into {args.n_clusters} "
           f"clusters in {seconds:.1f} s; model saved to {out / 'model.pt'}")
     print("cluster sizes: " + " ".join(str(c) for c in sizes))
@@ -234,12 +299,10 @@ def _model_path(model: str) -> Path:
 def _predict(args) -> int:
     import numpy as np
 
-    from . import load
-
     out = Path(args.out)
     _check_out(out, args.data, args.model)
-    dec = load(_model_path(args.model), device=args.device)
-    X, _, _ = _read_data(args.data, args.label_column, _model_inputs(args.model))
+    dec, inputs = _load_model(args.model, args.device)
+    X, _, _ = _read_data(args.data, args.label_column, inputs, model=_model_path(args.model))
     from .plotting import soft_assignments
 
     q = soft_assignments(dec, X)
@@ -266,14 +329,12 @@ def _check_out(out: Path, data: str, model: str) -> None:
 
 
 def _report(args) -> int:
-    from . import load
     from ._folders import image_shape_of, terms_of
 
     out = Path(args.out)
     _check_out(out, args.data, args.model)
-    dec = load(_model_path(args.model), device=args.device)
-    inputs = _model_inputs(args.model)
-    X, y, _ = _read_data(args.data, args.label_column, inputs)
+    dec, inputs = _load_model(args.model, args.device)
+    X, y, _ = _read_data(args.data, args.label_column, inputs, model=_model_path(args.model))
     image_shape = tuple(args.image_shape) if args.image_shape else image_shape_of(inputs)
     if image_shape is not None and (len(image_shape) not in (2, 3) or
                                     math.prod(image_shape) != dec.n_features_in_):

@@ -101,6 +101,18 @@ def test_dbc_from_a_given_autoencoder_reports_its_shape():
     assert model.autoencoder_.image_shape == (1, 4, 16)
 
 
+def test_dbc_from_a_fully_connected_autoencoder_round_trips(tmp_path):
+    # Its image_shape_ is None, which load turned into tuple(None) and refused as a damaged file.
+    X = _digits()[0][:60]
+    given = build_autoencoder({"kind": "mlp", "dims": [64, 16, 3]})
+    model = DBC(n_clusters=3, autoencoder=given, random_state=0, **dict(SMALL, max_iter=5, channels=())).fit(X)
+    assert model.image_shape_ is None
+    model.save(tmp_path / "dbc_mlp.pt")
+    loaded = deepclust.load(tmp_path / "dbc_mlp.pt")
+    assert loaded.image_shape_ is None
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
 def test_dbc_batch_norm_in_the_clustering_phase():
     """The clustering phase trains batch norm on batch statistics whatever mode the given
     network is in (a fitted model's autoencoder_ is in eval mode), and a frozen encoder keeps

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from deepclust import experiments
+from deepclust import DEC, experiments
 from deepclust.experiments import (
     accuracy_over_iterations,
     compare_methods,
@@ -103,7 +103,7 @@ def test_bad_arguments_are_clear_errors(blobs):
 
 
 @pytest.mark.parametrize("name, value", [("n_clusters", 5), ("random_state", 1), ("device", "cpu"),
-                                         ("verbose", True), ("checkpoint_dir", "ckpt")])
+                                         ("checkpoint_dir", "ckpt"), ("verbose", True)])
 def test_a_setting_the_protocol_sets_itself_is_refused_before_any_fit(blobs, name, value):
     X, y = blobs
     # Before, n_clusters reached k-means' table as a recorded setting it never used, and the DEC fits
@@ -111,19 +111,41 @@ def test_a_setting_the_protocol_sets_itself_is_refused_before_any_fit(blobs, nam
     calls = [lambda p: compare_methods(X, y, methods=("k-means",), seeds=(0,), dec_params=p),
              lambda p: imbalance_study(X, y, r_mins=(0.5,), methods=("k-means",), seeds=(0,), dec_params=p),
              lambda p: robustness_sweep(X, y, values=(5,), seeds=(0,), dec_params=p),
-             lambda p: accuracy_over_iterations(X, y, seeds=(0,), dec_params=p),
-             lambda p: generalizability_study(X, y, candidates=(2, 3), seeds=(0,), dec_params=p)]
+             lambda p: accuracy_over_iterations(X, y, seeds=(0,), dec_params=p)]
+    if name != "verbose":  # select_n_clusters takes verbose apart from the estimator's settings
+        calls.append(lambda p: generalizability_study(X, y, candidates=(2, 3), seeds=(0,), dec_params=p))
     for call in calls:
-        with pytest.raises(ValueError, match=rf"dec_params sets \['{name}'\], which the protocol sets"):
+        with pytest.raises(ValueError, match=rf"dec_params sets \['{name}'\], which this protocol sets"):
             call({**TINY, name: value})
-    with pytest.raises(ValueError, match=r"\['snapshot_size'\]"):
+    with pytest.raises(ValueError, match=r"\['snapshot_size'\].*the argument snapshot_size"):
         accuracy_over_iterations(X, y, seeds=(0,), dec_params={"snapshot_size": 5})
     with pytest.raises(TypeError, match="dict of DEC settings"):
         compare_methods(X, y, methods=("k-means",), seeds=(0,), dec_params=[("max_iter", 5)])
 
 
-def test_lists_and_dataframes_are_accepted_as_X(blobs):
+def test_a_given_autoencoder_goes_where_the_protocol_pretrains_none(blobs):
     X, y = blobs
+    network = DEC(n_clusters=3, random_state=0, **{**TINY, "max_iter": 0}).fit(X).autoencoder_
+    # the protocols that pretrain one per seed and hand it to every method refuse another
+    with pytest.raises(ValueError, match=r"\['autoencoder'\].*pretrains one per seed"):
+        compare_methods(X, y, methods=("DEC",), seeds=(0,), dec_params={**TINY, "autoencoder": network})
+    with pytest.raises(ValueError, match=r"\['autoencoder'\]"):
+        robustness_sweep(X, y, values=(5,), seeds=(0,), dec_params={**TINY, "autoencoder": network})
+    # the others fit DEC from it, as select_n_clusters documents
+    study = generalizability_study(X, y, candidates=(2, 3), seeds=(0,), n_splits=1,
+                                   dec_params={**TINY, "autoencoder": network})
+    assert study["runs"][0]["chosen"] in (2, 3)
+    curve = accuracy_over_iterations(X, y, seeds=(0,), dec_params={**TINY, "autoencoder": network})
+    assert curve["runs"][0]["curve"]
+
+
+def test_lists_and_dataframes_are_accepted_as_X(blobs, tmp_path):
+    X, y = blobs
+    np.save(tmp_path / "part-0.npy", X[:50]), np.save(tmp_path / "part-1.npy", X[50:])
+    from deepclust import ShardedArray
+
+    shards = ShardedArray(tmp_path)  # stays on disk, as memory-mapped arrays do
+    assert experiments._check_data(shards, y)[0] is shards
     pd = pytest.importorskip("pandas")
     on_array = imbalance_study(X, y, r_mins=(0.5,), methods=("k-means",), seeds=(0,))
     # a DataFrame's X[rows] selected columns before; a list had no .shape

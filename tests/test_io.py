@@ -374,7 +374,7 @@ def test_folder_inputs_are_kept_in_the_model_file(fitted, tmp_path):
     # A record that does not give the model's features is refused.
     deepclust._io.save_model(dec, tmp_path / "other.pt", inputs={**inputs, "vocabulary": ["a", "b"],
                                                                   "idf": [1.0, 1.0]})
-    with pytest.raises(ValueError, match="into 2 features, but the model takes 6"):
+    with pytest.raises(ValueError, match="into 2 features, but the model takes 6: the file contradicts itself"):
         deepclust.load(tmp_path / "other.pt")
 
 

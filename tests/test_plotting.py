@@ -86,6 +86,22 @@ def test_clear_errors(digits):
         plotting.embedding_over_training(no_snapshots)
 
 
+def test_figures_read_the_embedding_under_pandas_output(digits):
+    # With get_feature_names_out, scikit-learn's set_output wraps transform: under a global pandas
+    # output it returns a DataFrame, which the figures indexed as an array.
+    from sklearn import config_context
+
+    from deepclust import DCN
+
+    X, _, a, _ = digits
+    dcn = DCN(n_clusters=4, random_state=0, **{**FAST, "hidden_dims": (48,), "embedding_dim": 4}).fit(X)
+    expected = plotting.soft_assignments(dcn, X)
+    with config_context(transform_output="pandas"):
+        assert type(a.transform(X)).__name__ == "DataFrame"
+        np.testing.assert_array_equal(plotting.soft_assignments(dcn, X), expected)
+        plotting.gradient_magnitude(a, X, cluster=1)
+
+
 def test_generalizability_figure_draws_the_selection(tmp_path):
     from sklearn.datasets import make_blobs
 

@@ -208,11 +208,16 @@ def test_pandas_default_header_is_a_header_naming_nothing(tmp_path):
     got, y = read_table(tmp_path / "with_y.csv", "3")
     np.testing.assert_array_equal(got, X)
     assert y.tolist() == [0, 1, 0, 1, 1]
-    # integer data: that line could have been a row, so a warning says how it was read
+    # integer data: 0,1 is as likely a row (here of 0 / 1 data) as a header, so it stays a row (a
+    # header read as data adds a row the warning names; data read as a header would be lost)
+    (tmp_path / "binary.csv").write_text("0,1\n1,0\n0,0\n")
+    with pytest.warns(UserWarning, match="first line 0,1 could be pandas' default column names or a row"):
+        got, _ = read_table(tmp_path / "binary.csv")
+    assert got.tolist() == [[0, 1], [1, 0], [0, 0]]
     pd.DataFrame(np.arange(6).reshape(3, 2)).to_csv(tmp_path / "ints.csv", index=False)
-    with pytest.warns(UserWarning, match="0,1 was read as pandas' default column names"):
+    with pytest.warns(UserWarning, match="it was read as a row"):
         got, _ = read_table(tmp_path / "ints.csv")
-    assert got.tolist() == [[0, 1], [2, 3], [4, 5]]
+    assert got.tolist() == [[0, 1], [0, 1], [2, 3], [4, 5]]
 
 
 def test_other_numeric_first_lines_are_rows(tmp_path):

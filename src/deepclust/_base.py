@@ -131,7 +131,7 @@ def resolve_device(device) -> torch.device:
     if resolved.type not in ("cpu", "cuda"):  # mps, xpu, ...: is it there? (a tensor on it says)
         try:
             torch.empty(0, device=resolved)
-        except (RuntimeError, AssertionError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 (RuntimeError, AssertionError, ModuleNotFoundError: torch.hpu ...)
             reason = " ".join(str(exc).split())
             reason = reason if len(reason) <= 120 else reason[:117] + "..."
             raise ValueError(f"device={device!r} is not available in this PyTorch build or on this machine "

@@ -49,8 +49,9 @@ class BatchSource:
         elif is_memory_mapped(X) or isinstance(X, ShardedArray):
             self._mapped = X  # read a batch at a time: memory O(batch), not O(n_samples)
         else:
-            # torch.tensor copies, so read-only inputs are safe.
-            self._dense = torch.tensor(np.asarray(X), dtype=torch.float32, device=device)
+            # torch.tensor copies, so read-only inputs are safe; it refuses negative strides
+            # (X[::-1]), which a contiguous copy does not have.
+            self._dense = torch.tensor(np.ascontiguousarray(X), dtype=torch.float32, device=device)
 
     @property
     def in_memory(self) -> bool:

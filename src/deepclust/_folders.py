@@ -200,14 +200,16 @@ def _positive_ints(value, length) -> bool:
             and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
 
 
-def check_inputs(inputs, source: str, n_features: int | None = None) -> dict:
+def check_inputs(inputs, source: str, n_features: int | None = None,
+                 mismatch: str = "it belongs to another model. Keep each model's files together, or fit again") -> dict:
     """Check what a fit learned of a folder (as :func:`read_folder` returns it and ``fit`` saves
     it), read back from ``source`` (a file name, for messages); return it.
 
     An image reading needs ``mode`` ("L" or "RGB"), ``image_shape`` ([height, width] for "L",
     [height, width, 3] for "RGB") and ``resize`` (None or [width, height], the image shape's);
     a text reading a ``vocabulary`` of distinct terms and an ``idf`` of as many positive numbers.
-    With ``n_features``, the reading must give that many features (the model's).
+    With ``n_features``, the reading must give that many features (the model's); ``mismatch``
+    says what it means when it does not.
 
     Raises
     ------
@@ -252,8 +254,7 @@ def check_inputs(inputs, source: str, n_features: int | None = None) -> dict:
         features = len(vocabulary)
     if n_features is not None and features != n_features:
         raise ValueError(f"{source} reads a folder of {inputs['kind']} into {features} features, but the "
-                         f"model takes {n_features}: it belongs to another model. Keep each model's "
-                         "files together, or fit again.")
+                         f"model takes {n_features}: {mismatch}.")
     return inputs
 
 

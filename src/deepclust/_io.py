@@ -285,7 +285,8 @@ def _restore(payload: dict, version: int, device):
 
     inputs = config.get("inputs")
     if inputs is not None:
-        inputs = check_inputs(inputs, "its record of the folder the model was fitted on", n_features)
+        inputs = check_inputs(inputs, "its record of the folder the model was fitted on", n_features,
+                              mismatch="the file contradicts itself")
 
     est.device_ = device
     est.autoencoder_ = ae.to(device).eval()
@@ -295,7 +296,7 @@ def _restore(payload: dict, version: int, device):
             value = attrs[name]
             if name == "feature_names_in_":
                 value = np.asarray(value, dtype=object)
-            elif name == "image_shape_":
+            elif name == "image_shape_" and value is not None:  # None: DBC given a fully connected network
                 value = tuple(value)
             setattr(est, name, value)
     for name in (*_ARRAY_ATTRS, *_OPTIONAL_ARRAY_ATTRS):

@@ -94,7 +94,9 @@ def _first_line_kind(path: Path) -> str:
     renames anything (it makes a repeated ``0.5`` into ``0.5.1``, which is no longer a number):
 
     * every field a number, and the fields exactly ``0,1,...,d-1`` with d >= 2: pandas' default
-      column names (``pd.DataFrame(X).to_csv(index=False)``), a header naming nothing: ``"pandas"``;
+      column names (``pd.DataFrame(X).to_csv(index=False)``), a header naming nothing: ``"pandas"``
+      (``_frame`` reads it as a row after all when every column holds integers, where it could as
+      well be one);
     * every other line of numbers only: a data row (``"data"``); a header of numbers such as
       wavelengths ``400,410,420`` cannot be told apart from data and is read as a row, so give such
       columns text names (``nm400``). A single column's ``0`` is data too: a headerless list of
@@ -134,6 +136,18 @@ def _trailing_blank_lines(path: Path) -> int:
     return max(run.count(b"\n") - 1, 0)  # the first one ends the last line of text
 
 
+def _read_csv(pd, path: Path, header):
+    """The CSV file as a frame. Blank lines inside the file stay rows (of NaN, refused later):
+    dropping them would shift the rows. Those that merely end the file are not rows."""
+    frame = pd.read_csv(path, header=header, skip_blank_lines=False)
+    blank = _trailing_blank_lines(path)
+    if blank and len(frame) >= blank and frame.iloc[len(frame) - blank:].isna().all(axis=None):
+        rows = len(frame) - blank
+        # read again rather than cut, so that the columns' types are not those NaN gave them
+        frame = pd.read_csv(path, header=header, skip_blank_lines=False, nrows=rows) if rows else frame.iloc[:0]
+    return frame
+
+
 def _frame(path: Path):
     """``(frame, pandas_header)`` of a CSV or parquet file; ``pandas_header`` is True when the CSV
     file's header is pandas' default column names ``0,1,...`` (see ``_first_line_kind``)."""
@@ -145,21 +159,17 @@ def _frame(path: Path):
     if path.suffix.lower() == ".csv":
         try:
             kind = _first_line_kind(path)
-            header = None if kind == "data" else 0
-            # Blank lines inside the file stay rows (of NaN, refused later): dropping them would shift
-            # the rows. Those that merely end the file are not rows.
-            frame = pd.read_csv(path, header=header, skip_blank_lines=False)
-            blank = _trailing_blank_lines(path)
-            if blank and len(frame) >= blank and frame.iloc[len(frame) - blank:].isna().all(axis=None):
-                rows = len(frame) - blank
-                # read again rather than cut, so that the columns' types are not those NaN gave them
-                frame = (pd.read_csv(path, header=header, skip_blank_lines=False, nrows=rows) if rows
-                         else frame.iloc[:0])
+            frame = _read_csv(pd, path, None if kind == "data" else 0)
             if kind == "pandas" and len(frame) and all(t.kind in "biu" for t in frame.dtypes):
+                # All integers: 0,1,...,d-1 is as likely a row (of 0 / 1 data, say) as a header. Keep
+                # it as a row: reading a header as data adds a row the warning names, while reading
+                # data as a header would lose one without trace.
+                kind, frame = "data", _read_csv(pd, path, None)
                 warnings.warn(
-                    f"{str(path)!r}: its first line {','.join(map(str, frame.columns))} was read as "
-                    "pandas' default column names (a header), not as a row of data; if it is data, add "
-                    "a header line naming the columns.", UserWarning, stacklevel=3)
+                    f"{str(path)!r}: its first line {','.join(map(str, range(frame.shape[1])))} could be "
+                    "pandas' default column names or a row of integer data; it was read as a row. If it is "
+                    "a header, write the file without it (to_csv(..., header=False)) or with names.",
+                    UserWarning, stacklevel=3)
             return frame, kind == "pandas"
         except pd.errors.EmptyDataError as exc:
             raise ValueError(f"{str(path)!r} is empty.") from exc
@@ -186,8 +196,8 @@ def read_table(path, label_column: str | None = None):
     A CSV file's first line is a header of column names unless all its fields are numbers: then it
     is the first row of data, except for pandas' default names ``0,1,...,d-1`` (what
     ``pd.DataFrame(X).to_csv(index=False)`` writes), a header that names nothing, so X comes back
-    without column names, as for a headerless file (a warning says so when the data are integers,
-    as such a line could be a row). A header of numbers such as wavelengths ``400,410,420`` is read
+    without column names, as for a headerless file; but when every column holds integers such a
+    line could as well be a row (of 0 / 1 data, say), and it is read as one, with a warning. A header of numbers such as wavelengths ``400,410,420`` is read
     as a row: give those columns text names. Empty lines ending the file are ignored; one inside it
     is a row of missing values, refused later rather than dropped (which would shift the rows).
     """

@@ -77,14 +77,16 @@ def _check_methods(methods) -> tuple:
 
 
 def _check_data(X, y):
-    """``(X, y)`` ready for the protocols: X a 2-D array (NumPy arrays, memory-mapped ones
-    included, are kept as they are; lists and DataFrames become arrays) or a CSR matrix, so
-    that ``X[rows]`` selects rows; y one label per row."""
+    """``(X, y)`` ready for the protocols: X a 2-D array or a CSR matrix, so that ``X[rows]``
+    selects rows (NumPy arrays, memory-mapped ones included, and :class:`~deepclust.ShardedArray`
+    are kept as they are, on disk; lists and DataFrames become arrays); y one label per row."""
+    from .shards import ShardedArray
+
     if sp.issparse(X):
         X = X.tocsr()
-    elif not isinstance(X, np.ndarray):
+    elif not isinstance(X, (np.ndarray, ShardedArray)):
         X = np.asarray(X)
-    if X.ndim != 2:
+    if len(X.shape) != 2:
         raise ValueError(f"X has shape {X.shape}; the experiments need a 2-D array of shape "
                          "(n_samples, n_features) (reshape a single feature with X.reshape(-1, 1)).")
     y = np.asarray(y).ravel()
@@ -94,25 +96,27 @@ def _check_data(X, y):
     return X, y
 
 
-# DEC settings every protocol sets itself, for each fit: with the option that sets them instead.
-_SET_BY_PROTOCOL = {"n_clusters": "n_clusters (or candidates)", "random_state": "seeds", "device": "device",
-                    "verbose": "verbose", "autoencoder": "nothing: every deep method pretrains its own",
-                    "checkpoint_dir": "nothing: the protocols fit many models, which would share it"}
+# The DEC settings every protocol sets itself for each fit, so dec_params may not: how to set them.
+_SET_BY_PROTOCOL = {"n_clusters": "set it with the argument n_clusters", "random_state": "set it with the "
+                    "argument seeds", "device": "set it with the argument device",
+                    "checkpoint_dir": "a protocol fits many models, which would all share it"}
+# Also set by the protocols that pretrain one autoencoder per seed and give it to every method.
+_SET_WITH_SHARED_PRETRAINING = {**_SET_BY_PROTOCOL, "verbose": "set it with the argument verbose",
+                                "autoencoder": "the protocol pretrains one per seed and gives it to every method"}
 
 
-def _check_params(dec_params, also=None) -> dict:
-    """``dec_params`` as a dict, refusing the settings the protocol sets itself for every fit
-    (``also``: those of one protocol only, with the argument that sets them), so that a name is neither passed twice nor recorded
-    as a setting that was not used."""
+def _check_params(dec_params, set_by: dict) -> dict:
+    """``dec_params`` as a dict, refusing the settings ``set_by`` names (those the protocol sets
+    itself for every fit, with how to set them), so that a name is neither passed twice nor
+    recorded as a setting that was not used."""
     if dec_params is not None and not isinstance(dec_params, dict):
         raise TypeError(f"dec_params={dec_params!r}; give a dict of DEC settings, e.g. {{'max_iter': 2000}}.")
     params = dict(dec_params or {})
-    set_by = {**_SET_BY_PROTOCOL, **(also or {})}
     taken = sorted(set_by.keys() & params.keys())
     if taken:
         how = "; ".join(f"{name}: {set_by[name]}" for name in taken)
-        raise ValueError(f"dec_params sets {taken}, which the protocol sets for every fit; leave them out "
-                         f"(set them with the protocol's own argument instead: {how}).")
+        raise ValueError(f"dec_params sets {taken}, which this protocol sets itself for every fit; leave "
+                         f"{'it' if len(taken) == 1 else 'them'} out ({how}).")
     return params
 
 
@@ -200,7 +204,7 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     """
     methods = _check_methods(methods)
     X, y = _check_data(X, y)
-    params = _check_params(dec_params)
+    params = _check_params(dec_params, _SET_WITH_SHARED_PRETRAINING)
     estimators = _deep_estimators()
     accepted = {cls.__name__: set(cls().get_params()) for cls in method_estimators(methods)}
     unknown = sorted(set(params) - set().union(*accepted.values()))
@@ -242,7 +246,7 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
             out["AE + k-means"] = {**scores(y, ae.labels_), **pretrained}
         if "AE + GMM" in methods:
             start = time.perf_counter()
-            labels = _gmm(ae.transform(X), k, seed)
+            labels = _gmm(np.asarray(ae.transform(X)), k, seed)
             out["AE + GMM"] = {**scores(y, labels), "seconds": ae_seconds + time.perf_counter() - start}
         clustering = {key: v for key, v in params.items() if key not in _PRETRAINING}
         for name in ("DEC w/o backprop", "DEC", "IDEC", "DCN"):
@@ -438,8 +442,7 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
     """
     from .dec import DEC
 
-    fixed = {"n_clusters", "random_state", "device", "verbose", "autoencoder", "checkpoint_dir"}
-    if param in _PRETRAINING or param in fixed or param not in DEC().get_params():
+    if param in _PRETRAINING or param in _SET_WITH_SHARED_PRETRAINING or param not in DEC().get_params():
         raise ValueError(f"param={param!r} is not a clustering-phase parameter of DEC; use e.g. "
                          "'update_interval', 'lr', 'alpha', 'tol' or 'batch_size'.")
     values = list(values)
@@ -447,7 +450,7 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
         raise ValueError("values is empty; give the settings to sweep.")
     X, y = _check_data(X, y)
     k = _n_clusters(y, n_clusters)
-    params = _check_params(dec_params)
+    params = _check_params(dec_params, _SET_WITH_SHARED_PRETRAINING)
     clustering = {key: v for key, v in params.items() if key not in _PRETRAINING and key != param}
     runs = []
     for seed in _seeds(seeds):
@@ -491,7 +494,9 @@ def accuracy_over_iterations(X, y, *, seeds=(0, 1, 2), n_clusters=None, snapshot
 
     X, y = _check_data(X, y)
     k = _n_clusters(y, n_clusters)
-    params = {**_check_params(dec_params, also={"snapshot_size": "snapshot_size"}), "snapshot_size": int(snapshot_size)}
+    params = {**_check_params(dec_params, {
+        **_SET_BY_PROTOCOL, "verbose": "set it with the argument verbose",
+        "snapshot_size": "set it with the argument snapshot_size"}), "snapshot_size": int(snapshot_size)}
     runs = []
     for seed in _seeds(seeds):
         dec = DEC(k, random_state=seed, device=device, verbose=verbose, **params).fit(X)
@@ -550,8 +555,9 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
     from .dec import DEC
     from .selection import pool_selections, select_n_clusters
 
-    params = _check_params(
-        dec_params, also={"tol": "max_iter (select_n_clusters trains every k for max_iter iterations, tol 0)"})
+    params = _check_params(dec_params, {
+        **_SET_BY_PROTOCOL, "n_clusters": "set it with the argument candidates",
+        "tol": "select_n_clusters trains every k for max_iter iterations, with tol 0: set max_iter"})
     X, y = _check_data(X, y)
     n_classes = _n_clusters(y, None)
     if candidates is None:

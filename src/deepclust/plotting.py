@@ -87,7 +87,7 @@ def soft_assignments(model, X) -> np.ndarray:
     """
     if hasattr(model, "predict_proba"):
         return model.predict_proba(X)
-    z = torch.as_tensor(model.transform(X))
+    z = torch.as_tensor(np.asarray(model.transform(X)))  # an array under set_output's pandas too
     centers = torch.as_tensor(model.cluster_centers_)
     return torch.softmax(-squared_distances(z, centers), dim=1).numpy()
 
@@ -301,7 +301,7 @@ def gradient_magnitude(model, X, *, cluster: int = 0, max_points: int = 2000, ra
     k = model.cluster_centers_.shape[0]
     if not 0 <= int(cluster) < k:
         raise ValueError(f"cluster={cluster} is not one of the model's clusters 0..{k - 1}.")
-    z_all = model.transform(X)
+    z_all = np.asarray(model.transform(X))  # an array under set_output's pandas too
     rng = np.random.RandomState(random_state)
     rows = rng.choice(len(z_all), min(max_points, len(z_all)), replace=False)
     z = torch.as_tensor(z_all[rows]).requires_grad_(True)

@@ -43,6 +43,29 @@ def test_random_affine_shifts_each_image_by_its_own_amount():
     assert len({tuple(m) for m in moved.round(decimals=3).tolist()}) > 50  # each image its own shift
 
 
+def test_random_affine_rotates_non_square_images_by_the_drawn_angle():
+    # The rotation was built in affine_grid's [-1, 1] coordinates, which stretch a 33 x 97 image
+    # unequally: a point right of the centre turned by a few degrees, one above it by tens.
+    height, width, n = 33, 97, 16
+    rows, cols = torch.meshgrid(torch.arange(float(height)), torch.arange(float(width)), indexing="ij")
+    centre = torch.tensor([(width - 1) / 2, (height - 1) / 2])  # (x, y)
+    turned = []
+    for offset in ([30.0, 0.0], [0.0, -10.0]):  # right of the centre; above it
+        at = centre + torch.tensor(offset)
+        blob = torch.exp(-((cols - at[0]) ** 2 + (rows - at[1]) ** 2) / (2 * 1.5**2))
+        out = random_affine(blob.reshape(1, -1).repeat(n, 1), (1, height, width), torch.Generator().manual_seed(3),
+                            max_degrees=10, max_shift=0).reshape(n, height, width)
+        mass = out.sum(dim=(1, 2))
+        moved = torch.stack([(out * cols).sum(dim=(1, 2)) / mass, (out * rows).sum(dim=(1, 2)) / mass], 1) - centre
+        before = torch.tensor(offset)
+        turned.append(torch.rad2deg(torch.atan2(moved[:, 1], moved[:, 0]) - torch.atan2(before[1], before[0])))
+    drawn = torch.rad2deg((torch.rand(n, generator=torch.Generator().manual_seed(3)) * 2 - 1) * np.radians(10))
+    assert float(drawn.abs().max()) > 5  # some draws turn far enough to tell a shear from a rotation
+    for angles in turned:
+        torch.testing.assert_close(angles.abs(), drawn.abs(), atol=0.5, rtol=0)
+    torch.testing.assert_close(turned[0], turned[1], atol=0.5, rtol=0)
+
+
 def test_augmenter_is_a_function_of_seed_phase_rank_and_step():
     x = torch.rand(8, 64)
     a = ImageAugmenter((1, 8, 8), seed=3, phase="clustering")

@@ -85,6 +85,16 @@ def test_soft_assign_far_away_float64_matches_eq1_in_float64():
 # ----------------------------------------------------------------- eq. 3
 
 
+def test_target_distribution_of_a_cluster_far_from_every_point_is_zero_not_nan():
+    # With a large alpha q_ij underflows to exactly 0 at ordinary distances; f_j = 0 then made
+    # q^2 / f a 0 / 0 and every row of p NaN (score() on held-out data far from a cluster).
+    q = soft_assign(torch.zeros(4, 2), torch.tensor([[0.0, 0.0], [30.0, 0.0]]), alpha=100.0)
+    assert float(q[:, 1].sum()) == 0.0
+    p = target_distribution(q)
+    torch.testing.assert_close(p, torch.tensor([[1.0, 0.0]] * 4))
+    torch.testing.assert_close(target_distribution(q, frequencies=q.sum(dim=0)), p)
+
+
 def test_target_distribution_matches_eq3_and_is_sharper():
     z, centers = _points(n=50, k=4)
     q = soft_assign(z, centers)

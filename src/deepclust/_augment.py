@@ -40,8 +40,12 @@ def random_affine(
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(max_degrees)
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (2 * max_shift)  # [-1, 1] spans the image
     cos, sin = angle.cos(), angle.sin()
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], dim=1),
-                         torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1)
+    # affine_grid's coordinates run over [-1, 1] along each side, so a rotation by the angle in
+    # pixels is S R S^-1 in them, S = diag(2 / width, 2 / height): plain R would shear a
+    # non-square image (and turn points by other angles).
+    aspect = height / width
+    theta = torch.stack([torch.stack([cos, -sin * aspect, shift[:, 0]], dim=1),
+                         torch.stack([sin / aspect, cos, shift[:, 1]], dim=1)], dim=1)
     images = x.float().reshape(n, channels, height, width)
     grid = F.affine_grid(theta.to(x.device), list(images.shape), align_corners=False)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -57,7 +57,11 @@ def target_distribution(q: torch.Tensor, frequencies: torch.Tensor | None = None
     ``frequencies`` computed over the whole dataset (data-parallel training
     sums them over the ranks' shards).
     """
-    weight = q.pow(2) / (q.sum(dim=0) if frequencies is None else frequencies)
+    f = q.sum(dim=0) if frequencies is None else frequencies
+    # f_j = 0 only where every q_ij underflowed to 0 (a cluster far from all the points, as a
+    # large alpha allows): its p_ij are 0 (q_ij^2 / f_j <= q_ij), not the 0 / 0 that would make
+    # every row NaN.
+    weight = q.pow(2) / f.clamp_min(torch.finfo(q.dtype).tiny)
     return weight / weight.sum(dim=1, keepdim=True)
 
 

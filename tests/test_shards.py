@@ -160,6 +160,26 @@ def test_bad_shards_get_clear_errors(tmp_path, blobs):
     (tmp_path / "short.npy").write_bytes(data[:-40])
     with pytest.raises(ValueError, match="truncated"):
         ShardedArray(tmp_path / "short.npy")
+    # A header with a negative row count passed the size check (one row fewer, silently); a huge one
+    # overflowed it in int64.
+    for name, shape in (("negative", (-1, 4)), ("huge", (2**33, 2**31))):
+        with open(tmp_path / f"{name}.npy", "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            fh.write(np.zeros((50, 4), np.float32).tobytes())
+    with pytest.raises(ValueError, match=r"header gives the shape \(-1, 4\)"):
+        ShardedArray(tmp_path / "negative.npy")
+    with pytest.raises(ValueError, match="truncated"):
+        ShardedArray(tmp_path / "huge.npy")
+
+
+def test_a_shard_rewritten_since_it_was_opened_is_refused(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(40, dtype=np.float32).reshape(10, 4))
+    X = ShardedArray(tmp_path)
+    np.save(tmp_path / "a.npy", -np.arange(40, dtype=np.float32).reshape(20, 2))
+    # its rows were read with the old header: two new rows as one old one
+    with pytest.raises(ValueError, match="rewritten since it was opened"):
+        X[0]
+    assert ShardedArray(tmp_path).shape == (20, 2)
 
 
 def test_fit_and_predict_validate_shards(tmp_path, blobs):
@@ -276,6 +296,27 @@ def test_parquet_cache_defaults_to_deepclust_cache(blobs, tmp_path, monkeypatch)
     monkeypatch.setenv("DEEPCLUST_CACHE", str(tmp_path / "here"))
     np.testing.assert_array_equal(np.asarray(ShardedArray(tmp_path / "pq", columns=features)), X)
     assert len(list((tmp_path / "here" / "shards").glob("part-0-*.npy"))) == 1
+
+
+def test_parquet_conversions_killed_midway_leave_no_temporary_file(blobs, tmp_path):
+    X, _ = blobs
+    features = _parquet_shards(tmp_path / "pq", X, [0, len(X)])
+    cache = tmp_path / "cache"
+    ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
+    (copy,) = cache.glob("part-0-*.npy")
+    # what a conversion killed midway leaves: this version's temporary file, and an earlier
+    # version's, unused for more than a day
+    mine = cache / f".{copy.name}.abc123.tmp"
+    earlier = cache / f".{copy.name[:-20]}0123456789abcdef.npy.def456.tmp"
+    assert earlier.name.startswith(f".{copy.name[:-20]}") and earlier.name != mine.name
+    for left in (mine, earlier):
+        left.write_bytes(b"\0" * 1000)
+    old = time.time() - 2 * 24 * 3600
+    os.utime(earlier, (old, old))
+    copy.unlink()  # converted again
+    np.testing.assert_array_equal(np.asarray(ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)), X)
+    assert not mine.exists() and not earlier.exists()
+    assert sorted(p.name for p in cache.iterdir()) == [copy.name]
 
 
 def test_default_cache_dir_expands_tilde_and_ignores_an_empty_value(tmp_path, monkeypatch):

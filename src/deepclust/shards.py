@@ -24,6 +24,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import hashlib
+import math
 import os
 import re
 import time
@@ -179,6 +180,10 @@ def parquet_to_npy(path: Path, cache_dir: Path, columns: list[str]) -> Path:
     with _conversion_lock(target):
         if target.is_file():  # another process converted it while this one waited
             return target
+        # What a conversion of this version killed midway left (its own temporary file; one
+        # writing now would hold the lock): as large as the copy, and never used again.
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
         pf = _parquet_file(path)
         dtype = _parquet_dtype(pf.schema_arrow, columns)
         n_rows = pf.metadata.num_rows
@@ -220,7 +225,9 @@ def _remove_earlier_versions(target: Path, prefix: str) -> None:
     pickled array or an evicted map reopens its file by name) and a newer copy made by a process
     that converted the file while this one was converting an older version."""
     cutoff = time.time() - _UNUSED_FOR_S
-    for old in target.parent.glob(f"{glob.escape(prefix)}*.npy"):
+    earlier = [*target.parent.glob(f"{glob.escape(prefix)}*.npy"),
+               *target.parent.glob(f".{glob.escape(prefix)}*.npy.*.tmp")]  # conversions killed midway
+    for old in earlier:
         if old == target:
             continue
         try:
@@ -249,6 +256,26 @@ def read_parquet_column(files, column: str) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0)
 
 
+def _npy_header(path: Path):
+    """``(shape, fortran_order, dtype, data offset)`` of a ``.npy`` file, from its header only."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            return shape, fortran, dtype, fh.tell()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise OSError(f"Cannot read shard {str(path)!r}: {exc}") from exc
+    except (ValueError, SyntaxError, EOFError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable .npy file: {exc}") from exc
+
+
 class _Shard:
     """One .npy file's header (read at once) and its rows, memory-mapped on demand."""
 
@@ -257,19 +284,10 @@ class _Shard:
             raise ValueError(f"{str(path)!r} is neither a .npy nor a .parquet file: ShardedArray reads "
                              ".npy and .parquet shards.")
         try:
-            with open(path, "rb") as fh:
-                version = np.lib.format.read_magic(fh)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-                elif version == (2, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-                else:
-                    raise ValueError(f"unsupported .npy format version {version}")
-                self.offset = fh.tell()
-        except OSError as exc:
+            self._header = _npy_header(path)
+        except FileNotFoundError as exc:
             raise OSError(f"Cannot read shard {str(path)!r}: {exc}") from exc
-        except (ValueError, SyntaxError, EOFError) as exc:
-            raise ValueError(f"{str(path)!r} is not a readable .npy file: {exc}") from exc
+        shape, fortran, dtype, self.offset = self._header
         if dtype.hasobject:
             raise ValueError(f"{str(path)!r} holds Python objects, which deepclust does not load (they "
                              "could run code). Save a numeric array.")
@@ -283,7 +301,9 @@ class _Shard:
             raise ValueError(f"Shard {str(path)!r} is stored column by column (Fortran order), so each row "
                              "is spread over the whole file; save it row by row: "
                              "np.save(name, np.ascontiguousarray(array)).")
-        expected = self.offset + int(np.prod(shape)) * dtype.itemsize
+        if any(not isinstance(d, int) or d < 0 for d in shape):
+            raise ValueError(f"{str(path)!r} is not a readable .npy file: its header gives the shape {shape}.")
+        expected = self.offset + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
         if path.stat().st_size < expected:
             raise ValueError(f"{str(path)!r} is truncated: its header promises {shape} {dtype} values "
                              f"({expected} bytes) but the file has {path.stat().st_size}.")
@@ -292,6 +312,16 @@ class _Shard:
     def open(self) -> np.ndarray:
         if self.shape[0] == 0:
             return np.empty(self.shape, dtype=self.dtype)
+        try:
+            # np.save over the file since: its rows are no longer where the header read then says
+            changed = _npy_header(self.path) != self._header
+        except FileNotFoundError:
+            changed = False  # the error below says so
+        except (OSError, ValueError):
+            changed = True
+        if changed:
+            raise ValueError(f"The shard {str(self.path)!r} was rewritten since it was opened (its header "
+                             "changed). Open the shards again (ShardedArray(...)).")
         try:
             return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape)
         except FileNotFoundError as exc:

@@ -19,7 +19,7 @@ from deepclust.autoencoder import Autoencoder
 # process on all the data computes the same sums in another order. MODE "train": the default
 # pipeline (end-to-end pretraining, mini-batches) on strided shards. MODE "uneven": the same with
 # shards of different sizes and random_state=None. MODE "bn": DBC's batch-normalised network, as
-# "train".
+# "train". MODE "tiny": as "train", the second rank holding 2 points (fewer than n_clusters).
 EXACT = dict(batch_size=240, max_iter=30, update_interval=5, n_init=3, tol=0.0)
 TRAIN = dict(hidden_dims=(32,), embedding_dim=3, pretrain="end-to-end", pretrain_epochs=10, n_init=3,
              max_iter=60, batch_size=32)
@@ -40,6 +40,8 @@ def shard(n: int, rank: int, world: int, mode: str) -> np.ndarray:
         return np.array_split(np.arange(n), world)[rank]
     if mode == "uneven":
         return np.array_split(np.arange(n), [n // 2 + 10 * world])[rank]
+    if mode == "tiny":  # the last rank holds 2 points, fewer than the 3 clusters
+        return np.array_split(np.arange(n), [n - 2])[rank]
     return np.arange(n)[rank::world]
 
 

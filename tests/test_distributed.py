@@ -88,6 +88,19 @@ def test_uneven_shards_and_no_random_state(tmp_path):
     assert cluster_accuracy(y, labels) > 0.95
 
 
+def test_a_rank_may_hold_fewer_points_than_clusters(tmp_path):
+    """k-means runs on every rank's embedding, so only the total must reach n_clusters: a rank with
+    2 points of 3 clusters used to refuse alone (and leave the other rank waiting)."""
+    ranks = _launch(tmp_path, "tiny")
+    assert [len(r) for r in ranks["rows"]] == [238, 2]
+    np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
+    X, y = worker.data()
+    labels = np.empty(len(X), dtype=np.int64)
+    for rows, lab in zip(ranks["rows"], ranks["labels"]):
+        labels[rows] = lab
+    assert cluster_accuracy(y, labels) > 0.95
+
+
 def test_batch_norm_statistics_agree_between_ranks(tmp_path):
     """DBC's batch norm: each rank's running statistics come from its own batches; they are
     averaged before every full-data pass, so the ranks embed with one network and stay in step."""

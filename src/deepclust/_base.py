@@ -238,14 +238,17 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         self._validate_params()
         X = self._validate_X(X, reset=True)
         n_samples = X.shape[0]
-        if n_samples < self.n_clusters:
-            raise ValueError(
-                f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}; "
-                "lower n_clusters or pass more samples."
-            )
         self._check_network(X.shape[1])
+        n_total = n_samples
         if distributed.active():
             self._check_distributed()
+            # k-means runs on every rank's embedding: a rank's shard may hold fewer than k points
+            n_total = int(distributed.all_reduce(torch.tensor(n_samples, dtype=torch.int64)))
+        if n_total < self.n_clusters:
+            raise ValueError(
+                f"n_samples={n_total}{' (over all ranks)' if distributed.active() else ''} should be >= "
+                f"n_clusters={self.n_clusters}; lower n_clusters or pass more samples."
+            )
         device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, device)
         if distributed.active():  # "auto" is measured on each rank: rank 0's choice for all

@@ -12,8 +12,11 @@ gathered embedding (n x embedding_dim, small) on rank 0 and its centroids are
 broadcast. Every rank therefore holds the same network and centroids, as one
 process on all the data would.
 
-Limits: every rank needs at least one sample; ``labels_`` and the other
-per-sample results cover the rank's own shard; a step averages the ranks'
+Under NCCL, which has no CPU collectives, the few CPU tensors exchanged (counts, seeds, the
+precision's index) travel through the rank's current GPU.
+
+Limits: every rank needs at least one sample (and all of them together at least n_clusters);
+``labels_`` and the other per-sample results cover the rank's own shard; a step averages the ranks'
 batch means, ``ceil(batch_size / world)`` samples each (with shards of unequal
 size, the last batches of an epoch differ in size, so this is not exactly the
 mean over all the step's samples); an error raised on one rank only (bad input
@@ -60,26 +63,38 @@ def per_rank_batch(batch_size: int) -> int:
     return max(1, math.ceil(batch_size / world_size()))
 
 
-def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    """``t`` reduced over the ranks ("sum", "min" or "max"); a new tensor, ``t`` is unchanged."""
-    if not active():
-        return t
-    import torch.distributed as dist
-
-    out = t.detach().clone()
-    dist.all_reduce(out, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
-    return out
-
-
-def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
-    """Rank ``src``'s ``t`` on every rank (a new tensor)."""
-    if not active():
-        return t
+def _communicable(t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t`` on a device the process group communicates on: NCCL has no CPU collectives,
+    so under it a CPU tensor (a count, a seed, the precision's index) goes to this rank's GPU."""
     import torch.distributed as dist
 
     out = t.detach().clone().contiguous()
-    dist.broadcast(out, src)
+    if out.device.type == "cpu" and dist.get_backend() == "nccl":
+        out = out.to(torch.device("cuda", torch.cuda.current_device()))
     return out
+
+
+def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """``t`` reduced over the ranks ("sum", "min" or "max"); a new tensor on ``t``'s device, ``t``
+    is unchanged."""
+    if not active():
+        return t
+    import torch.distributed as dist
+
+    out = _communicable(t)
+    dist.all_reduce(out, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
+    return out.to(t.device)
+
+
+def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Rank ``src``'s ``t`` on every rank (a new tensor on ``t``'s device)."""
+    if not active():
+        return t
+    import torch.distributed as dist
+
+    out = _communicable(t)
+    dist.broadcast(out, src)
+    return out.to(t.device)
 
 
 def _average_in_place(tensors: list[torch.Tensor]) -> None:
@@ -88,9 +103,9 @@ def _average_in_place(tensors: list[torch.Tensor]) -> None:
         return
     import torch.distributed as dist
 
-    flat = torch.cat([t.reshape(-1).float() for t in tensors])
+    flat = _communicable(torch.cat([t.reshape(-1).float() for t in tensors]))
     dist.all_reduce(flat)
-    flat /= world_size()
+    flat = flat.to(tensors[0].device) / world_size()
     offset = 0
     for t in tensors:
         t.copy_(flat[offset:offset + t.numel()].view_as(t))
@@ -119,12 +134,12 @@ def gather_rows(t: torch.Tensor) -> torch.Tensor:
         return t
     import torch.distributed as dist
 
-    n = torch.tensor([t.shape[0]], dtype=torch.int64, device=t.device)
+    n = _communicable(torch.tensor([t.shape[0]], dtype=torch.int64, device=t.device))
     sizes = [torch.zeros_like(n) for _ in range(world_size())]
     dist.all_gather(sizes, n)
     sizes = [int(s) for s in sizes]
-    padded = torch.zeros((max(sizes), *t.shape[1:]), dtype=t.dtype, device=t.device)
+    padded = torch.zeros((max(sizes), *t.shape[1:]), dtype=t.dtype, device=n.device)
     padded[:t.shape[0]] = t
     parts = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(parts, padded.contiguous())
-    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)]).to(t.device)

@@ -127,3 +127,119 @@ def test_generalizability_figure_draws_the_selection(tmp_path):
     assert not _differ(first, _png(plotting.generalizability(a), tmp_path / "a2.png"))
     with pytest.raises(ValueError, match="select_n_clusters"):
         plotting.generalizability(object())
+
+
+def colour_digits_dbc(n=150):
+    """A DBC on 8 x 8 colour images whose digit is in the red channel, rows flattened channels
+    first (as DBC reads them): ``(X, model)``."""
+    from deepclust import DBC
+
+    X, _ = load_digits(return_X_y=True)
+    images = np.zeros((n, 3, 8, 8), dtype=np.float32)
+    images[:, 0] = X[:n].reshape(n, 8, 8) / 16
+    settings = {k: v for k, v in FAST.items() if k != "hidden_dims"} | {"embedding_dim": 4}
+    model = DBC(n_clusters=3, image_shape=(3, 8, 8), channels=(4, 8), random_state=0, **settings)
+    return images.reshape(n, -1), model.fit(images.reshape(n, -1))
+
+
+@pytest.fixture(scope="module")
+def colour_dbc():
+    return colour_digits_dbc()
+
+
+def _drawn(fig, k, n_per_cluster):
+    """The image array each exemplar panel shows (None for an empty panel), one row per cluster."""
+    axes = fig.axes
+    assert len(axes) == k * n_per_cluster
+    return [[ax.images[0].get_array() if ax.images else None for ax in axes[j * n_per_cluster:(j + 1) * n_per_cluster]]
+            for j in range(k)]
+
+
+def _expected_exemplars(model, X, n_per_cluster):
+    """The rows cluster_exemplars shows: each cluster's members by decreasing q."""
+    q = plotting.soft_assignments(model, X)
+    labels = q.argmax(axis=1)
+    out = []
+    for j in range(q.shape[1]):
+        members = np.flatnonzero(labels == j)
+        out.append(members[np.argsort(-q[members, j], kind="stable")][:n_per_cluster])
+    return out
+
+
+def _scaled(row):
+    row = np.asarray(row, dtype=np.float64)
+    return (row - row.min()) / (row.max() - row.min())
+
+
+@pytest.mark.parametrize("given", ["own", "omitted"])
+def test_exemplars_of_a_channels_first_colour_model_are_its_images(colour_dbc, given):
+    # DBC rows are (channels, height, width) flattened: drawn as (height, width, channels), the
+    # digit stays in the red channel, pixel for pixel.
+    X, dbc = colour_dbc
+    assert dbc.image_shape_ == (3, 8, 8)
+    shape = dbc.image_shape_ if given == "own" else None
+    fig = plotting.cluster_exemplars(dbc, X, shape, n_per_cluster=3)
+    drawn = _drawn(fig, 3, 3)
+    shown = 0
+    for j, best in enumerate(_expected_exemplars(dbc, X, 3)):
+        for col, i in enumerate(best):
+            image = np.asarray(drawn[j][col])
+            assert image.shape == (8, 8, 3)
+            np.testing.assert_allclose(image, _scaled(X[i]).reshape(3, 8, 8).transpose(1, 2, 0))
+            assert image[:, :, 0].max() == 1 and not image[:, :, 1:].any()  # all red
+            shown += 1
+    assert shown == 9
+
+
+def test_exemplars_of_a_grey_channels_first_model_are_grey():
+    # A (1, height, width) model: each image a 2-D grey one, not a (1, 8, 8) array imshow refuses.
+    from deepclust import DBC
+
+    X, _ = load_digits(return_X_y=True)
+    X = X[:120].astype(np.float32) / 16
+    settings = {k: v for k, v in FAST.items() if k != "hidden_dims"} | {"embedding_dim": 4, "max_iter": 10}
+    dbc = DBC(n_clusters=2, channels=(4,), random_state=0, **settings).fit(X)
+    assert dbc.image_shape_ == (1, 8, 8)
+    fig = plotting.cluster_exemplars(dbc, X, (1, 8, 8), n_per_cluster=2)
+    best = _expected_exemplars(dbc, X, 2)
+    for j, row in enumerate(_drawn(fig, 2, 2)):
+        for col, image in enumerate(row):
+            np.testing.assert_allclose(image, _scaled(X[best[j][col]]).reshape(8, 8))
+            assert fig.axes[2 * j + col].images[0].get_cmap().name == "gray"
+
+
+def test_exemplars_channels_last_and_layouts_that_cannot_be_drawn(digits, colour_dbc):
+    X, _, a, _ = digits
+    fig = plotting.cluster_exemplars(a, X, (8, 8, 1), n_per_cluster=2)  # one channel, last: grey
+    best = _expected_exemplars(a, X, 2)
+    np.testing.assert_allclose(_drawn(fig, 4, 2)[0][0], _scaled(X[best[0][0]]).reshape(8, 8))
+    for shape in [(1, 8, 8), (8, 4, 2), (4, 8, 2), (2, 4, 8)]:  # 8 or 2 channels, last
+        with pytest.raises(ValueError, match=r"channels, but an image is drawn in grey \(1\), RGB \(3\)"):
+            plotting.cluster_exemplars(a, X, shape)
+    with pytest.raises(ValueError, match="image_shape is needed"):
+        plotting.cluster_exemplars(a, X)  # a DEC knows no image shape
+    for shape in [(-8, -8), (8, 8.5), (64,), (2, 2, 2, 8)]:
+        with pytest.raises(ValueError, match="does not hold the model's 64 features"):
+            plotting.cluster_exemplars(a, X, shape)
+    Xc, dbc = colour_dbc
+    with pytest.raises(ValueError, match=r"or the model's own image_shape_ \(3, 8, 8\) for rows flattened "
+                                         "channels first"):
+        plotting.cluster_exemplars(dbc, Xc, (8, 12, 2))
+    # Channels last on a channels-first model is taken at its word (e.g. rows read from a folder).
+    assert np.asarray(_drawn(plotting.cluster_exemplars(dbc, Xc, (8, 8, 3), n_per_cluster=1), 3, 1)[0][0]
+                      ).shape == (8, 8, 3)
+
+
+def test_training_curves_label_each_methods_own_loss(digits, colour_dbc):
+    from deepclust import DCN, IDEC
+
+    X, _, dec, _ = digits
+    settings = {**FAST, "hidden_dims": (16,), "max_iter": 20}
+    idec = IDEC(n_clusters=2, gamma=0.25, random_state=0, **settings).fit(X[:100])
+    dcn = DCN(n_clusters=2, clustering_weight=0.5, random_state=0, **settings).fit(X[:100])
+    label = {name: plotting.training_curves(model).axes[1].get_ylabel()
+             for name, model in [("DEC", dec), ("DBC", colour_dbc[1]), ("IDEC", idec), ("DCN", dcn)]}
+    assert label["DEC"] == label["DBC"] == "KL(P || Q)\nmean over mini-batches"
+    assert label["IDEC"] == "L_r + gamma KL(P || Q), gamma=0.25\nmean over mini-batches"
+    assert label["DCN"] == "L_r + (lambda/2) ||z - M s||^2, lambda=0.5\nmean over mini-batches"
+    assert "KL" not in label["DCN"]

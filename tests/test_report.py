@@ -144,6 +144,28 @@ def test_report_errors(digits, tmp_path):
         plotting.embedding_over_training(model, iterations=[])
 
 
+def test_report_of_a_channels_first_colour_model(digits, tmp_path):
+    # A DBC's own image_shape_ (3, 8, 8) lays its rows out channels first: the report draws the
+    # exemplars instead of crashing in matplotlib, and a layout that cannot be drawn is refused
+    # before anything is written.
+    from .test_plotting import colour_digits_dbc
+
+    X, dbc = colour_digits_dbc(100)
+    path = write_report(dbc, X, tmp_path / "r.html", image_shape=dbc.image_shape_)
+    page = _parse(path)
+    _check_self_contained(page)
+    text = path.read_text()
+    assert "not drawn" not in text and '<img alt="cluster exemplars"' in text
+    assert "3 x 8 x 8 (channels first)" in text
+    for shape in [(8, 12, 2), (12, 8, 2)]:
+        with pytest.raises(ValueError, match=r"has 2 channels, but an image is drawn in grey \(1\), RGB"):
+            write_report(dbc, X, tmp_path / "bad.html", image_shape=shape)
+    X, _, dec = digits  # a DEC's (1, 8, 8): 8 channels, last
+    with pytest.raises(ValueError, match="has 8 channels"):
+        write_report(dec, X, tmp_path / "bad.html", image_shape=(1, 8, 8))
+    assert not (tmp_path / "bad.html").exists()
+
+
 def test_report_on_a_dataframe_reads_rows_by_position(tmp_path):
     pd = pytest.importorskip("pandas")
     X, y = load_digits(return_X_y=True)

@@ -36,7 +36,9 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .dec import squared_distances
+from .dcn import DCN
+from .dec import DEC, squared_distances
+from .idec import IDEC
 
 __all__ = [
     "cluster_exemplars",
@@ -92,7 +94,63 @@ def soft_assignments(model, X) -> np.ndarray:
     return torch.softmax(-squared_distances(z, centers), dim=1).numpy()
 
 
-def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: int = 10):
+def _image_layout(model, image_shape=None) -> tuple[tuple[int, ...], bool]:
+    """How a row of ``model``'s data is laid out as an image: ``(shape, channels_first)``.
+
+    ``image_shape`` is ``(height, width)`` (grey), ``(height, width, channels)`` with rows
+    flattened channels last (as the command line reads image folders), or, for a model that
+    records its own ``image_shape_`` (:class:`~deepclust.DBC`), exactly that
+    ``(channels, height, width)``, rows flattened channels first as the model reads them.
+    None means the model's own ``image_shape_``. An image is drawn in grey (1 channel), RGB (3)
+    or RGBA (4).
+
+    Raises
+    ------
+    ValueError
+        When the shape does not hold the model's features or has another number of channels.
+    """
+    check_is_fitted(model)
+    own = getattr(model, "image_shape_", None)
+    own = tuple(int(s) for s in own) if own is not None else None
+    if image_shape is None:
+        if own is None:
+            raise ValueError(
+                "image_shape is needed: give (height, width) or (height, width, channels) of the "
+                f"model's {model.n_features_in_} features (only a DBC knows its own image shape).")
+        image_shape = own
+    try:
+        shape = tuple(int(s) for s in image_shape)
+        whole = all(s == float(t) for s, t in zip(shape, image_shape))
+    except (TypeError, ValueError):
+        shape, whole = (), False
+    if (not whole or len(shape) not in (2, 3) or min(shape) < 1
+            or math.prod(shape) != model.n_features_in_):
+        raise ValueError(
+            f"image_shape={tuple(image_shape) if np.iterable(image_shape) else image_shape!r} does "
+            f"not hold the model's {model.n_features_in_} features; give (height, width) or "
+            "(height, width, channels) in positive ints whose product is that"
+            + (f", or the model's own image_shape_ {own} (channels first)." if own else "."))
+    channels_first = len(shape) == 3 and shape == own
+    channels = 1 if len(shape) == 2 else shape[0] if channels_first else shape[2]
+    if channels not in (1, 3, 4):
+        raise ValueError(
+            f"image_shape={shape} has {channels} channels, but an image is drawn in grey (1), "
+            "RGB (3) or RGBA (4). Give (height, width) for grey, (height, width, channels) with 1, "
+            "3 or 4 channels for rows flattened channels last"
+            + (f", or the model's own image_shape_ {own} for rows flattened channels first"
+               if own and own != shape else "") + ".")
+    return shape, channels_first
+
+
+def _row_image(row: np.ndarray, shape: tuple[int, ...], channels_first: bool) -> np.ndarray:
+    """One row as an ``(height, width)`` or ``(height, width, channels)`` array for ``imshow``."""
+    image = row.reshape(shape)
+    if channels_first:
+        image = image.transpose(1, 2, 0)
+    return image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+
+
+def cluster_exemplars(model, X, image_shape: Sequence[int] | None = None, *, n_per_cluster: int = 10):
     """The ``n_per_cluster`` most confident members of each cluster, one row per cluster.
 
     A point's confidence for cluster j is q_ij; each row shows the points
@@ -104,18 +162,22 @@ def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: in
     model : fitted DEC
     X : array-like of shape (n_samples, n_features)
         Images as rows, e.g. the training data.
-    image_shape : (height, width) or (height, width, channels)
+    image_shape : (height, width) or (height, width, channels), optional
         How a row is laid out; ``height * width * channels`` must equal
-        ``n_features``. Values are shown scaled to their row's range.
+        ``n_features``, with 1, 3 or 4 channels, rows flattened channels
+        last. For a :class:`~deepclust.DBC`, whose rows are flattened
+        channels first, give its ``image_shape_`` ``(channels, height,
+        width)``, or nothing (the default, None, means the model's own
+        ``image_shape_``). Values are shown scaled to their row's range.
     n_per_cluster : int, default=10
+
+    Raises
+    ------
+    ValueError
+        When ``image_shape`` does not lay out the model's features as a grey,
+        RGB or RGBA image.
     """
-    check_is_fitted(model)
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) not in (2, 3) or math.prod(shape) != model.n_features_in_:
-        raise ValueError(
-            f"image_shape={tuple(image_shape)} does not hold the model's {model.n_features_in_} "
-            "features; give (height, width) or (height, width, channels) whose product is that."
-        )
+    shape, channels_first = _image_layout(model, image_shape)
     if n_per_cluster < 1:
         raise ValueError(f"n_per_cluster={n_per_cluster} must be at least 1.")
     rows = model._check_test_data(X)  # rows by position, whatever X was
@@ -137,10 +199,11 @@ def cluster_exemplars(model, X, image_shape: Sequence[int], *, n_per_cluster: in
             if col >= len(best):
                 continue
             row = rows[best[col]]
-            row = np.asarray(row.toarray() if sp.issparse(row) else row, dtype=np.float64).reshape(shape)
+            row = np.asarray(row.toarray() if sp.issparse(row) else row, dtype=np.float64).ravel()
             lo, hi = float(row.min()), float(row.max())
-            image = (row - lo) / (hi - lo) if hi > lo else np.zeros_like(row)
-            ax.imshow(image, cmap="gray" if len(shape) == 2 else None, interpolation="nearest")
+            image = _row_image((row - lo) / (hi - lo) if hi > lo else np.zeros_like(row), shape,
+                               channels_first)
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
             ax.set_title(f"{q[best[col], j]:.2f}", fontsize=7, pad=1)
     fig.suptitle("Most confident members of each cluster (row: cluster (size); title: q)")
     return fig
@@ -243,13 +306,29 @@ def embedding_over_training(model, y=None, *, iterations=None, n_panels: int = 4
     return fig
 
 
+def _loss_label(model) -> str:
+    """What ``model.history_``'s ``loss`` is, for an axis label: each method's clustering-phase
+    loss (L_r: the reconstruction error), as its docstring defines it."""
+    if isinstance(model, IDEC):  # before DEC: an IDEC is a DEC
+        loss = f"L_r + gamma KL(P || Q), gamma={model.gamma:g}"
+    elif isinstance(model, DCN):
+        loss = f"L_r + (lambda/2) ||z - M s||^2, lambda={model.clustering_weight:g}"
+    elif isinstance(model, DEC):  # DEC and DBC
+        loss = "KL(P || Q)"
+    else:
+        loss = "clustering-phase loss"
+    return f"{loss}\nmean over mini-batches"
+
+
 def training_curves(model, y=None):
     """The clustering phase over iterations (Figure 5 f).
 
     The fraction of points that changed cluster at each target update and
-    the mean KL loss between updates, from ``history_``; with ``y`` and
-    recorded snapshots, also the accuracy of the recorded sample's clusters
-    at each update.
+    the mean loss between updates, from ``history_``: KL(P || Q) for DEC and
+    DBC, the whole loss for IDEC (L_r + gamma KL(P || Q)) and DCN (L_r +
+    (lambda/2) ||z - M s||^2), L_r being the reconstruction error; with ``y``
+    and recorded snapshots, also the accuracy of the recorded sample's
+    clusters at each update.
     """
     check_is_fitted(model)
     history = model.history_
@@ -266,7 +345,7 @@ def training_curves(model, y=None):
     axes[0].legend()
     axes[1].plot(its[1:], [h["loss"] for h in history[1:]], marker=".", color="C1")
     axes[1].set_xlabel("iteration")
-    axes[1].set_ylabel("KL(P || Q), mean over mini-batches")
+    axes[1].set_ylabel(_loss_label(model))
     if panels == 3:
         from .experiments import snapshot_accuracy
 

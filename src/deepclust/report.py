@@ -104,7 +104,11 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
     y : array-like of shape (n_samples,), optional
         True labels, for evaluation only.
     image_shape : (height, width) or (height, width, channels), optional
-        For image data: how a row is laid out.
+        For image data: how a row is laid out, as in
+        :func:`~deepclust.plotting.cluster_exemplars`: rows flattened channels
+        last with 1, 3 or 4 channels, or, for a :class:`~deepclust.DBC`, its
+        ``image_shape_`` ``(channels, height, width)`` (rows flattened
+        channels first). None: no exemplars are drawn.
     terms : sequence of str, optional
         For text (or any named features): the name of each feature.
     title : str, optional
@@ -116,6 +120,11 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
     Returns
     -------
     path : Path
+
+    Raises
+    ------
+    ValueError
+        When ``X``, ``y`` or ``image_shape`` do not fit the model; nothing is written then.
     """
     check_is_fitted(model)
     start = time.perf_counter()
@@ -123,6 +132,8 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
     # DataFrame keeps its feature names.
     rows = model._check_test_data(X)
     n, d = rows.shape
+    if image_shape is not None:  # before drawing anything: a clear error, not a figure that crashes
+        image_shape, channels_first = plotting._image_layout(model, image_shape)
     q = plotting.soft_assignments(model, X)
     labels = q.argmax(axis=1)
     k = q.shape[1]
@@ -146,7 +157,8 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
     if data_name:
         summary.insert(0, ("source", data_name))
     if image_shape is not None:
-        summary.append(("image shape", " x ".join(str(s) for s in image_shape)))
+        layout = "channels first" if channels_first else "channels last" if len(image_shape) == 3 else "grey"
+        summary.append(("image shape", f"{' x '.join(str(s) for s in image_shape)} ({layout})"))
     summary += [("clusters", k), ("empty clusters", int((sizes == 0).sum())),
                 ("median confidence (largest q of a point)", float(np.median(q.max(axis=1))))]
     page.raw(_table(summary))

@@ -210,14 +210,111 @@ def test_missing_files_with_download_false_say_what_to_do(tmp_path, monkeypatch,
 def test_missing_files_offline_say_where_to_put_them(tmp_path, monkeypatch, name):
     if name == "stl10":
         pytest.importorskip("skimage")
-    loader, _ = LOADERS_WITH_FILES[name]
+    loader, files = LOADERS_WITH_FILES[name]
     monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError) as info:
         loader(data_dir=tmp_path / "empty")
+    message = str(info.value)
     assert isinstance(info.value, DownloadError)  # what a caller of fetch catches works too
-    assert "could not be downloaded" in str(info.value)
-    assert f"offline, download the file on another one and put it at '{tmp_path / 'empty'}" in str(info.value)
-    assert [p.name for p in (tmp_path / "empty").rglob("*")] == []  # no partial file left
+    assert "could not be downloaded" in message
+    assert f"offline, download the file on another one and put it at '{tmp_path / 'empty'}" in message
+    # Every missing file is named, not only the first that failed, with the folder they go in.
+    assert all(f in message for f in files), message
+    assert f" in '{tmp_path / 'empty'}'" in message
+    assert not (tmp_path / "empty").exists()  # no partial file, and no empty folder, left
+
+
+def test_offline_every_missing_file_is_named_once_with_the_folder(tmp_path):
+    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz"]
+    folder = tmp_path / "mn"
+    write_mnist(folder)
+    (folder / names[1]).unlink()
+    (folder / names[3]).unlink()
+    with pytest.raises(DownloadError) as info:
+        datasets.load_mnist(data_dir=folder)
+    message = str(info.value)
+    assert message.startswith(f"MNIST: {names[1]}, {names[3]} not found in '{folder}' and could not be "
+                              f"downloaded ({names[1]} failed; the others were not tried).")
+    assert message.endswith(f"Download them on another machine and put them in '{folder}', then call again.")
+    assert names[0] not in message and names[2] not in message  # the files that are there are not named
+    assert sorted(p.name for p in folder.iterdir()) == [names[2], names[0]]
+
+
+def _half(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _garbled(path):
+    """Deflate data that does not decode (a zlib.error), with the gzip header intact."""
+    data = bytearray(path.read_bytes())
+    data[20:40] = b"\xff" * 20
+    path.write_bytes(bytes(data))
+
+
+HTML = b"<!DOCTYPE html><html><body>Moved</body></html>\n"
+
+
+@pytest.mark.parametrize("damage", [_half, _garbled, lambda p: p.write_bytes(HTML)],
+                         ids=["truncated", "garbled", "html"])
+def test_a_damaged_gzip_idx_file_is_named(tmp_path, damage):
+    write_mnist(tmp_path / "mn", n_train=40)
+    path = tmp_path / "mn" / "train-images-idx3-ubyte.gz"
+    damage(path)
+    for read in (lambda: datasets.read_idx(path), lambda: datasets.load_mnist(data_dir=tmp_path / "mn")):
+        with pytest.raises(ValueError) as info:
+            read()
+        assert str(info.value).startswith(f"'{path}' is damaged or truncated: it cannot be decompressed")
+        assert "Delete it and load again to download it again" in str(info.value)
+    with pytest.raises(FileNotFoundError):  # a missing file is no damaged one
+        datasets.read_idx(tmp_path / "mn" / "nothing.gz")
+
+
+@pytest.mark.parametrize("damage", [_half, lambda p: p.write_bytes(HTML)], ids=["truncated", "html"])
+def test_a_damaged_bz2_usps_file_is_named(tmp_path, damage):
+    write_usps(tmp_path, n_train=60)
+    damage(tmp_path / "usps.bz2")
+    with pytest.raises(ValueError) as info:
+        datasets.load_usps(data_dir=tmp_path)
+    assert str(info.value).startswith(f"'{tmp_path / 'usps.bz2'}' is damaged or truncated")
+    assert "Delete it" in str(info.value)
+    X, _ = datasets.load_usps(subset="test", data_dir=tmp_path)  # the other file is fine
+    assert X.shape == (4, 256)
+
+
+TILDE_LOADERS = {
+    "mnist": (datasets.load_mnist, "train-images-idx3-ubyte.gz"),
+    "fashion": (datasets.load_fashion_mnist, "train-images-idx3-ubyte.gz"),
+    "usps": (datasets.load_usps, "usps.bz2"),
+    "reuters": (datasets.load_reuters, "rcv1v2.topics.qrels.gz"),
+    "stl10": (datasets.load_stl10_hog, "stl10_binary.tar.gz"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TILDE_LOADERS))
+def test_data_dir_with_a_tilde_is_the_home_directory(tmp_path, monkeypatch, name):
+    if name == "stl10":
+        pytest.importorskip("skimage")
+    loader, a_file = TILDE_LOADERS[name]
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)  # where a literal "~" folder would appear
+    monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    for download in (False, True):  # offline: the error names the home's folder
+        with pytest.raises(FileNotFoundError) as info:
+            loader(data_dir="~/d", download=download)
+        assert f"'{home / 'd'}'" in str(info.value) and a_file in str(info.value)
+    assert not (tmp_path / "~").exists() and not (home / "d").exists()
+    if name in ("mnist", "fashion"):
+        write_mnist(home / "d")
+    elif name == "usps":
+        write_usps(home / "d")
+    else:
+        return  # their files are read as the others': tested in their own modules
+    X, _ = loader(data_dir="~/d", download=False)
+    assert len(X) == (17 if name != "usps" else 13)
+    assert not (tmp_path / "~").exists()
 
 
 def test_data_home_expands_tilde_and_ignores_an_empty_value(tmp_path, monkeypatch):
@@ -236,6 +333,7 @@ def test_data_home_expands_tilde_and_ignores_an_empty_value(tmp_path, monkeypatc
 def test_loader_reads_from_a_tilde_data_home(tmp_path, monkeypatch):
     write_fashion(tmp_path / "home" / "d" / "fashion-mnist")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # were "~" not expanded, a "~" folder would be made here, not in the repo
     monkeypatch.setenv("DEEPCLUST_DATA", "~/d")
     monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     X, _ = datasets.load_fashion_mnist(subset="train")

@@ -107,6 +107,20 @@ def test_a_bad_download_leaves_nothing_behind(server, tmp_path, route):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("route", ["/bad", "/missing"])
+def test_a_failed_download_removes_the_folders_it_made(server, tmp_path, route):
+    _, url = server
+    with pytest.raises(DownloadError):
+        fetch(f"{url}{route}", tmp_path / "new" / "sub" / "file.gz", DIGEST)
+    assert list(tmp_path.iterdir()) == []  # neither sub nor new is left
+    (tmp_path / "kept").mkdir()  # a folder that was there stays, empty or not
+    with pytest.raises(DownloadError):
+        fetch(f"{url}{route}", tmp_path / "kept" / "new" / "file.gz", DIGEST)
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["kept"]
+    fetch(f"{url}/good", tmp_path / "kept" / "new" / "file.gz", DIGEST)  # and a success keeps its own
+    assert (tmp_path / "kept" / "new" / "file.gz").read_bytes() == PAYLOAD
+
+
 def test_offline_gives_a_clear_error(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

@@ -71,7 +71,8 @@ def fetch(url: str, path, checksum: str, *, timeout: float = 60.0) -> Path:
     url : str
         Where the file is published.
     path : path-like
-        Its destination; parent folders are created.
+        Its destination; parent folders are created (and removed again, when still empty,
+        if the download fails).
     checksum : str
         The file's expected checksum: ``"sha256:<hex>"``, ``"md5:<hex>"`` or a bare SHA-256
         hex digest. A file already at ``path`` with another checksum is an error (it is not
@@ -96,7 +97,38 @@ def fetch(url: str, path, checksum: str, *, timeout: float = 60.0) -> Path:
                 "or a different file. Delete it to download it again."
             )
         return path
+    created = _missing_folders(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _download(url, path, algorithm, expected, timeout)
+    except BaseException:
+        _remove_empty(created)  # a failed download leaves no new empty folder behind
+        raise
+    return path
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty: one holding anything (say another
+    process's download) stays, and so do its parents."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _download(url: str, path: Path, algorithm: str, expected: str, timeout: float) -> None:
+    """Stream ``url`` into ``path`` atomically, checking its digest; a DownloadError if not."""
+    name = _ALGORITHMS[algorithm]
     digest = _new_digest(algorithm)
     with atomic_file(path) as fh:  # renamed into place only if the block completes
         try:
@@ -116,4 +148,3 @@ def fetch(url: str, path, checksum: str, *, timeout: float = 60.0) -> Path:
                 "the download was corrupted or the file changed upstream. Nothing was kept; "
                 "try again later."
             )
-    return path

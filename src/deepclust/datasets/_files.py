@@ -7,15 +7,19 @@ files deepclust downloads itself are checked against the published checksums, by
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 from .._download import DownloadError, fetch
 
-__all__ = ["DatasetNotFoundError", "Remote", "data_home", "locate"]
+__all__ = ["DatasetNotFoundError", "Remote", "data_folder", "data_home", "locate", "readable"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,54 @@ def data_home() -> Path:
     return Path(os.environ.get("DEEPCLUST_DATA") or Path.home() / ".deepclust" / "data").expanduser()
 
 
+def data_folder(data_dir, default: str) -> Path:
+    """A loader's folder: ``data_dir`` with a leading ``~`` expanded, or ``data_home() / default``
+    when it is None (or empty)."""
+    return Path(os.fspath(data_dir)).expanduser() if data_dir else data_home() / default
+
+
+# What reading a damaged or truncated .gz / .bz2 file raises: EOFError (cut short),
+# gzip.BadGzipFile and OSError (not a gzip / bzip2 stream, a bad CRC), zlib.error (bad data).
+_DAMAGED = (EOFError, OSError, zlib.error, gzip.BadGzipFile)
+
+
+def _damaged(path, exc: BaseException) -> ValueError:
+    return ValueError(
+        f"{str(path)!r} is damaged or truncated: it cannot be decompressed ({type(exc).__name__}: "
+        f"{exc}). Delete it and load again to download it again (or put an intact copy there).")
+
+
+@contextmanager
+def readable(*paths) -> Iterator[None]:
+    """Turn the low-level error of reading a damaged compressed file (one of ``paths``) in the
+    block into a ValueError naming it and saying what to do. The system's own errors (a missing
+    file, no permission: an OSError with an errno) are left as they are."""
+    try:
+        yield
+    except _DAMAGED as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        raise (_damaged(paths[0], exc) if len(paths) == 1 else _first_damaged(paths, exc)) from exc
+
+
+def _first_damaged(paths: Sequence[Path], exc: BaseException) -> ValueError:
+    """The ValueError for ``exc``, raised while reading several compressed ``paths`` at once:
+    it names the first that does not decompress to its end (all of them when none is found)."""
+    for path in paths:
+        opener = {".gz": gzip.open, ".bz2": bz2.open}.get(Path(path).suffix)
+        if opener is None:
+            continue
+        try:
+            with opener(path, "rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+        except _DAMAGED as found:
+            if not (isinstance(found, OSError) and found.errno is not None):
+                return _damaged(path, found)
+    return ValueError(f"{', '.join(repr(str(p)) for p in paths)}: one of them is damaged or truncated "
+                      f"({type(exc).__name__}: {exc}). Delete it and load again to download it again.")
+
+
 def locate(what: str, remotes: Mapping[str, Remote], folders: Sequence[Path], *, download: bool,
            hint: str = "") -> Path:
     """The first of ``folders`` that holds every file named in ``remotes``.
@@ -71,7 +123,9 @@ def locate(what: str, remotes: Mapping[str, Remote], folders: Sequence[Path], *,
     ------
     FileNotFoundError
         When files are missing and ``download`` is False, or when a download failed (then a
-        :class:`DatasetNotFoundError`, also a :class:`~deepclust._download.DownloadError`).
+        :class:`DatasetNotFoundError`, also a :class:`~deepclust._download.DownloadError`;
+        downloads stop at the first file that fails). Either message names every file still
+        missing and the folder to put them in.
     """
     for folder in folders:
         if all((folder / name).is_file() for name in remotes):
@@ -88,21 +142,29 @@ def locate(what: str, remotes: Mapping[str, Remote], folders: Sequence[Path], *,
             f"yourself.{hint}"
         )
     for name in missing:
-        _download(remotes[name], target / name, what, where, hint)
+        failures = _download(remotes[name], target / name)
+        if failures:  # offline, most likely: the files after it are not tried
+            left = [n for n in missing if not (target / n).is_file()]
+            them = "them" if len(left) > 1 else "it"
+            untried = f" ({name} failed; the others were not tried)" if len(left) > 1 else ""
+            raise DatasetNotFoundError(
+                f"{what}: {', '.join(left)} not found in {where} and could not be downloaded"
+                f"{untried}. " + " ".join(str(exc) for exc in failures)
+                + f" Download {them} on another machine and put {them} in {str(target)!r}, then "
+                f"call again.{hint}"
+            ) from failures[-1]
     return target
 
 
-def _download(remote: Remote, path: Path, what: str, where: str, hint: str) -> None:
+def _download(remote: Remote, path: Path) -> list[DownloadError]:
+    """Download one file from its first mirror that works: [] when done, else each mirror's error."""
     urls = (f"{_MIRROR_OVERRIDE.rstrip('/')}/{path.name}",) if _MIRROR_OVERRIDE else remote.urls
     failures = []
     for url in urls:
         logger.info("Downloading %s to %s", url, path)
         try:
             fetch(url, path, remote.checksum)
-            return
+            return []
         except DownloadError as exc:  # offline, a server error or a bad checksum: next mirror
             failures.append(exc)
-    raise DatasetNotFoundError(
-        f"{what}: {path.name} is not in {where} and could not be downloaded. "
-        + " ".join(str(exc) for exc in failures) + hint
-    ) from failures[-1]
+    return failures

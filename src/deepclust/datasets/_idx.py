@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import readable
+
 __all__ = ["read_idx"]
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -28,11 +30,12 @@ def read_idx(path) -> np.ndarray:
     Raises
     ------
     ValueError
-        When the file is not an IDX file or is shorter or longer than its header says.
+        When the file is not an IDX file or is shorter or longer than its header says, or is
+        a damaged or truncated gzip file (the message names it).
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
+    with readable(path), opener(path, "rb") as fh:
         raw = fh.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{str(path)!r} is not an IDX file (bad magic number).")

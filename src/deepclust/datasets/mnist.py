@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import Remote, data_home, locate
+from ._files import Remote, data_folder, locate
 from ._idx import read_idx
 from ._scaling import scale_to_unit_energy
 
@@ -69,7 +69,8 @@ def load_mnist(*, subset: str = "all", scale: bool = True, data_dir: str | os.Pa
         Apply the paper's normalisation (:func:`scale_to_unit_energy`); otherwise pixels are
         in [0, 1].
     data_dir : path-like, default=None
-        The folder holding the files; None means ``data_home() / "mnist"``.
+        The folder holding the files (a leading ``~`` is the home directory); None means
+        ``data_home() / "mnist"``.
     download : bool, default=True
         Download missing files. With False, missing files are an error.
 
@@ -86,7 +87,7 @@ def load_mnist(*, subset: str = "all", scale: bool = True, data_dir: str | os.Pa
         When files are missing and cannot be downloaded (offline, or ``download=False``);
         the message says where to put them.
     """
-    folders = [Path(data_dir) if data_dir else data_home() / "mnist"]
+    folders = [data_folder(data_dir, "mnist")]
     return _load_idx_dataset("MNIST", _MNIST_REMOTES, folders, subset, scale, download)
 
 
@@ -109,7 +110,8 @@ def load_fashion_mnist(*, subset: str = "all", scale: bool = True, data_dir: str
         Apply the paper's normalisation (:func:`scale_to_unit_energy`); otherwise pixels are
         in [0, 1].
     data_dir : path-like, default=None
-        The folder holding the files; None means ``data_home() / "fashion-mnist"``.
+        The folder holding the files (a leading ``~`` is the home directory); None means
+        ``data_home() / "fashion-mnist"``.
     download : bool, default=True
         Download missing files. With False, missing files are an error.
 
@@ -126,7 +128,7 @@ def load_fashion_mnist(*, subset: str = "all", scale: bool = True, data_dir: str
         When files are missing and cannot be downloaded (offline, or ``download=False``);
         the message says where to put them.
     """
-    folders = [Path(data_dir) if data_dir else data_home() / "fashion-mnist", _DEBIAN_FASHION_MNIST]
+    folders = [data_folder(data_dir, "fashion-mnist"), _DEBIAN_FASHION_MNIST]
     return _load_idx_dataset("Fashion-MNIST", _FASHION_REMOTES, folders, subset, scale, download,
                              hint="On Debian/Ubuntu: apt-get install dataset-fashion-mnist.")
 

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from .._atomic import atomic_file
-from ._files import Remote, data_home, locate
+from ._files import Remote, data_folder, locate, readable
 from ._scaling import scale_to_unit_energy
 
 __all__ = ["load_reuters", "load_reuters10k"]
@@ -81,7 +81,8 @@ def load_reuters(*, scale: bool = True, data_dir: str | os.PathLike | None = Non
         are multiplied by one constant, about sqrt(2000), so that the mean of (1/d)·||x_i||² is
         1. With False, the rows have unit length.
     data_dir : path-like, default=None
-        The folder holding the files; None means ``data_home() / "reuters"``.
+        The folder holding the files (a leading ``~`` is the home directory); None means
+        ``data_home() / "reuters"``.
     download : bool, default=True
         Download missing files. With False, missing files are an error.
 
@@ -99,7 +100,8 @@ def load_reuters(*, scale: bool = True, data_dir: str | os.PathLike | None = Non
         When files are missing and cannot be downloaded (offline, or ``download=False``);
         the message says where to put them.
     ValueError
-        When a file is not in its expected format.
+        When a file is not in its expected format, or is a damaged or truncated gzip file
+        (the message names it).
 
     See Also
     --------
@@ -126,7 +128,8 @@ def load_reuters10k(*, scale: bool = True, data_dir: str | os.PathLike | None = 
         Apply the paper's normalisation (:func:`scale_to_unit_energy`, computed on the sample);
         with False, the rows have unit length.
     data_dir : path-like, default=None
-        The folder holding the RCV1 files; None means ``data_home() / "reuters"``.
+        The folder holding the RCV1 files (a leading ``~`` is the home directory); None
+        means ``data_home() / "reuters"``.
     download : bool, default=True
         Download missing files. With False, missing files are an error.
 
@@ -153,7 +156,7 @@ def load_reuters10k(*, scale: bool = True, data_dir: str | os.PathLike | None = 
 
 
 def _load(data_dir, download: bool):
-    folder = Path(data_dir) if data_dir else data_home() / "reuters"
+    folder = data_folder(data_dir, "reuters")
     cache = folder / f"rcv1-roots-top{_N_TERMS}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as saved:
@@ -183,12 +186,13 @@ def _read_vectors(paths: list[Path]):
     # scikit-learn's fast svmlight parser; it reads each line's document id as its label.
     from sklearn.datasets import load_svmlight_files
 
-    try:
-        # zero_based=True: term id t is column t whatever the files' lowest id (column 0 of
-        # one-based ids stays empty and is never among the most frequent terms).
-        parts = load_svmlight_files([str(p) for p in paths], dtype=np.float32, zero_based=True)
-    except ValueError as exc:
-        raise ValueError(f"{', '.join(p.name for p in paths)}: not LYRL2004 vector files: {exc}") from exc
+    with readable(*paths):  # a damaged .gz: a ValueError naming it
+        try:
+            # zero_based=True: term id t is column t whatever the files' lowest id (column 0 of
+            # one-based ids stays empty and is never among the most frequent terms).
+            parts = load_svmlight_files([str(p) for p in paths], dtype=np.float32, zero_based=True)
+        except ValueError as exc:
+            raise ValueError(f"{', '.join(p.name for p in paths)}: not LYRL2004 vector files: {exc}") from exc
     X = sp.vstack(parts[0::2], format="csr", dtype=np.float32)
     doc_ids = np.concatenate(parts[1::2])
     if not np.array_equal(doc_ids, np.round(doc_ids)):
@@ -201,7 +205,7 @@ def _read_single_roots(path: Path):
     """Sorted ids of the documents with exactly one root topic, and that topic (0 to 3)."""
     index = {root: i for i, root in enumerate(_ROOTS)}
     docs, roots = [], []
-    with gzip.open(path, "rt", encoding="ascii") as fh:
+    with readable(path), gzip.open(path, "rt", encoding="ascii") as fh:
         for number, line in enumerate(fh, 1):
             fields = line.split()
             if fields and fields[0] in index:

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .._atomic import atomic_file
-from ._files import Remote, data_home, locate
+from ._files import Remote, data_folder, locate
 from ._scaling import scale_to_unit_energy
 
 __all__ = ["load_stl10_hog"]
@@ -63,8 +63,8 @@ def load_stl10_hog(*, unlabeled: bool = False, scale: bool = True,
     scale : bool, default=True
         Apply the paper's normalisation (:func:`scale_to_unit_energy`).
     data_dir : path-like, default=None
-        The folder holding ``stl10_binary/`` or the archive; None means
-        ``data_home() / "stl10"``.
+        The folder holding ``stl10_binary/`` or the archive (a leading ``~`` is the home
+        directory); None means ``data_home() / "stl10"``.
     download : bool, default=True
         Download the archive if neither its extracted files nor it are there.
 
@@ -87,7 +87,7 @@ def load_stl10_hog(*, unlabeled: bool = False, scale: bool = True,
         When a file is not an STL-10 binary file.
     """
     hog = _import_hog()
-    root = Path(data_dir) if data_dir else data_home() / "stl10"
+    root = data_folder(data_dir, "stl10")
     folder = root / _FOLDER
     parts = [("train_X.bin", "train_y.bin"), ("test_X.bin", "test_y.bin")]
     if unlabeled:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import Remote, data_home, locate
+from ._files import Remote, data_folder, locate, readable
 from ._scaling import scale_to_unit_energy
 
 __all__ = ["load_usps"]
@@ -41,7 +41,8 @@ def load_usps(*, subset: str = "all", scale: bool = True, data_dir: str | os.Pat
         Apply the paper's normalisation (:func:`scale_to_unit_energy`); otherwise pixels are
         LIBSVM's, in [-1, 1].
     data_dir : path-like, default=None
-        The folder holding the files; None means ``data_home() / "usps"``.
+        The folder holding the files (a leading ``~`` is the home directory); None means
+        ``data_home() / "usps"``.
     download : bool, default=True
         Download missing files. With False, missing files are an error.
 
@@ -58,12 +59,12 @@ def load_usps(*, subset: str = "all", scale: bool = True, data_dir: str | os.Pat
         When files are missing and cannot be downloaded (offline, or ``download=False``);
         the message says where to put them.
     ValueError
-        When a file is not a USPS svmlight file.
+        When a file is not a USPS svmlight file, or is a damaged or truncated bzip2 file.
     """
     if subset not in ("all", "train", "test"):
         raise ValueError(f"subset={subset!r}; use 'all', 'train' or 'test'.")
     names = [_FILES[part] for part in (("train", "test") if subset == "all" else (subset,))]
-    folders = [Path(data_dir) if data_dir else data_home() / "usps"]
+    folders = [data_folder(data_dir, "usps")]
     folder = locate("USPS", {name: _REMOTES[name] for name in names}, folders, download=download)
     Xs, ys = zip(*(_read(folder / name) for name in names))
     X, y = np.concatenate(Xs), np.concatenate(ys)
@@ -73,11 +74,12 @@ def load_usps(*, subset: str = "all", scale: bool = True, data_dir: str | os.Pat
 def _read(path: Path):
     from sklearn.datasets import load_svmlight_file  # opens .bz2 itself
 
-    try:
-        X, labels = load_svmlight_file(str(path), n_features=_N_FEATURES, zero_based=False,
-                                       dtype=np.float32)
-    except ValueError as exc:
-        raise ValueError(f"{str(path)!r} is not a USPS svmlight file: {exc}") from exc
+    with readable(path):  # a damaged .bz2: a ValueError naming it
+        try:
+            X, labels = load_svmlight_file(str(path), n_features=_N_FEATURES, zero_based=False,
+                                           dtype=np.float32)
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} is not a USPS svmlight file: {exc}") from exc
     if not np.all(np.isin(labels, np.arange(1, 11))):
         raise ValueError(f"{str(path)!r} is not a USPS svmlight file: labels must be 1 to 10, "
                          f"found {sorted(set(labels.tolist()) - set(range(1, 11)))[:5]}.")

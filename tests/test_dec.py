@@ -342,6 +342,20 @@ def test_a_fit_interrupted_while_training_keeps_the_previous_model(blobs):
         fresh.predict(X)
 
 
+@pytest.mark.parametrize("method", ["DEC", "IDEC", "DCN"])
+def test_fit_warnings_point_at_the_caller(blobs, method):
+    # fit runs its body in _fit (to undo a failed fit), and DCN's _fit in the base's: the warnings
+    # point past these frames, at the line that called fit, not inside deepclust.
+    import deepclust
+
+    X, _ = blobs
+    dominant = X.copy()
+    dominant[:, 0] *= 1000
+    with pytest.warns(RuntimeWarning, match="varies") as caught:
+        getattr(deepclust, method)(n_clusters=3, random_state=0, **FAST).fit(dominant)
+    assert [w.filename for w in caught if "varies" in str(w.message)] == [__file__]
+
+
 def test_feature_names_out_name_the_embedding_columns(blobs):
     X, _ = blobs
     pipe = make_pipeline(StandardScaler(), DEC(n_clusters=3, random_state=0, **FAST)).set_output(transform="pandas")

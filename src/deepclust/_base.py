@@ -42,6 +42,7 @@ from ._data import (
     rows_differ,
 )
 from ._precision import PRECISIONS, autocast, phase_dtypes, resolve_precision
+from ._warnings import caller_stacklevel
 from .autoencoder import Autoencoder, adam, pretrain_end_to_end, pretrain_layerwise, reconstruction_mse
 from .shards import ShardedArray, check_sharded
 
@@ -357,7 +358,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 f"closest to their centroid; the smallest non-empty one has {sizes[sizes > 0].min()} "
                 "points): the clustering collapsed them. The data may hold fewer clusters; try a "
                 "lower n_clusters, or a lower lr. history_ counts empty clusters at each update.",
-                ConvergenceWarning, stacklevel=3,
+                ConvergenceWarning, stacklevel=caller_stacklevel(),
             )
 
     # Whether the method trains data-parallel under torch.distributed (see _distributed.py).
@@ -454,7 +455,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 "feature and holds most of X's variance: distances in X, and so the clusters, "
                 "will follow it almost alone. If the features are in unrelated units, standardise "
                 "X first (e.g. StandardScaler).",
-                RuntimeWarning, stacklevel=3,
+                RuntimeWarning, stacklevel=caller_stacklevel(),
             )
         input_scale = math.sqrt(source.n_features / energy) if energy > 0 else 1.0
         try:
@@ -473,7 +474,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 "large offset common to every sample dominates X. Layer-wise pretraining "
                 "normalises the energy, not the offset, and may give an uninformative embedding; "
                 "standardise X first (e.g. StandardScaler) or use pretrain='end-to-end'.",
-                RuntimeWarning, stacklevel=3,
+                RuntimeWarning, stacklevel=caller_stacklevel(),
             )
         if self.pretrain == "layerwise":
             self.layerwise_schedule_ = self._layerwise_schedule(source)

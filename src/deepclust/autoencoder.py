@@ -39,6 +39,7 @@ from ._data import (
     running_range,
 )
 from ._precision import autocast
+from ._warnings import caller_stacklevel
 
 logger = logging.getLogger(__name__)
 
@@ -484,7 +485,7 @@ def _check_not_collapsed(
     warnings.warn(
         f"Layer-wise pretraining, {stage}: {dead:.1%} of the units output 0 for every sample, "
         f"so the embedding is likely degenerate. {advice}",
-        RuntimeWarning, stacklevel=2,
+        RuntimeWarning, stacklevel=caller_stacklevel(),
     )
 
 

@@ -225,19 +225,9 @@ feature_names_in_, device_, precision_, fit_times_
         if "counts" in state:
             self._counts = state["counts"].to(device)
 
-    def fit(self, X, y=None):
-        """Pretrain the autoencoder, initialise the centroids by k-means and train DCN.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : object
-        """
-        super().fit(X, y)
+    def _fit(self, X):
+        """:meth:`fit`'s body, then the per-cluster counts as ``cluster_counts_``."""
+        super()._fit(X)
         self.cluster_counts_ = self._counts.cpu().numpy()
         del self._counts
         return self

@@ -202,3 +202,16 @@ def test_a_failed_fit_leaves_no_new_out_folder_behind(tmp_path):
     result = run("fit", data, "--n-clusters", "2", "--out", str(out), *FIT_QUICK)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["fit.json", "model.pt"]
+
+
+def test_warnings_are_one_line_without_a_source_location(tmp_path):
+    import numpy as np
+
+    X = np.random.RandomState(0).randn(60, 4).astype(np.float32)
+    X[:, 0] *= 1000  # one feature holds almost all the variance: fit warns
+    np.save(tmp_path / "X.npy", X)
+    result = run("fit", str(tmp_path / "X.npy"), "--n-clusters", "2", "--out", str(tmp_path / "m"), *FIT_QUICK)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "varies" in line]
+    assert len(lines) == 1 and lines[0].startswith("deepclust: warning: Feature 0 varies"), result.stderr
+    assert "Warning" not in result.stderr and ".py:" not in result.stderr

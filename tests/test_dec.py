@@ -354,6 +354,11 @@ def test_fit_warnings_point_at_the_caller(blobs, method):
     with pytest.warns(RuntimeWarning, match="varies") as caught:
         getattr(deepclust, method)(n_clusters=3, random_state=0, **FAST).fit(dominant)
     assert [w.filename for w in caught if "varies" in str(w.message)] == [__file__]
+    # and past scikit-learn's frames: fit_predict, a Pipeline
+    with pytest.warns(RuntimeWarning, match="varies") as caught:
+        getattr(deepclust, method)(n_clusters=3, random_state=0, **FAST).fit_predict(dominant)
+        make_pipeline(getattr(deepclust, method)(n_clusters=3, random_state=0, **FAST)).fit(dominant)
+    assert [w.filename for w in caught if "varies" in str(w.message)] == [__file__, __file__]
 
 
 def test_feature_names_out_name_the_embedding_columns(blobs):

@@ -243,3 +243,6 @@ def test_training_curves_label_each_methods_own_loss(digits, colour_dbc):
     assert label["IDEC"] == "L_r + gamma KL(P || Q), gamma=0.25\nmean over mini-batches"
     assert label["DCN"] == "L_r + (lambda/2) ||z - M s||^2, lambda=0.5\nmean over mini-batches"
     assert "KL" not in label["DCN"]
+    # a frozen encoder leaves the reconstruction nothing to train: IDEC's loss is then KL alone
+    frozen = IDEC(n_clusters=2, gamma=0.25, freeze_encoder=True, random_state=0, **settings).fit(X[:100])
+    assert plotting.training_curves(frozen).axes[1].get_ylabel() == "KL(P || Q)\nmean over mini-batches"

@@ -319,6 +319,27 @@ def test_parquet_conversions_killed_midway_leave_no_temporary_file(blobs, tmp_pa
     assert sorted(p.name for p in cache.iterdir()) == [copy.name]
 
 
+def test_without_a_lock_only_abandoned_temporary_files_are_removed(blobs, tmp_path, monkeypatch):
+    # Without fcntl (Windows) two processes may convert at once: a fresh temporary file may be
+    # another's conversion in progress, so only one untouched for the grace period is removed.
+    import sys
+
+    X, _ = blobs
+    features = _parquet_shards(tmp_path / "pq", X, [0, len(X)])
+    cache = tmp_path / "cache"
+    ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
+    (copy,) = cache.glob("part-0-*.npy")
+    writing, abandoned = cache / f".{copy.name}.live.tmp", cache / f".{copy.name}.dead.tmp"
+    for left in (writing, abandoned):
+        left.write_bytes(b"\0" * 100)
+    old = time.time() - 2 * 24 * 3600
+    os.utime(abandoned, (old, old))
+    copy.unlink()
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl fails: no lock
+    np.testing.assert_array_equal(np.asarray(ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)), X)
+    assert writing.exists() and not abandoned.exists()
+
+
 def test_default_cache_dir_expands_tilde_and_ignores_an_empty_value(tmp_path, monkeypatch):
     """``~`` in $DEEPCLUST_CACHE is the home directory; an empty value is the default, not the
     current directory (which would fill with converted copies)."""

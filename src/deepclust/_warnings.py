@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
-_PACKAGE = os.path.join(str(Path(__file__).resolve().parent), "")  # with the separator
+# Frames of these packages lie between a user's call and deepclust's warning (fit_predict,
+# fit_transform, a Pipeline): the warning skips them too.
+_SKIPPED = ("deepclust", "sklearn")
 
 
 def caller_stacklevel() -> int:
     """The ``stacklevel`` for :func:`warnings.warn`, called in the function that warns, that points
-    at the first frame outside deepclust: the user's ``fit(...)`` line, however many of the
-    package's frames (``fit``, ``_fit``, a subclass's ``_fit``, ``select_n_clusters``) lie between."""
+    at the first frame outside deepclust and scikit-learn: the user's ``fit(...)``,
+    ``fit_predict(...)`` or ``pipeline.fit(...)`` line, however many of the packages' frames
+    (``fit``, ``_fit``, a subclass's ``_fit``, ``select_n_clusters``, a Pipeline) lie between.
+    Frames are told by their module's name, so it holds wherever the package is installed."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+    while frame is not None and str(frame.f_globals.get("__name__", "")).split(".")[0] in _SKIPPED:
         frame, level = frame.f_back, level + 1
     return level

@@ -20,6 +20,7 @@ import math
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 
@@ -612,12 +613,21 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate,
                "report": _report, "experiment": _experiment}[args.command]
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _format_warning  # the library's file and line mean nothing here
     try:
         return command(args)
     except (ValueError, TypeError, OSError, ImportError) as exc:  # user mistakes: one readable line
         message = " ".join(str(exc).split())
         print(f"deepclust: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the command line prints it: one line, like its errors, without the source line."""
+    return f"deepclust: warning: {' '.join(str(message).split())}\n"
 
 
 if __name__ == "__main__":

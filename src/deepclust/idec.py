@@ -64,7 +64,8 @@ class IDEC(DEC):
     ----------
     labels_, cluster_centers_, autoencoder_, n_iter_, history_, ...
         As :class:`DEC`'s; ``history_``'s ``loss`` is the whole loss
-        ``L_r + gamma * L_c``, and ``autoencoder_``'s decoder is trained too.
+        ``L_r + gamma * L_c`` (``L_c`` alone with ``freeze_encoder=True``),
+        and ``autoencoder_``'s decoder is trained too.
 
     See Also
     --------

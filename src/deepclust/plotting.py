@@ -309,11 +309,11 @@ def embedding_over_training(model, y=None, *, iterations=None, n_panels: int = 4
 def _loss_label(model) -> str:
     """What ``model.history_``'s ``loss`` is, for an axis label: each method's clustering-phase
     loss (L_r: the reconstruction error), as its docstring defines it."""
-    if isinstance(model, IDEC):  # before DEC: an IDEC is a DEC
+    if isinstance(model, IDEC) and not model.freeze_encoder:  # before DEC: an IDEC is a DEC
         loss = f"L_r + gamma KL(P || Q), gamma={model.gamma:g}"
     elif isinstance(model, DCN):
         loss = f"L_r + (lambda/2) ||z - M s||^2, lambda={model.clustering_weight:g}"
-    elif isinstance(model, DEC):  # DEC and DBC
+    elif isinstance(model, DEC):  # DEC, DBC and an IDEC whose frozen encoder leaves L_r nothing to train
         loss = "KL(P || Q)"
     else:
         loss = "clustering-phase loss"

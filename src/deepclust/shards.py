@@ -140,17 +140,18 @@ def _parquet_dtype(schema, columns) -> np.dtype:
 @contextmanager
 def _conversion_lock(target: Path):
     """One process converts a shard; others wait for it and then reuse its file (POSIX; elsewhere
-    each converts, which atomic replacement keeps safe, only slower)."""
+    each converts, which atomic replacement keeps safe, only slower). Yields whether it holds the
+    lock."""
     try:
         import fcntl
     except ImportError:
-        yield
+        yield False
         return
     path = target.with_name(f".{target.name}.lock")
     with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             if target.is_file():  # waiters recheck the target once they hold the lock: safe to remove
                 path.unlink(missing_ok=True)
@@ -177,13 +178,19 @@ def parquet_to_npy(path: Path, cache_dir: Path, columns: list[str]) -> Path:
         _mark_used(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _conversion_lock(target):
+    with _conversion_lock(target) as locked:
         if target.is_file():  # another process converted it while this one waited
             return target
-        # What a conversion of this version killed midway left (its own temporary file; one
-        # writing now would hold the lock): as large as the copy, and never used again.
+        # What a conversion of this version killed midway left: as large as the copy, and never
+        # used again. Holding the lock, no other conversion of it is writing; without one (no
+        # fcntl), only a temporary file untouched for the grace period is surely abandoned.
+        cutoff = time.time() - _UNUSED_FOR_S
         for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-            stale.unlink(missing_ok=True)
+            try:
+                if locked or stale.stat().st_mtime < cutoff:
+                    stale.unlink()
+            except OSError:  # removed meanwhile
+                pass
         pf = _parquet_file(path)
         dtype = _parquet_dtype(pf.schema_arrow, columns)
         n_rows = pf.metadata.num_rows
@@ -317,7 +324,7 @@ class _Shard:
             changed = _npy_header(self.path) != self._header
         except FileNotFoundError:
             changed = False  # the error below says so
-        except (OSError, ValueError):
+        except ValueError:  # no longer a readable header (another OSError, say EIO, propagates)
             changed = True
         if changed:
             raise ValueError(f"The shard {str(self.path)!r} was rewritten since it was opened (its header "

@@ -83,7 +83,8 @@ def print_table(name: str, n: int, d: int, summary: dict, n_seeds: int, precisio
         cells.append(f"{tput[0]:,.0f} ± {tput[1]:,.0f}" if tput else "n/a")
         print(f"| {method} | " + " | ".join(cells) + " |")
     print("\nThroughput: AE + k-means is pretraining (encoder + decoder, forward and backward); "
-          "DEC rows are the clustering phase (encoder only; IDEC and DCN train the decoder too).",
+          "DEC rows are the clustering phase (encoder only; IDEC and DCN train the decoder too; DEC w/o "
+          "backprop moves only the centroids, on the embedding computed once).",
           flush=True)
 
 

@@ -156,7 +156,8 @@ def main(argv=None) -> int:
               "DEC's default schedules" if args.schedule == "default" else
               f"{args.pretrain_epochs} pretraining + {args.cluster_epochs} clustering epochs a fit")
           + (f", with {params}" if params else ""), flush=True)
-    print("| n | nnz | device | fit (s) | pretrain / k-means / clustering (s) | clustering iterations | samples/s | "
+    print("| n | nnz | device | fit (s) | pretrain / k-means / clustering (s) | clustering iterations | "
+          "samples/s (whole fit) | "
           "peak RSS (GiB) | peak GPU memory (GiB) | ACC | NMI |")
     print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     rows = []

@@ -144,7 +144,7 @@ def main(argv=None) -> int:
             pretrain_layerwise(ae, source, layer_iter=0, finetune_iter=epochs * per_epoch, lr=1e-4,
                                lr_step=10**9, dropout=0.2, batch_size=256,
                                generator=torch.Generator().manual_seed(0), compute_dtype=dtype)
-            return epochs * per_epoch * 256
+            return epochs * args.samples  # per_epoch steps draw each row once, the last batch smaller
 
         for what, run in (("pretraining, end-to-end (Adam)", end_to_end),
                           ("pretraining, fine-tuning (SGD)", fine_tuning)):
@@ -164,14 +164,16 @@ def main(argv=None) -> int:
         dec = DEC(EMBEDDING, autoencoder=ae, max_iter=args.clustering_iter, tol=0.0, n_init=1,
                   precision=name, random_state=0).fit(X)
         seconds = dec.fit_times_["clustering"]
-        report("clustering phase (DEC)", dec.n_iter_ * 256, seconds, flops_per_sample(dims, decoder=False))
+        # a step's mean batch: an epoch's last batch is smaller when 256 does not divide the samples
+        stepped = dec.n_iter_ * args.samples / per_epoch
+        report("clustering phase (DEC)", stepped, seconds, flops_per_sample(dims, decoder=False))
         # The same seconds, counting the matrix work of the full-data passes too (a forward pass of the
         # encoder over all n rows at every target update after the first, which reuses k-means' pass):
         # the hardware's efficiency on all the phase computes, at the same samples/s.
         passes = len(dec.history_) - 1
         forward = flops_per_sample(dims, decoder=False, backward=False)
-        total = dec.n_iter_ * 256 * flops_per_sample(dims, decoder=False) + passes * args.samples * forward
-        report(f"  with its {passes} full-data passes", dec.n_iter_ * 256, seconds, total / (dec.n_iter_ * 256))
+        total = stepped * flops_per_sample(dims, decoder=False) + passes * args.samples * forward
+        report(f"  with its {passes} full-data passes", stepped, seconds, total / stepped)
 
     print("\n| precision | phase | samples/s | GFLOP/s | of torch.mm |")
     print("|---|---|---|---|---|")

@@ -99,7 +99,10 @@ def main(argv=None) -> int:
     extra = {}
     for item in args.param:
         name, _, text = item.partition("=")
-        extra[name] = ast.literal_eval(text)
+        try:
+            extra[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):  # a bare word, e.g. precision=float32
+            extra[name] = text
     if args.snapshot_size < 1:
         parser.error("--snapshot-size must be at least 1: the curve is measured on the recorded rows")
     if extra.get("pretrain", "layerwise") != "layerwise" or extra.keys() & {"layerwise_iter", "finetune_iter"}:

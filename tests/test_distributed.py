@@ -34,6 +34,14 @@ def _launch(tmp_path, mode, ranks=2):
     return out
 
 
+def _labels_of_all_points(ranks, n: int) -> np.ndarray:
+    """Every point's label, from the ranks' labels of their own shards."""
+    labels = np.empty(n, dtype=np.int64)
+    for rows, lab in zip(ranks["rows"], ranks["labels"]):
+        labels[rows] = lab
+    return labels
+
+
 def test_without_a_process_group_nothing_is_distributed():
     assert not active() and world_size() == 1 and per_rank_batch(256) == 256
     t = torch.arange(4.0)
@@ -48,9 +56,7 @@ def test_two_ranks_compute_what_one_process_computes(tmp_path):
     single = worker.fit(X, "exact")
     np.testing.assert_allclose(ranks["centers"][0], ranks["centers"][1], rtol=0, atol=0)  # in step
     np.testing.assert_allclose(ranks["centers"][0], single.cluster_centers_, rtol=1e-4, atol=1e-4)
-    labels = np.empty(len(X), dtype=np.int64)
-    for rows, lab in zip(ranks["rows"], ranks["labels"]):
-        labels[rows] = lab
+    labels = _labels_of_all_points(ranks, len(X))
     np.testing.assert_array_equal(labels, single.labels_)
     assert ranks["n_iter"][0][0] == ranks["n_iter"][1][0] == single.n_iter_
     # only rank 0 wrote the model
@@ -64,9 +70,7 @@ def test_two_ranks_train_the_whole_pipeline_like_one_process(tmp_path):
     X, y = worker.data()
     single = worker.fit(X, "train")
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])  # every rank in step
-    labels = np.empty(len(X), dtype=np.int64)
-    for rows, lab in zip(ranks["rows"], ranks["labels"]):
-        labels[rows] = lab
+    labels = _labels_of_all_points(ranks, len(X))
     assert cluster_accuracy(y, single.labels_) > 0.95
     assert cluster_accuracy(y, labels) > 0.95
     assert cluster_accuracy(single.labels_, labels) > 0.95
@@ -82,9 +86,7 @@ def test_uneven_shards_and_no_random_state(tmp_path):
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
     np.testing.assert_array_equal(ranks["embedding"][0], ranks["embedding"][1])  # the same network
     X, y = worker.data()
-    labels = np.empty(len(X), dtype=np.int64)
-    for rows, lab in zip(ranks["rows"], ranks["labels"]):
-        labels[rows] = lab
+    labels = _labels_of_all_points(ranks, len(X))
     assert cluster_accuracy(y, labels) > 0.95
 
 
@@ -95,9 +97,7 @@ def test_a_rank_may_hold_fewer_points_than_clusters(tmp_path):
     assert [len(r) for r in ranks["rows"]] == [238, 2]
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
     X, y = worker.data()
-    labels = np.empty(len(X), dtype=np.int64)
-    for rows, lab in zip(ranks["rows"], ranks["labels"]):
-        labels[rows] = lab
+    labels = _labels_of_all_points(ranks, len(X))
     assert cluster_accuracy(y, labels) > 0.95
 
 
@@ -108,9 +108,7 @@ def test_batch_norm_statistics_agree_between_ranks(tmp_path):
     np.testing.assert_array_equal(ranks["embedding"][0], ranks["embedding"][1])
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
     X, y = worker.data()
-    labels = np.empty(len(X), dtype=np.int64)
-    for rows, lab in zip(ranks["rows"], ranks["labels"]):
-        labels[rows] = lab
+    labels = _labels_of_all_points(ranks, len(X))
     assert cluster_accuracy(y, labels) > 0.9
 
 

@@ -70,8 +70,20 @@ def test_the_k_means_term_tightens_the_clusters_in_proportion_to_its_weight(blob
 
 
 @pytest.mark.parametrize("bad, match", [({"clustering_weight": 0}, "clustering_weight"),
+                                        ({"clustering_weight": 1e39}, "clustering_weight"),
                                         ({"optimizer": "lbfgs"}, "optimizer"),
                                         ({"tol": 2}, "tol")])
 def test_dcn_refuses_bad_parameters(blobs, bad, match):
     with pytest.raises(ValueError, match=match):
         DCN(n_clusters=3, **FAST, **bad).fit(blobs[0])
+
+
+def test_rows_whose_distances_overflow_are_refused_not_put_in_cluster_0(blobs):
+    # argmin over all-inf distances is 0: every such row went to cluster 0 and score was -inf,
+    # where DEC refuses them.
+    X, _ = blobs
+    model = DCN(n_clusters=3, random_state=0, **FAST).fit(X)
+    far = (np.random.RandomState(0).randn(5, X.shape[1]) * 1e20).astype(np.float32)
+    for method in ("predict", "score"):
+        with pytest.raises(ValueError, match="overflow"):
+            getattr(model, method)(far)

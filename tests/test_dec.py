@@ -250,6 +250,7 @@ def test_fewer_samples_than_clusters():
     "params",
     [
         {"n_clusters": 0}, {"n_clusters": 2.5}, {"pretrain": "greedy"}, {"alpha": 0.0},
+        {"alpha": 1e39}, {"alpha": 1e-40},  # beyond float32: labels from NaN before
         {"batch_size": 0}, {"tol": 1.5}, {"update_interval": "sometimes"}, {"lr": -1.0},
         {"hidden_dims": (32, 0)}, {"hidden_dims": "wide"}, {"device": "tpu:9"},
     ],

@@ -89,7 +89,7 @@ def test_idec_loss_weights_reach_the_loop(blobs_module, pretrained):
     assert np.abs(moved - start).max() > 1e-4
 
 
-@pytest.mark.parametrize("bad, match", [({"gamma": 0}, "gamma"), ({"gamma": -1}, "gamma"),
+@pytest.mark.parametrize("bad, match", [({"gamma": 0}, "gamma"), ({"gamma": -1}, "gamma"), ({"gamma": 1e39}, "gamma"),
                                         ({"optimizer": "rmsprop"}, "optimizer")])
 def test_idec_refuses_bad_parameters(blobs_module, bad, match):
     with pytest.raises(ValueError, match=match):

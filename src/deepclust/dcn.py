@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
-from ._base import BaseDeepClusterer
+from ._base import BaseDeepClusterer, _finite_rows
 from .autoencoder import Autoencoder
 from .dec import squared_distances as _squared_distances
 
@@ -60,7 +60,8 @@ class DCN(BaseDeepClusterer):
         reconstruction error. 0.05 is the value reported for MNIST, but the
         reconstruction error here is summed over the normalised input
         ((1/d)||x||^2 = 1 on average), about ten times its size on MNIST
-        pixels in [0, 1], so the k-means term weighs relatively less.
+        pixels in [0, 1], so the k-means term weighs relatively less. Positive,
+        at most 1e30.
     optimizer : {"adam", "sgd"}, default="adam"
         Optimiser of the network in the clustering phase ("sgd" uses
         ``momentum``).
@@ -134,7 +135,7 @@ feature_names_in_, device_, precision_, fit_times_
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
-        "clustering_weight": [Interval(Real, 0, None, closed="neither")],
+        "clustering_weight": [Interval(Real, 0, 1e30, closed="right")],  # a weight float32 can hold
         "optimizer": [StrOptions({"adam", "sgd"})],
     }
     # Its running-mean centroid updates read each rank's batch alone: not yet data-parallel.
@@ -179,8 +180,9 @@ feature_names_in_, device_, precision_, fit_times_
     # The shared loop's hooks.
 
     def _soft_assign(self, z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-        """Hard assignment as a one-hot row: the nearest centroid."""
-        nearest = _squared_distances(z, centers).argmin(dim=1)
+        """Hard assignment as a one-hot row: the nearest centroid. A row whose distances overflow
+        float32 has no nearest one (argmin of infs is 0): a ValueError, as DEC's q gives."""
+        nearest = _finite_rows(_squared_distances(z, centers), "distance to the centroids").argmin(dim=1)
         return F.one_hot(nearest, centers.shape[0]).to(z.dtype)
 
     def _target(self, q: torch.Tensor, frequencies: torch.Tensor | None = None) -> torch.Tensor:

@@ -199,7 +199,8 @@ class DEC(BaseDeepClusterer):
         paper's datasets but REUTERS) and a sample of ``max(100_000,
         100 * n_clusters)`` beyond; None always uses every point.
     alpha : float, default=1.0
-        Degrees of freedom of the Student's t kernel (paper: 1).
+        Degrees of freedom of the Student's t kernel (paper: 1), in [1e-30, 1e30]
+        (the kernel computes in float32).
     update_interval : int or "auto", default="auto"
         Iterations between two recomputations of the target distribution
         over the whole dataset. "auto" is ``max(40, ceil(n_batches / 2))``:
@@ -372,7 +373,7 @@ class DEC(BaseDeepClusterer):
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 1e-30, 1e30, closed="both")],  # the kernel computes in float32
         "freeze_encoder": ["boolean"],
     }
 

@@ -41,7 +41,7 @@ class IDEC(DEC):
         Number of clusters k.
     gamma : float, default=0.1
         Weight of the clustering loss against the reconstruction loss (the
-        paper's 0.1 on every dataset).
+        paper's 0.1 on every dataset); positive, at most 1e30.
     optimizer : {"adam", "sgd"}, default="adam"
         Optimiser of the clustering phase: "adam" (the paper's, on MNIST) or
         SGD with ``momentum`` (its choice on USPS and REUTERS-10K).
@@ -89,7 +89,7 @@ class IDEC(DEC):
 
     _parameter_constraints: dict = {
         **DEC._parameter_constraints,
-        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "gamma": [Interval(Real, 0, 1e30, closed="right")],  # a weight float32 can hold
         "optimizer": [StrOptions({"adam", "sgd"})],
     }
 

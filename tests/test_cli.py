@@ -215,3 +215,26 @@ def test_warnings_are_one_line_without_a_source_location(tmp_path):
     lines = [line for line in result.stderr.splitlines() if "varies" in line]
     assert len(lines) == 1 and lines[0].startswith("deepclust: warning: Feature 0 varies"), result.stderr
     assert "Warning" not in result.stderr and ".py:" not in result.stderr
+
+
+def test_a_diverging_fit_is_one_line_not_a_traceback(tmp_path):
+    data = _blobs_file(tmp_path)
+    _fails_in_one_line(run("fit", data, "--n-clusters", "2", "--out", str(tmp_path / "m"), *FIT_QUICK,
+                           "--param", "pretrain_lr=1e30"), "became nan")
+
+
+def test_param_values_are_checked_before_any_work(tmp_path):
+    data = _blobs_file(tmp_path)
+    out = str(tmp_path / "m")
+    _fails_in_one_line(run("fit", data, "--n-clusters", "2", "--out", out, "--param", "checkpoint_dir=x"),
+                       "set it with --checkpoint-dir")
+    _fails_in_one_line(run("fit", data, "--n-clusters", "2", "--out", out, "--param", "batch_size=True"),
+                       "batch_size is not a switch")
+    # a DEC setting for an experiment that lists no deep method was ignored whatever its value
+    _fails_in_one_line(run("experiment", "table2", "--methods", "k-means", "--seeds", "0", "--out",
+                           str(tmp_path / "e"), "--param", "tol=abc"), "'tol' parameter of DEC")
+    (tmp_path / "afile").write_text("x")
+    _fails_in_one_line(run("experiment", "table2", "--methods", "k-means", "--seeds", "0", "--out",
+                           str(tmp_path / "afile")), "is a file; give a folder")
+    _fails_in_one_line(run("demo", "--report", str(tmp_path / "nowhere" / "r.html")),
+                       "does not exist; create it first")

@@ -75,6 +75,23 @@ def test_image_folder_fit_predict_report(images, tmp_path):
         assert f'<img alt="{figure}" src="data:image/png;base64,' in text
 
 
+def test_outputs_inside_the_data_folder_are_refused_at_any_depth(images, tmp_path):
+    # --out in a label subfolder used to pass (only the folder itself was checked): predict
+    # overwrote an image with its CSV, or added a file that made the folder unreadable.
+    folder, _ = images
+    model = tmp_path / "model"
+    assert run("fit", str(folder), "--n-clusters", "3", "--out", str(model), *QUICK).returncode == 0
+    sub = folder / "digit0"
+    first = sorted(sub.iterdir())[0]
+    before = first.read_bytes()
+    for command, out in (("predict", first), ("predict", sub / "p.csv"), ("report", sub / "r.html")):
+        bad = run(command, str(model), str(folder), "--out", str(out))
+        assert bad.returncode == 1 and "inside the data folder" in bad.stderr, bad.stderr
+    assert first.read_bytes() == before and {p.suffix for p in sub.iterdir()} == {".png"}
+    bad = run("fit", str(folder), "--n-clusters", "3", "--out", str(sub / "model"), *QUICK)
+    assert bad.returncode == 1 and "inside the data folder" in bad.stderr and not (sub / "model").exists()
+
+
 def test_images_of_different_sizes_need_image_size(images, tmp_path):
     folder, _ = images
     mixed = tmp_path / "mixed"
@@ -105,7 +122,18 @@ def test_text_folder_fit_predict_report(texts, tmp_path):
 
     labels = tmp_path / "labels.csv"
     assert run("predict", str(model), str(folder), "--out", str(labels)).returncode == 0
-    assert adjusted_rand_score(truth, pd.read_csv(labels)["cluster"]) > 0.9
+    table = pd.read_csv(labels)
+    assert adjusted_rand_score(truth, table["cluster"]) > 0.9
+    # each row names its file, in the order the folder is read
+    assert list(table.columns) == ["row", "cluster", "confidence", "file"]
+    assert table["file"].tolist() == sorted(p.name for p in folder.glob("*.txt"))
+
+    # Outputs over the model's records are refused, before any work (predict replaced fit.json).
+    for record in ("fit.json", "inputs.json"):
+        bad = run("predict", str(model), str(folder), "--out", str(model / record))
+        assert bad.returncode == 1 and "would overwrite" in bad.stderr, record
+    bad = run("report", str(model), str(folder), "--out", str(tmp_path / "missing" / "r.html"))
+    assert bad.returncode == 1 and "does not exist; create it first" in bad.stderr
 
     # New documents are read with the fit's vocabulary and idf (an unknown word changes nothing).
     new = tmp_path / "new"

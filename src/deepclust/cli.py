@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import io
 import logging
 import math
 import sys
@@ -35,6 +37,8 @@ def _demo(args) -> int:
         normalized_mutual_info_score,
     )
 
+    if args.report is not None:
+        _writable_file(Path(args.report), "--report")  # before the fit, not after it
     X, y = load_digits()
     print(f"deepclust {__version__}: DEC on scikit-learn's digits ({X.shape[0]} images, "
           f"{X.shape[1]} features, 10 classes; labels used for evaluation only)")
@@ -212,6 +216,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _fit(args) -> int:
+    _outside_data(Path(args.out), args.data, "--out")  # a model folder inside the data would join it
     with _output_dir(Path(args.out)) as out:  # checked before reading the data or training
         return _fit_into(args, out)
 
@@ -267,13 +272,20 @@ def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
     import ast
 
     estimators = estimator if isinstance(estimator, tuple) else (estimator,)
-    known = set().union(*(e().get_params() for e in estimators)) - {"autoencoder", "checkpoint_dir", "verbose"}
+    defaults = {}
+    for e in estimators:
+        defaults.update(e().get_params())
+    options = {"checkpoint_dir": "set it with --checkpoint-dir (fit and demo)", "verbose": "set it with --verbose",
+               "autoencoder": "a network cannot be given on the command line"}
+    known = set(defaults) - set(options)
     params = {}
     for item in assignments or ():
         name, sep, text = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name:
             raise ValueError(f"--param {item!r}: write NAME=VALUE, e.g. --param batch_size=128.")
+        if name in options:
+            raise ValueError(f"--param {name}: {options[name]}.")
         if name not in known:
             raise ValueError(f"--param {name}: {' / '.join(e.__name__ for e in estimators)} "
                              f"{'has' if len(estimators) == 1 else 'have'} no such parameter; "
@@ -288,7 +300,14 @@ def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
             value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
             value = text.strip()
+        if isinstance(value, bool) and not isinstance(defaults[name], bool):
+            raise ValueError(f"--param {name}={text.strip()}: {name} is not a switch (its default is "
+                             f"{defaults[name]!r}); give a value of that kind.")
         params[name] = value
+    # Each estimator checks the values it takes now, not only if a run reaches a fit of it.
+    for e in estimators:
+        own = {name: v for name, v in params.items() if name in e().get_params()}
+        e(**own)._validate_params()
     return params
 
 
@@ -308,25 +327,61 @@ def _predict(args) -> int:
 
     q = soft_assignments(dec, X)
     labels, confidence = q.argmax(axis=1), q.max(axis=1)
-    with open(out, "w") as fh:
-        fh.write("row,cluster,confidence\n")
-        for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
-            fh.write(f"{i},{int(c)},{float(p):.6f}\n")
+    files = _folder_files(args.data)  # a folder's rows are its files: name each one
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["row", "cluster", "confidence"] + (["file"] if files else []))
+    for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
+        writer.writerow([i, int(c), f"{float(p):.6f}"] + ([files[i]] if files else []))
+    _write_text(out, text.getvalue())  # atomically: an existing file is replaced only when complete
     counts = np.bincount(labels, minlength=q.shape[1])
     print(f"assigned {len(labels)} rows to {q.shape[1]} clusters; labels written to {out}")
     print("cluster sizes: " + " ".join(str(int(c)) for c in counts))
     return 0
 
 
+def _folder_files(data: str) -> list[str] | None:
+    """For a folder of images or text, its files (relative to it) in the order read_folder reads
+    them, one per row; else None."""
+    folder = Path(data)
+    if not folder.is_dir() or _is_shard_folder(folder):
+        return None
+    from ._folders import _files
+
+    return [p.relative_to(folder).as_posix() for p in _files(folder)[0]]
+
+
 def _check_out(out: Path, data: str, model: str) -> None:
-    for source in (Path(data), _model_path(model)):
+    """Refuse an output file that would overwrite the data, the model or its records, or land
+    inside the data folder; and check, before any work, that it can be written."""
+    model_file = _model_path(model)
+    for source in (Path(data), model_file, model_file.parent / "fit.json", model_file.parent / _INPUTS):
         if out.resolve() == source.resolve():
             raise ValueError(f"--out {str(out)!r} would overwrite {str(source)!r}; choose another file.")
-    if Path(data).is_dir() and out.resolve().parent == Path(data).resolve():
-        raise ValueError(f"--out {str(out)!r} is inside the data folder {data!r} (it would become part of "
-                         "the data, or overwrite a shard); write it elsewhere.")
+    _outside_data(out, data, "--out")
     if out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a folder; give a file name.")
+    _writable_file(out, "--out")
+
+
+def _outside_data(out: Path, data: str, option: str) -> None:
+    """Refuse ``out`` at or anywhere under the data folder: it would become part of the data
+    (making the folder unreadable as one kind), or overwrite one of its files."""
+    folder = Path(data).resolve()
+    if Path(data).is_dir() and (out.resolve() == folder or folder in out.resolve().parents):
+        raise ValueError(f"{option} {str(out)!r} is inside the data folder {data!r} (it would become part of "
+                         "the data, or overwrite one of its files); write it elsewhere.")
+
+
+def _writable_file(path: Path, option: str) -> None:
+    """Check, before the work that produces it, that ``path``'s folder exists and takes a file."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist; create it first.")
+    try:
+        tempfile.NamedTemporaryFile(dir=folder, prefix=".probe.").close()
+    except OSError as exc:
+        raise OSError(f"{option} {str(path)!r} cannot be written: {exc}.") from exc
 
 
 def _report(args) -> int:
@@ -380,13 +435,17 @@ def _experiment(args) -> int:
     if args.kind == "select-k":  # select_n_clusters sets these for every fit
         taken |= {"tol"}
         flags.update(n_clusters="--candidates",
-                     tol="--param max_iter (select-k trains every k for max_iter iterations, tol 0)")
+                     tol="select-k trains every k for max_iter iterations, with tol 0 (set --param max_iter "
+                         "for the time you have)")
     # table2 / table4 give each listed method its own settings; the other experiments fit DEC only
     estimators = (tuple(experiments.method_estimators(args.methods or ()))
                   if args.kind in ("table2", "table4") else DEC)
     params = _estimator_params(args.param, estimators, taken, flags)
     if args.precision is not None:
         params["precision"] = args.precision
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():  # before the experiments run, not after
+        raise ValueError(f"--out {str(out)!r} is a file; give a folder for the tables and figures.")
     common = {"seeds": args.seeds, "dec_params": params, "device": args.device, "verbose": args.verbose}
     if args.kind == "table2":
         run = lambda X, y, log: experiments.compare_methods(  # noqa: E731
@@ -540,7 +599,8 @@ def main(argv=None) -> int:
                                       "a folder of .npy or .parquet shards, or a folder like the one the model "
                                       "was fitted on")
     predict.add_argument("--out", required=True, metavar="LABELS_CSV",
-                         help="CSV of row, cluster and confidence (the largest soft assignment)")
+                         help="CSV of row, cluster and confidence (the largest soft assignment), and for "
+                              "a folder the file of each row; an existing file is replaced")
     predict.add_argument("--label-column", default=None, metavar="COL",
                          help="a label column to leave out of the features")
     predict.add_argument("--device", default="auto")
@@ -617,7 +677,8 @@ def main(argv=None) -> int:
     warnings.formatwarning = _format_warning  # the library's file and line mean nothing here
     try:
         return command(args)
-    except (ValueError, TypeError, OSError, ImportError) as exc:  # user mistakes: one readable line
+    except (ValueError, TypeError, OSError, ImportError, FloatingPointError) as exc:
+        # user mistakes, and a fit that diverged (its message says what to change): one readable line
         message = " ".join(str(exc).split())
         print(f"deepclust: error: {message}", file=sys.stderr)
         return 1

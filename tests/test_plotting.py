@@ -125,6 +125,13 @@ def test_generalizability_figure_draws_the_selection(tmp_path):
     first = _png(fig, tmp_path / "a.png")
     assert _differ(first, _png(plotting.generalizability(b), tmp_path / "b.png"))
     assert not _differ(first, _png(plotting.generalizability(a), tmp_path / "a2.png"))
+    # hand-built selections: a chosen k outside the table, or rows without each split's G
+    from deepclust.selection import NClustersSelection
+
+    with pytest.raises(ValueError, match="chosen n_clusters is not one of the table's k"):
+        plotting.generalizability(NClustersSelection(n_clusters=9, table=a.table))
+    with pytest.raises(ValueError, match="with G and G_splits"):
+        plotting.generalizability(NClustersSelection(n_clusters=2, table=[{"k": k, "G": 1.0} for k in (2, 3)]))
     with pytest.raises(ValueError, match="select_n_clusters"):
         plotting.generalizability(object())
 

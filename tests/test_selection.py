@@ -47,6 +47,17 @@ def _select(X, **kwargs):
     return select_n_clusters(X, kwargs.pop("candidates", [2, 3, 4]), **kwargs)
 
 
+def test_labels_that_cannot_be_scored_are_refused_before_any_fit(data):
+    # NaN or None in y failed after the first k's fits, with scikit-learn's message.
+    X, y = data
+    with pytest.raises(ValueError, match=r"y has 5 missing labels \(NaN or None, e.g. at rows \[0, 1, 2, 3, 4\]"):
+        _select(X, y=np.where(np.arange(len(y)) < 5, np.nan, y))
+    with pytest.raises(ValueError, match="y has 1 missing labels"):
+        _select(X, y=np.array([None, *y[1:]], dtype=object))
+    with pytest.raises(ValueError, match="cannot be compared"):
+        _select(X, y=np.array(["a", *y[1:]], dtype=object))
+
+
 def test_returns_one_row_per_candidate_in_increasing_k(data):
     X, _ = data
     result = _select(X, candidates=[4, 2, 3], n_splits=2)
@@ -443,3 +454,9 @@ def test_pool_selections_refuses_what_it_cannot_pool(data):
     # G_splits may be an array (a table rebuilt from pandas, say).
     as_arrays = [{**row, "G_splits": np.asarray(row["G_splits"])} for row in first.table]
     assert pool_selections([NClustersSelection(n_clusters=2, table=as_arrays)]).n_clusters == first.n_clusters
+    # ... and a NaN G (a validation loss of 0) in the repeat: NaN != NaN let it through before
+    with_nan = [{**row, "G": np.nan, "G_splits": np.array([np.nan])} if row["k"] == 3 else dict(row)
+                for row in as_arrays]
+    with pytest.raises(ValueError, match=r"share a split \(the same G at every k\)"):
+        pool_selections([NClustersSelection(n_clusters=2, table=with_nan),
+                         NClustersSelection(n_clusters=2, table=[dict(row) for row in with_nan])])

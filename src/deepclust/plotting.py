@@ -548,9 +548,10 @@ def generalizability(selection):
         the NMI of each k is drawn dashed on a second axis, for evaluation.
     """
     table = list(getattr(selection, "table", None) or [])
-    if not table or not hasattr(selection, "n_clusters"):
-        raise ValueError("selection has no table or chosen n_clusters; pass what "
-                         "deepclust.select_n_clusters returned.")
+    if (not table or getattr(selection, "n_clusters", None) not in [row.get("k") for row in table]
+            or not all("G" in row and "G_splits" in row for row in table)):
+        raise ValueError("selection has no table with G and G_splits by k, or its chosen n_clusters is not "
+                         "one of the table's k; pass what deepclust.select_n_clusters returned.")
     fig = _figure(5.5, 3.6)
     ax = fig.subplots()
     nmi_ax = ax.twinx() if all("nmi" in row for row in table) else None

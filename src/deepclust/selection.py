@@ -302,9 +302,17 @@ def select_n_clusters(
     else:
         X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
     n_samples = X.shape[0]
-    if y is not None:
+    if y is not None:  # checked now, not when the first fit's NMI is computed
         y = column_or_1d(y, warn=False)
         check_consistent_length(X, y)
+        missing = _missing_labels(y)
+        if missing.any():
+            raise ValueError(f"y has {int(missing.sum())} missing labels (NaN or None, e.g. at rows "
+                             f"{np.flatnonzero(missing)[:5].tolist()}); give every point a label, or y=None.")
+        try:
+            np.unique(y)
+        except TypeError as exc:
+            raise ValueError(f"y mixes labels that cannot be compared ({exc}); give labels of one type.") from exc
     if estimator is None:
         estimator = DEC()
     if not isinstance(estimator, DEC):
@@ -394,6 +402,15 @@ def _conclude(table, splits, models) -> NClustersSelection:
     return NClustersSelection(n_clusters=chosen, table=table, splits=splits, models=models)
 
 
+def _missing_labels(y: np.ndarray) -> np.ndarray:
+    """Which labels are missing: NaN in a float array, None or NaN in an object one."""
+    if y.dtype.kind == "f":
+        return np.isnan(y)
+    if y.dtype.kind == "O":
+        return np.array([v is None or (isinstance(v, float) and math.isnan(v)) for v in y], dtype=bool)
+    return np.zeros(len(y), dtype=bool)
+
+
 def pool_selections(selections) -> NClustersSelection:
     """Pool the splits of several :func:`select_n_clusters` runs on the same data into one selection.
 
@@ -417,7 +434,10 @@ def pool_selections(selections) -> NClustersSelection:
         would be counted twice and make G look surer than it is, and is
         refused. A selection may carry no ``splits`` (one rebuilt from a
         saved table); a repeat is then recognised by its G, equal at every
-        k.
+        k. The data's size and the fraction held out are checked; that the
+        data and the estimator's settings are the same is not (a selection
+        does not record them): pooling runs of different estimators mixes G
+        that are not comparable.
 
     Returns
     -------
@@ -492,7 +512,8 @@ def pool_selections(selections) -> NClustersSelection:
             keys.append(("validation points", np.sort(np.asarray(validation)).tobytes()))
         rows = sorted(selection.table, key=lambda row: row["k"])
         for s in range(n_splits[i]):  # the same G at every k: the same split and fit, to the last bit
-            keys.append(("G at every k", tuple(float(row["G_splits"][s]) for row in rows)))
+            # as bytes: NaN (a validation loss of 0) never equals itself as a float
+            keys.append(("G at every k", np.array([float(row["G_splits"][s]) for row in rows]).tobytes()))
         for key in keys:
             if key in seen and seen[key] != i:
                 raise ValueError(

@@ -214,6 +214,9 @@ def test_pandas_default_header_is_a_header_naming_nothing(tmp_path):
     with pytest.warns(UserWarning, match="first line 0,1 could be pandas' default column names or a row"):
         got, _ = read_table(tmp_path / "binary.csv")
     assert got.tolist() == [[0, 1], [1, 0], [0, 0]]
+    (tmp_path / "one_row.csv").write_text("0,1\n")  # np.savetxt of one integer row: was "no rows"
+    with pytest.warns(UserWarning, match="it was read as a row"):
+        assert read_table(tmp_path / "one_row.csv")[0].tolist() == [[0, 1]]
     pd.DataFrame(np.arange(6).reshape(3, 2)).to_csv(tmp_path / "ints.csv", index=False)
     with pytest.warns(UserWarning, match="it was read as a row"):
         got, _ = read_table(tmp_path / "ints.csv")
@@ -273,3 +276,13 @@ def test_upper_case_csv_suffix_is_read_as_csv(tmp_path):
     assert list(X.columns) == ["a", "b"] and np.asarray(X).tolist() == [[1, 2], [3, 4]]
     (tmp_path / "Y.Csv").write_text("cluster\n1\n0\n")
     assert read_labels(tmp_path / "Y.Csv").tolist() == [1, 0]
+
+
+def test_non_ascii_digits_in_the_first_line_are_names(tmp_path):
+    # float() reads Arabic-Indic and full-width digits; pandas reads them as text, so the line was
+    # taken as data and then refused as non-numeric (or, for labels, counted as a label).
+    (tmp_path / "arabic.csv").write_text("\u0661,\u0662\n1,2\n")
+    X, _ = read_table(tmp_path / "arabic.csv")
+    assert list(X.columns) == ["\u0661", "\u0662"] and X.to_numpy().tolist() == [[1, 2]]
+    (tmp_path / "labels.csv").write_text("\u0661\n1\n2\n")
+    assert read_labels(tmp_path / "labels.csv").tolist() == [1, 2]

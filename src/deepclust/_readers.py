@@ -66,7 +66,8 @@ def _npz_array(path: Path, key: str | None, exclude: str | None = None):
 
 
 def _is_number(name) -> bool:
-    if isinstance(name, str) and "_" in name:  # float() takes 1_000; pandas reads it as text
+    # float() takes 1_000 and non-ASCII digits (١, １); pandas reads them as text
+    if isinstance(name, str) and ("_" in name or not name.isascii()):
         return False
     try:
         float(name)
@@ -160,10 +161,10 @@ def _frame(path: Path):
         try:
             kind = _first_line_kind(path)
             frame = _read_csv(pd, path, None if kind == "data" else 0)
-            if kind == "pandas" and len(frame) and all(t.kind in "biu" for t in frame.dtypes):
-                # All integers: 0,1,...,d-1 is as likely a row (of 0 / 1 data, say) as a header. Keep
-                # it as a row: reading a header as data adds a row the warning names, while reading
-                # data as a header would lose one without trace.
+            if kind == "pandas" and (len(frame) == 0 or all(t.kind in "iu" for t in frame.dtypes)):
+                # All integers (or no other row): 0,1,...,d-1 is as likely a row (of 0 / 1 data, say)
+                # as a header. Keep it as a row: reading a header as data adds a row the warning
+                # names, while reading data as a header would lose one without trace.
                 kind, frame = "data", _read_csv(pd, path, None)
                 warnings.warn(
                     f"{str(path)!r}: its first line {','.join(map(str, range(frame.shape[1])))} could be "

@@ -247,8 +247,8 @@ def test_training_curves_label_each_methods_own_loss(digits, colour_dbc):
     label = {name: plotting.training_curves(model).axes[1].get_ylabel()
              for name, model in [("DEC", dec), ("DBC", colour_dbc[1]), ("IDEC", idec), ("DCN", dcn)]}
     assert label["DEC"] == label["DBC"] == "KL(P || Q)\nmean over mini-batches"
-    assert label["IDEC"] == "L_r + gamma KL(P || Q), gamma=0.25\nmean over mini-batches"
-    assert label["DCN"] == "L_r + (lambda/2) ||z - M s||^2, lambda=0.5\nmean over mini-batches"
+    assert label["IDEC"] == "L_r + 0.25 KL(P || Q)\nmean over mini-batches"  # L_r + gamma L_c
+    assert label["DCN"] == "L_r + 0.5 (1/2) ||z - M s||^2\nmean over mini-batches"  # L_r + lambda L_c
     assert "KL" not in label["DCN"]
     # a frozen encoder leaves the reconstruction nothing to train: IDEC's loss is then KL alone
     frozen = IDEC(n_clusters=2, gamma=0.25, freeze_encoder=True, random_state=0, **settings).fit(X[:100])

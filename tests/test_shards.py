@@ -477,8 +477,8 @@ def test_cli_warns_of_a_label_like_parquet_column(blobs, tmp_path):
     X, y = blobs
     _parquet_shards(tmp_path / "pq", X, [0, 100, len(X)], label=y)
     with pytest.warns(UserWarning, match=r"\['label'\] look like labels"):
-        S, labels, _ = _read_data(str(tmp_path / "pq"), None)
+        S, labels, _, _ = _read_data(str(tmp_path / "pq"), None)
     assert S.shape == (len(X), X.shape[1] + 1) and labels is None
-    S, labels, _ = _read_data(str(tmp_path / "pq"), "label")
+    S, labels, _, _ = _read_data(str(tmp_path / "pq"), "label")
     assert S.shape == X.shape and S.columns == [f"f{j}" for j in range(X.shape[1])]
     np.testing.assert_array_equal(labels, y)

@@ -59,3 +59,9 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def check_writable(folder) -> None:
+    """Create and remove a file in ``folder``: an OSError (the system's) if it takes none. Run
+    before long work whose result goes there, so that it fails first, not last."""
+    tempfile.NamedTemporaryFile(dir=folder, prefix=".probe.").close()

@@ -570,7 +570,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         # DEC's w_network is 0, so its decoder is not run and its loss is the clustering loss alone.
         w_network, w_clustering = self._loss_weights()
         frozen = bool(getattr(self, "freeze_encoder", False))  # DEC's ablation; not every method's
-        joint = w_network > 0 and not frozen
+        joint = self._trains_jointly()
         centers.requires_grad_(self._gradient_centroids)
         params = [centers] if self._gradient_centroids else []
         self._start_clustering(centers)
@@ -716,6 +716,20 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     def _loss_weights(self) -> tuple[float, float]:
         """Weights (network, clustering) of the clustering phase's loss; DEC's (0, 1)."""
         return 0.0, 1.0
+
+    # The method's clustering loss L_c, as the figures name it.
+    _clustering_loss_name = "clustering loss"
+
+    def _trains_jointly(self) -> bool:
+        """Whether the clustering phase trains the reconstruction too (L = L_r + w L_c): a network
+        loss weighted above 0, and an encoder that is not frozen (DEC's ablation)."""
+        return self._loss_weights()[0] > 0 and not getattr(self, "freeze_encoder", False)
+
+    def _loss_label(self) -> str:
+        """What ``history_``'s ``loss`` is, for an axis label."""
+        if self._trains_jointly():
+            return f"L_r + {self._loss_weights()[1]:g} {self._clustering_loss_name}"
+        return self._clustering_loss_name
 
     def _reconstruction_loss(self, ae: Autoencoder, recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The network loss of a joint method: end-to-end pretraining's mean squared error."""

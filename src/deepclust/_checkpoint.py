@@ -24,14 +24,13 @@ import hashlib
 import itertools
 import json
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._atomic import atomic_file
+from ._atomic import atomic_file, check_writable
 from ._io import _json_default
 from .shards import ShardedArray
 
@@ -148,8 +147,7 @@ class Checkpointer:
         """
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.directory, prefix=".probe.")
-            probe.close()
+            check_writable(self.directory)
         except OSError as exc:
             raise OSError(
                 f"checkpoint_dir={str(self.directory)!r} cannot hold checkpoints: {exc}. Give a "

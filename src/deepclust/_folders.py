@@ -72,12 +72,14 @@ def folder_kind(folder) -> str:
     )
 
 
-def read_folder(folder, inputs: dict | None = None, *, image_size=None):
+def read_folder(folder, inputs: dict | None = None, *, image_size=None, return_files: bool = False):
     """``(X, labels or None, inputs)`` of a folder of images or text files.
 
     ``inputs`` is what a fit learned of its input (from an earlier call);
     without it the folder defines it (the images' shape, or the vocabulary
     and idf). ``image_size=(height, width)`` resizes every image to it.
+    ``return_files=True`` adds a fourth item: each row's file, relative to
+    ``folder`` (as read, so the rows and names cannot disagree).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -93,6 +95,8 @@ def read_folder(folder, inputs: dict | None = None, *, image_size=None):
     else:
         X, inputs = _read_texts(files, inputs)
     y = None if labels is None else np.asarray(labels)
+    if return_files:
+        return X, y, inputs, [p.relative_to(folder).as_posix() for p in files]
     return X, y, inputs
 
 

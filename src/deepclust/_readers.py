@@ -198,8 +198,9 @@ def read_table(path, label_column: str | None = None):
     is the first row of data, except for pandas' default names ``0,1,...,d-1`` (what
     ``pd.DataFrame(X).to_csv(index=False)`` writes), a header that names nothing, so X comes back
     without column names, as for a headerless file; but when every column holds integers such a
-    line could as well be a row (of 0 / 1 data, say), and it is read as one, with a warning. A header of numbers such as wavelengths ``400,410,420`` is read
-    as a row: give those columns text names. Empty lines ending the file are ignored; one inside it
+    line could as well be a row (of 0 / 1 data, say), and it is read as one, with a warning. A
+    header of numbers such as wavelengths ``400,410,420`` is read as a row: give those columns
+    text names. Empty lines ending the file are ignored; one inside it
     is a row of missing values, refused later rather than dropped (which would shift the rows).
     """
     path = _existing(path)

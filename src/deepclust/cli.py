@@ -20,10 +20,11 @@ import io
 import logging
 import math
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
+
+from ._atomic import atomic_file, check_writable
 
 
 def _demo(args) -> int:
@@ -92,7 +93,8 @@ _INPUTS = "inputs.json"  # how a folder of images or text was read at fit time (
 
 
 def _read_data(data: str, label_column, inputs=None, image_size=None, model=None):
-    """``(X, labels or None, inputs or None)`` of a data file, or of a folder of images or text.
+    """``(X, labels or None, inputs or None, files or None)`` of a data file, or of a folder of
+    images or text (``files``: each row's file in the folder).
 
     ``model`` is the model file that ``predict`` or ``report`` apply (None for ``fit``) and
     ``inputs`` how it read a folder at fit time: a folder of images or text is refused when the
@@ -113,13 +115,13 @@ def _read_data(data: str, label_column, inputs=None, image_size=None, model=None
         if label_column is None:
             X = ShardedArray(data)
             warn_label_like(data, X.columns or ())
-            return X, None, None
+            return X, None, None, None
         files = shard_files(Path(data))
         if any(p.suffix.lower() != ".parquet" for p in files):
             raise ValueError(f"--label-column needs parquet shards (columns with names); {data!r} holds .npy "
                              "shards. Save the labels apart and leave them out of the shards.")
         y = read_parquet_column(files, label_column)  # checks every shard has it, before converting any
-        return ShardedArray(files, columns=feature_columns(files[0], exclude=(label_column,))), y, None
+        return ShardedArray(files, columns=feature_columns(files[0], exclude=(label_column,))), y, None, None
     if Path(data).is_dir():
         from ._folders import read_folder
 
@@ -135,7 +137,7 @@ def _read_data(data: str, label_column, inputs=None, image_size=None, model=None
                 f"(give a data file with its features), or it is a model.pt of an older deepclust "
                 f"separated from the {_INPUTS} written beside it (keep {_INPUTS} beside model.pt and pass "
                 "the model's directory).")
-        return read_folder(data, inputs, image_size=image_size)
+        return read_folder(data, inputs, image_size=image_size, return_files=True)
     if inputs is not None:
         raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
                          f"not the file {data!r}.")
@@ -144,7 +146,7 @@ def _read_data(data: str, label_column, inputs=None, image_size=None, model=None
     from ._readers import read_table
 
     X, y = read_table(data, label_column)
-    return X, y, None
+    return X, y, None, None
 
 
 def _is_shard_folder(folder: Path) -> bool:
@@ -192,7 +194,7 @@ def _output_dir(out: Path):
     try:
         try:
             out.mkdir(parents=True, exist_ok=True)
-            tempfile.NamedTemporaryFile(dir=out, prefix=".probe.").close()
+            check_writable(out)
         except OSError as exc:
             raise OSError(f"--out {str(out)!r} cannot hold the model: {exc}. Give a directory you can "
                           "write to.") from exc
@@ -209,8 +211,6 @@ def _output_dir(out: Path):
 def _write_text(path: Path, text: str) -> None:
     """Write ``path`` atomically: like model.pt, it needs only the folder to be writable (checked
     before the fit), not an old file of that name."""
-    from ._atomic import atomic_file
-
     with atomic_file(path) as fh:
         fh.write(text.encode())
 
@@ -230,7 +230,7 @@ def _fit_into(args, out: Path) -> int:
     from ._folders import describe
     from ._io import save_model
 
-    X, y, inputs = _read_data(args.data, args.label_column, image_size=args.image_size)
+    X, y, inputs, _ = _read_data(args.data, args.label_column, image_size=args.image_size)
     verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
     params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": verbose,
               "device": args.device, "precision": args.precision, "snapshot_size": args.snapshots}
@@ -272,9 +272,8 @@ def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
     import ast
 
     estimators = estimator if isinstance(estimator, tuple) else (estimator,)
-    defaults = {}
-    for e in estimators:
-        defaults.update(e().get_params())
+    own_names = {e: e().get_params() for e in estimators}  # each estimator's parameters and defaults
+    defaults = {name: v for names in own_names.values() for name, v in names.items()}
     options = {"checkpoint_dir": "set it with --checkpoint-dir (fit and demo)", "verbose": "set it with --verbose",
                "autoencoder": "a network cannot be given on the command line"}
     known = set(defaults) - set(options)
@@ -305,9 +304,8 @@ def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
                              f"{defaults[name]!r}); give a value of that kind.")
         params[name] = value
     # Each estimator checks the values it takes now, not only if a run reaches a fit of it.
-    for e in estimators:
-        own = {name: v for name, v in params.items() if name in e().get_params()}
-        e(**own)._validate_params()
+    for e, names in own_names.items():
+        e(**{name: v for name, v in params.items() if name in names})._validate_params()
     return params
 
 
@@ -322,13 +320,12 @@ def _predict(args) -> int:
     out = Path(args.out)
     _check_out(out, args.data, args.model)
     dec, inputs = _load_model(args.model, args.device)
-    X, _, _ = _read_data(args.data, args.label_column, inputs, model=_model_path(args.model))
+    X, _, _, files = _read_data(args.data, args.label_column, inputs, model=_model_path(args.model))
     from .plotting import soft_assignments
 
     q = soft_assignments(dec, X)
     labels, confidence = q.argmax(axis=1), q.max(axis=1)
-    files = _folder_files(args.data)  # a folder's rows are its files: name each one
-    text = io.StringIO()
+    text = io.StringIO()  # a folder's rows are its files: each is named
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["row", "cluster", "confidence"] + (["file"] if files else []))
     for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
@@ -338,17 +335,6 @@ def _predict(args) -> int:
     print(f"assigned {len(labels)} rows to {q.shape[1]} clusters; labels written to {out}")
     print("cluster sizes: " + " ".join(str(int(c)) for c in counts))
     return 0
-
-
-def _folder_files(data: str) -> list[str] | None:
-    """For a folder of images or text, its files (relative to it) in the order read_folder reads
-    them, one per row; else None."""
-    folder = Path(data)
-    if not folder.is_dir() or _is_shard_folder(folder):
-        return None
-    from ._folders import _files
-
-    return [p.relative_to(folder).as_posix() for p in _files(folder)[0]]
 
 
 def _check_out(out: Path, data: str, model: str) -> None:
@@ -379,7 +365,7 @@ def _writable_file(path: Path, option: str) -> None:
     if not folder.is_dir():
         raise ValueError(f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist; create it first.")
     try:
-        tempfile.NamedTemporaryFile(dir=folder, prefix=".probe.").close()
+        check_writable(folder)
     except OSError as exc:
         raise OSError(f"{option} {str(path)!r} cannot be written: {exc}.") from exc
 
@@ -390,7 +376,7 @@ def _report(args) -> int:
     out = Path(args.out)
     _check_out(out, args.data, args.model)
     dec, inputs = _load_model(args.model, args.device)
-    X, y, _ = _read_data(args.data, args.label_column, inputs, model=_model_path(args.model))
+    X, y, _, _ = _read_data(args.data, args.label_column, inputs, model=_model_path(args.model))
     image_shape = tuple(args.image_shape) if args.image_shape else image_shape_of(inputs)
     if image_shape is not None and (len(image_shape) not in (2, 3) or
                                     math.prod(image_shape) != dec.n_features_in_):

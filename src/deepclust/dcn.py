@@ -133,6 +133,8 @@ feature_names_in_, device_, precision_, fit_times_
     (1797,)
     """
 
+    _clustering_loss_name = "(1/2) ||z - M s||^2"
+
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "clustering_weight": [Interval(Real, 0, 1e30, closed="right")],  # a weight float32 can hold

@@ -371,6 +371,8 @@ class DEC(BaseDeepClusterer):
     (1797,)
     """
 
+    _clustering_loss_name = "KL(P || Q)"
+
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "alpha": [Interval(Real, 1e-30, 1e30, closed="both")],  # the kernel computes in float32

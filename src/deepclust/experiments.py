@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ._checks import repeated
 from .metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
 
 __all__ = [
@@ -322,9 +323,8 @@ def _seeds(seeds) -> list[int]:
     if not values:
         raise ValueError("seeds is empty; give at least one random seed, e.g. seeds=(0, 1, 2).")
     values = [int(s) for s in values]
-    repeated = sorted({s for s in values if values.count(s) > 1})
-    if repeated:
-        raise ValueError(f"seeds={values} repeats {repeated}; give each seed once.")
+    if repeated(values):
+        raise ValueError(f"seeds={values} repeats {repeated(values)}; give each seed once.")
     return values
 
 
@@ -371,9 +371,9 @@ def compare_methods(X, y, *, n_clusters=None, methods=TABLE2_METHODS, seeds=(0, 
     ``n_samples``, ``n_features``, ``n_clusters``, ``seeds``.
     """
     X, y = _check_data(X, y)
-    k = _n_clusters(y, n_clusters)
+    k, seeds = _n_clusters(y, n_clusters), _seeds(seeds)
     runs = []
-    for seed in _seeds(seeds):
+    for seed in seeds:
         run = run_methods(X, y, k, seed, methods, dec_params=dec_params, device=device, verbose=verbose)
         runs.append(run)
         if log:
@@ -381,7 +381,7 @@ def compare_methods(X, y, *, n_clusters=None, methods=TABLE2_METHODS, seeds=(0, 
                 f"{m} ACC {r['acc']:.3f} NMI {r['nmi']:.3f} {r['seconds']:.0f}s" if "acc" in r else f"{m} skipped"
                 for m, r in run.items()))
     return {"runs": runs, "summary": summarise(runs), "n_samples": int(X.shape[0]),
-            "n_features": int(X.shape[1]), "n_clusters": k, "seeds": _seeds(seeds)}
+            "n_features": int(X.shape[1]), "n_clusters": k, "seeds": seeds}
 
 
 def imbalanced_indices(y, r_min: float, random_state=None) -> np.ndarray:
@@ -409,12 +409,12 @@ def imbalance_study(X, y, *, r_mins=(0.1, 0.3, 0.5, 0.7, 0.9), methods=("k-means
     "summary": {r_min: summary}, "sizes": {r_min: [subset size per seed]}}``.
     """
     X, y = _check_data(X, y)
-    k = _n_clusters(y, n_clusters)
+    k, seeds = _n_clusters(y, n_clusters), _seeds(seeds)
     out = {"r_mins": [float(r) for r in r_mins], "runs": {}, "summary": {}, "sizes": {},
-           "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]), "n_clusters": k, "seeds": _seeds(seeds)}
+           "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]), "n_clusters": k, "seeds": seeds}
     for r_min in out["r_mins"]:
         runs, sizes = [], []
-        for seed in _seeds(seeds):
+        for seed in seeds:
             rows = imbalanced_indices(y, r_min, seed)
             runs.append(run_methods(X[rows], y[rows], k, seed, methods, dec_params=dec_params, device=device,
                                     verbose=verbose))
@@ -449,11 +449,11 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
     if not values:
         raise ValueError("values is empty; give the settings to sweep.")
     X, y = _check_data(X, y)
-    k = _n_clusters(y, n_clusters)
+    k, seeds = _n_clusters(y, n_clusters), _seeds(seeds)
     params = _check_params(dec_params, _SET_WITH_SHARED_PRETRAINING)
     clustering = {key: v for key, v in params.items() if key not in _PRETRAINING and key != param}
     runs = []
-    for seed in _seeds(seeds):
+    for seed in seeds:
         ae = _pretrain(X, k, seed, params, device, verbose)
         run = {"AE + k-means": scores(y, ae.labels_), "values": []}
         for value in values:
@@ -470,7 +470,7 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
                for i in range(len(values))]
     return {"param": param, "values": values, "runs": runs, "summary": summary,
             "ae_kmeans": _mean_std([r["AE + k-means"] for r in runs], ("acc", "nmi")),
-            "n_samples": int(X.shape[0]), "n_clusters": k, "seeds": _seeds(seeds)}
+            "n_samples": int(X.shape[0]), "n_clusters": k, "seeds": seeds}
 
 
 def snapshot_accuracy(model, y) -> list[tuple[int, float]]:
@@ -493,12 +493,12 @@ def accuracy_over_iterations(X, y, *, seeds=(0, 1, 2), n_clusters=None, snapshot
     from .dec import DEC
 
     X, y = _check_data(X, y)
-    k = _n_clusters(y, n_clusters)
+    k, seeds = _n_clusters(y, n_clusters), _seeds(seeds)
     params = {**_check_params(dec_params, {
         **_SET_BY_PROTOCOL, "verbose": "set it with the argument verbose",
         "snapshot_size": "set it with the argument snapshot_size"}), "snapshot_size": int(snapshot_size)}
     runs = []
-    for seed in _seeds(seeds):
+    for seed in seeds:
         dec = DEC(k, random_state=seed, device=device, verbose=verbose, **params).fit(X)
         curve = snapshot_accuracy(dec, y)
         runs.append({"curve": curve, "final": scores(y, dec.labels_), "n_iter": dec.n_iter_,
@@ -506,7 +506,7 @@ def accuracy_over_iterations(X, y, *, seeds=(0, 1, 2), n_clusters=None, snapshot
         if log:
             log(f"seed {seed}: ACC {curve[0][1]:.3f} at iteration 0 -> {curve[-1][1]:.3f} at {curve[-1][0]} "
                 f"({len(curve)} updates)")
-    return {"runs": runs, "n_samples": int(X.shape[0]), "n_clusters": k, "seeds": _seeds(seeds)}
+    return {"runs": runs, "n_samples": int(X.shape[0]), "n_clusters": k, "seeds": seeds}
 
 
 def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int = 2,

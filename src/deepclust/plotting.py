@@ -36,9 +36,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .dcn import DCN
-from .dec import DEC, squared_distances
-from .idec import IDEC
+from .dec import squared_distances
 
 __all__ = [
     "cluster_exemplars",
@@ -306,27 +304,13 @@ def embedding_over_training(model, y=None, *, iterations=None, n_panels: int = 4
     return fig
 
 
-def _loss_label(model) -> str:
-    """What ``model.history_``'s ``loss`` is, for an axis label: each method's clustering-phase
-    loss (L_r: the reconstruction error), as its docstring defines it."""
-    if isinstance(model, IDEC) and not model.freeze_encoder:  # before DEC: an IDEC is a DEC
-        loss = f"L_r + gamma KL(P || Q), gamma={model.gamma:g}"
-    elif isinstance(model, DCN):
-        loss = f"L_r + (lambda/2) ||z - M s||^2, lambda={model.clustering_weight:g}"
-    elif isinstance(model, DEC):  # DEC, DBC and an IDEC whose frozen encoder leaves L_r nothing to train
-        loss = "KL(P || Q)"
-    else:
-        loss = "clustering-phase loss"
-    return f"{loss}\nmean over mini-batches"
-
-
 def training_curves(model, y=None):
     """The clustering phase over iterations (Figure 5 f).
 
     The fraction of points that changed cluster at each target update and
     the mean loss between updates, from ``history_``: KL(P || Q) for DEC and
     DBC, the whole loss for IDEC (L_r + gamma KL(P || Q)) and DCN (L_r +
-    (lambda/2) ||z - M s||^2), L_r being the reconstruction error; with ``y``
+    lambda (1/2) ||z - M s||^2), L_r being the reconstruction error; with ``y``
     and recorded snapshots, also the accuracy of the recorded sample's
     clusters at each update.
     """
@@ -345,7 +329,7 @@ def training_curves(model, y=None):
     axes[0].legend()
     axes[1].plot(its[1:], [h["loss"] for h in history[1:]], marker=".", color="C1")
     axes[1].set_xlabel("iteration")
-    axes[1].set_ylabel(_loss_label(model))
+    axes[1].set_ylabel(f"{model._loss_label()}\nmean over mini-batches")
     if panels == 3:
         from .experiments import snapshot_accuracy
 

@@ -30,6 +30,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 from tqdm.auto import tqdm
 
+from ._checks import repeated
 from .dec import DEC
 from .metrics import normalized_mutual_info_score
 from .shards import ShardedArray, check_sharded
@@ -96,9 +97,8 @@ def _check_candidates(candidates, n_train: int) -> list[int]:
             f"candidates={values!r} holds {min(values)}; every candidate must be >= 2 (with one "
             "cluster Q = P = 1 and the loss is 0 on every split, so G is undefined)."
         )
-    duplicates = sorted({k for k in values if values.count(k) > 1})
-    if duplicates:
-        raise ValueError(f"candidates={values!r} repeats {duplicates}; give each k once.")
+    if repeated(values):
+        raise ValueError(f"candidates={values!r} repeats {repeated(values)}; give each k once.")
     if max(values) > n_train:
         raise ValueError(
             f"candidates={values!r} holds k={max(values)} but the training split has only "
@@ -638,8 +638,9 @@ def choose_n_clusters(table) -> int:
     """The rule of :func:`select_n_clusters`: the k just before the largest drop of G.
 
     ``table`` holds one row per candidate k, with keys ``k`` and ``G`` (in any
-    order: they are sorted by k; a repeated k is a ValueError). The drop after a row is its G minus the next row's; the
-    chosen k is the row before the largest drop (the smallest such k on a
+    order: they are sorted by k; a repeated k is a ValueError). The drop
+    after a row is its G minus the next row's; the chosen k is the row
+    before the largest drop (the smallest such k on a
     tie). The drop is not divided by the step in k, so with unevenly spaced
     candidates a wide step weighs as much as a narrow one. If G never drops
     (no drop is positive), the largest k is returned: nothing overfits
@@ -649,11 +650,9 @@ def choose_n_clusters(table) -> int:
     """
     if len(table) == 0:
         raise ValueError("The table is empty: it needs one row (with keys 'k' and 'G') per candidate k.")
-    ks = [row["k"] for row in table]
-    repeated = sorted({k for k in ks if ks.count(k) > 1})
-    if repeated:
-        raise ValueError(f"The table has more than one row for k in {repeated}; give one row (its G, e.g. "
-                         "the mean over splits) per candidate k.")
+    if repeated(row["k"] for row in table):
+        raise ValueError(f"The table has more than one row for k in {repeated(row['k'] for row in table)}; "
+                         "give one row (its G, e.g. the mean over splits) per candidate k.")
     drops = [(drop, k) for k, drop in _drops(table).items() if drop is not None]  # increasing k
     if not drops:  # at most one row with a finite G: that one, else the smallest k
         finite = [row["k"] for row in table if not math.isnan(float(row["G"]))]

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_file
+from ._checks import repeated
 
 __all__ = ["ShardedArray"]
 
@@ -105,10 +106,9 @@ def feature_columns(path: Path, columns=None, exclude=()) -> list[str]:
 
     schema = _parquet_file(path).schema_arrow
     names = list(schema.names)
-    repeated = sorted({c for c in names if names.count(c) > 1})
-    if repeated:
-        raise ValueError(f"The parquet shard {str(path)!r} has several columns named {repeated}; give each "
-                         "column its own name.")
+    if repeated(names):
+        raise ValueError(f"The parquet shard {str(path)!r} has several columns named {repeated(names)}; give "
+                         "each column its own name.")
     if columns is None:
         index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
         columns = [c for c in names if c not in index and c not in exclude]
@@ -181,16 +181,11 @@ def parquet_to_npy(path: Path, cache_dir: Path, columns: list[str]) -> Path:
     with _conversion_lock(target) as locked:
         if target.is_file():  # another process converted it while this one waited
             return target
-        # What a conversion of this version killed midway left: as large as the copy, and never
-        # used again. Holding the lock, no other conversion of it is writing; without one (no
-        # fcntl), only a temporary file untouched for the grace period is surely abandoned.
-        cutoff = time.time() - _UNUSED_FOR_S
-        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-            try:
-                if locked or stale.stat().st_mtime < cutoff:
-                    stale.unlink()
-            except OSError:  # removed meanwhile
-                pass
+        if locked:  # no other conversion of this version is writing: what one killed midway left
+            # (as large as the copy, never used again) goes now; without a lock (no fcntl),
+            # _remove_earlier_versions removes it once untouched for the grace period
+            for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
         pf = _parquet_file(path)
         dtype = _parquet_dtype(pf.schema_arrow, columns)
         n_rows = pf.metadata.num_rows

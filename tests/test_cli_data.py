@@ -10,7 +10,7 @@ from sklearn.datasets import make_blobs
 import deepclust
 from deepclust.metrics import adjusted_rand_score
 
-from .test_cli import run
+from .test_cli import _fails_cleanly, run
 
 QUICK = ("--pretrain", "end-to-end", "--max-iter", "60")
 
@@ -27,14 +27,6 @@ def data(tmp_path_factory):
     frame.to_parquet(folder / "X.parquet")
     np.save(folder / "y.npy", y)
     return folder, X, y
-
-
-def _fails_cleanly(result, *phrases, code=1):
-    assert result.returncode == code, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    for phrase in phrases:
-        assert phrase in last, last
 
 
 def test_fit_predict_evaluate_round_trip(data, tmp_path):

@@ -76,6 +76,8 @@ def test_read_idx_roundtrip(tmp_path):
 
 
 def test_read_idx_rejects_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError):  # a missing file is no damaged one
+        datasets.read_idx(tmp_path / "nothing.gz")
     (tmp_path / "junk").write_bytes(b"not an idx file")
     with pytest.raises(ValueError, match="not an IDX file"):
         datasets.read_idx(tmp_path / "junk")
@@ -267,8 +269,6 @@ def test_a_damaged_gzip_idx_file_is_named(tmp_path, damage):
             read()
         assert str(info.value).startswith(f"'{path}' is damaged or truncated: it cannot be decompressed")
         assert "Delete it and load again to download it again" in str(info.value)
-    with pytest.raises(FileNotFoundError):  # a missing file is no damaged one
-        datasets.read_idx(tmp_path / "mn" / "nothing.gz")
 
 
 @pytest.mark.parametrize("damage", [_half, lambda p: p.write_bytes(HTML)], ids=["truncated", "html"])
@@ -317,17 +317,27 @@ def test_data_dir_with_a_tilde_is_the_home_directory(tmp_path, monkeypatch, name
     assert not (tmp_path / "~").exists()
 
 
-def test_data_home_expands_tilde_and_ignores_an_empty_value(tmp_path, monkeypatch):
-    """``~`` in $DEEPCLUST_DATA is the home directory, and an empty value is the default, not the
-    current directory (where downloads would then land)."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+@pytest.mark.parametrize("variable, folder, default, under", [
+    ("DEEPCLUST_DATA", "deepclust.datasets:data_home", ".deepclust/data", ""),
+    ("DEEPCLUST_CACHE", "deepclust.shards:default_cache_dir", ".deepclust/cache", "shards"),
+])
+def test_folder_variables_expand_tilde_and_ignore_an_empty_value(tmp_path, monkeypatch, variable, folder,
+                                                                 default, under):
+    """``~`` in $DEEPCLUST_DATA / $DEEPCLUST_CACHE is the home directory, and an empty value is the
+    default, not the current directory (where downloads or converted copies would then land)."""
+    import importlib
+
+    module, name = folder.split(":")
+    where = getattr(importlib.import_module(module), name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DEEPCLUST_DATA", "~/my-data")
-    assert datasets.data_home() == tmp_path / "home" / "my-data"
-    monkeypatch.setenv("DEEPCLUST_DATA", "")
-    assert datasets.data_home() == tmp_path / "home" / ".deepclust" / "data"
-    monkeypatch.delenv("DEEPCLUST_DATA")
-    assert datasets.data_home() == tmp_path / "home" / ".deepclust" / "data"
+    monkeypatch.setenv(variable, "~/mine")
+    assert where() == home / "mine" / under
+    monkeypatch.setenv(variable, "")
+    assert where() == home / default / under
+    monkeypatch.delenv(variable)
+    assert where() == home / default / under
 
 
 def test_loader_reads_from_a_tilde_data_home(tmp_path, monkeypatch):

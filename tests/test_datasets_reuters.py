@@ -132,16 +132,18 @@ def test_load_reuters_rejects_damaged_files(tmp_path, monkeypatch):
 
 
 def test_load_reuters_names_a_damaged_gzip_file(tmp_path):
+    from .test_datasets import HTML, _half
+
     write_rcv1(tmp_path, n_docs=400)
     for name in (VECTOR_FILES[2], "rcv1v2.topics.qrels.gz"):
         path = tmp_path / name
         good = path.read_bytes()
-        for bad in (good[:len(good) // 2], b"<html><body>Not found</body></html>\n"):  # cut; not gzip
-            path.write_bytes(bad)
+        for damage in (_half, lambda p: p.write_bytes(HTML)):  # cut; not gzip
+            damage(path)
             with pytest.raises(ValueError) as info:
                 datasets.load_reuters(data_dir=tmp_path)
             assert str(info.value).startswith(f"'{path}' is damaged or truncated: it cannot be decompressed")
             assert "Delete it" in str(info.value)
-        path.write_bytes(good)
+            path.write_bytes(good)
     X, _ = datasets.load_reuters(data_dir=tmp_path)  # all intact again
     assert X.shape[0] > 0

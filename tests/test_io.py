@@ -341,7 +341,7 @@ def _arrays(**changes):
                      id="inputs-without-vocabulary"),
     ],
 )
-def test_load_malformed_model_raises_value_error_naming_the_fault(model_file, fitted, edit, detail):
+def test_load_malformed_model_raises_value_error_naming_the_fault(model_file, edit, detail):
     """Whatever a file holds in place of the model's structures, load refuses it with a
     ValueError that names the file and the fault: never another exception, nor a model that
     loads and then predicts nonsense."""

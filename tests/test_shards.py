@@ -298,30 +298,12 @@ def test_parquet_cache_defaults_to_deepclust_cache(blobs, tmp_path, monkeypatch)
     assert len(list((tmp_path / "here" / "shards").glob("part-0-*.npy"))) == 1
 
 
-def test_parquet_conversions_killed_midway_leave_no_temporary_file(blobs, tmp_path):
-    X, _ = blobs
-    features = _parquet_shards(tmp_path / "pq", X, [0, len(X)])
-    cache = tmp_path / "cache"
-    ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
-    (copy,) = cache.glob("part-0-*.npy")
-    # what a conversion killed midway leaves: this version's temporary file, and an earlier
-    # version's, unused for more than a day
-    mine = cache / f".{copy.name}.abc123.tmp"
-    earlier = cache / f".{copy.name[:-20]}0123456789abcdef.npy.def456.tmp"
-    assert earlier.name.startswith(f".{copy.name[:-20]}") and earlier.name != mine.name
-    for left in (mine, earlier):
-        left.write_bytes(b"\0" * 1000)
-    old = time.time() - 2 * 24 * 3600
-    os.utime(earlier, (old, old))
-    copy.unlink()  # converted again
-    np.testing.assert_array_equal(np.asarray(ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)), X)
-    assert not mine.exists() and not earlier.exists()
-    assert sorted(p.name for p in cache.iterdir()) == [copy.name]
-
-
-def test_without_a_lock_only_abandoned_temporary_files_are_removed(blobs, tmp_path, monkeypatch):
-    # Without fcntl (Windows) two processes may convert at once: a fresh temporary file may be
-    # another's conversion in progress, so only one untouched for the grace period is removed.
+@pytest.mark.parametrize("locked", [True, False])
+def test_parquet_conversions_killed_midway_leave_no_temporary_file(blobs, tmp_path, monkeypatch, locked):
+    """What conversions killed midway leave (temporary files as large as the copy) is removed when
+    the shard is converted again. Without a lock (no fcntl: Windows) another process may be
+    converting the same version, so a fresh temporary file of it stays; one untouched for the
+    grace period goes."""
     import sys
 
     X, _ = blobs
@@ -329,28 +311,21 @@ def test_without_a_lock_only_abandoned_temporary_files_are_removed(blobs, tmp_pa
     cache = tmp_path / "cache"
     ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)
     (copy,) = cache.glob("part-0-*.npy")
-    writing, abandoned = cache / f".{copy.name}.live.tmp", cache / f".{copy.name}.dead.tmp"
-    for left in (writing, abandoned):
-        left.write_bytes(b"\0" * 100)
+    fresh, stale = cache / f".{copy.name}.abc123.tmp", cache / f".{copy.name}.dead.tmp"  # this version's
+    earlier = cache / f".{copy.name[:-20]}0123456789abcdef.npy.def456.tmp"  # an earlier version's
+    assert earlier.name.startswith(f".{copy.name[:-20]}") and earlier.name not in (fresh.name, stale.name)
+    for left in (fresh, stale, earlier):
+        left.write_bytes(b"\0" * 1000)
     old = time.time() - 2 * 24 * 3600
-    os.utime(abandoned, (old, old))
-    copy.unlink()
-    monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl fails: no lock
+    for left in (stale, earlier):
+        os.utime(left, (old, old))
+    copy.unlink()  # converted again
+    if not locked:
+        monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl fails: no lock
     np.testing.assert_array_equal(np.asarray(ShardedArray(tmp_path / "pq", columns=features, cache_dir=cache)), X)
-    assert writing.exists() and not abandoned.exists()
-
-
-def test_default_cache_dir_expands_tilde_and_ignores_an_empty_value(tmp_path, monkeypatch):
-    """``~`` in $DEEPCLUST_CACHE is the home directory; an empty value is the default, not the
-    current directory (which would fill with converted copies)."""
-    from deepclust.shards import default_cache_dir
-
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DEEPCLUST_CACHE", "~/cache")
-    assert default_cache_dir() == tmp_path / "home" / "cache" / "shards"
-    monkeypatch.setenv("DEEPCLUST_CACHE", "")
-    assert default_cache_dir() == tmp_path / "home" / ".deepclust" / "cache" / "shards"
+    assert not stale.exists() and not earlier.exists() and fresh.exists() != locked
+    if locked:
+        assert sorted(p.name for p in cache.iterdir()) == [copy.name]
 
 
 def test_parquet_cache_in_a_tilde_deepclust_cache(blobs, tmp_path, monkeypatch):

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from deepclust import DEC, __version__
-from deepclust._data import BatchSource
+from deepclust.data.batches import BatchSource
 from deepclust.datasets import load_digits
 from deepclust.metrics import cluster_accuracy, normalized_mutual_info_score
 

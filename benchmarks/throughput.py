@@ -42,9 +42,10 @@ import numpy as np
 import torch
 
 from deepclust import DEC, __version__
-from deepclust._data import BatchSource
-from deepclust._precision import native_bfloat16
-from deepclust.autoencoder import Autoencoder, pretrain_end_to_end, pretrain_layerwise
+from deepclust.data.batches import BatchSource
+from deepclust.training.precision import native_bfloat16
+from deepclust.nn.autoencoder import Autoencoder
+from deepclust.training.pretraining import pretrain_end_to_end, pretrain_layerwise
 
 HIDDEN = (500, 500, 2000)
 EMBEDDING = 10

@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepclust import DEC, __version__, _base
-from deepclust._data import batches_per_epoch
+from deepclust import DEC, __version__
+from deepclust.training import pretrain_stage as _base
+from deepclust.data.batches import batches_per_epoch
 from deepclust.experiments import snapshot_accuracy
 from deepclust.metrics import cluster_accuracy
 

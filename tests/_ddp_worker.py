@@ -13,7 +13,7 @@ from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
 from deepclust import DBC, DEC
-from deepclust.autoencoder import Autoencoder
+from deepclust.nn.autoencoder import Autoencoder
 
 # MODE "exact": a given (untrained) network, contiguous equal shards and full-batch steps, so one
 # process on all the data computes the same sums in another order. MODE "train": the default
@@ -69,7 +69,7 @@ def main(out: Path, mode: str) -> None:
         np.random.seed(1000 + rank)
         # precision="auto" is measured on each rank: make the ranks measure differently (rank 0
         # float32, rank 1 bfloat16); every rank must train with rank 0's choice.
-        from deepclust import _precision
+        from deepclust.training import precision as _precision
 
         _precision.native_bfloat16 = lambda device: True
         _precision.bfloat16_speedup = lambda threads: 0.5 if rank == 0 else 4.0

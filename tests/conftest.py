@@ -7,7 +7,7 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
-from deepclust._checkpoint import Checkpointer
+from deepclust.training.checkpoint import Checkpointer
 
 # Small networks so a fit takes a fraction of a second: end-to-end pretraining
 # for most tests, and the default layer-wise pretraining with its "auto"

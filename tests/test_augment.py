@@ -9,9 +9,9 @@ from sklearn.datasets import load_digits
 
 import deepclust
 from deepclust import DBC
-from deepclust._augment import ImageAugmenter, random_affine
-from deepclust._checkpoint import FILENAME
-from deepclust.autoencoder import Autoencoder
+from deepclust.training.augment import ImageAugmenter, random_affine
+from deepclust.training.checkpoint import FILENAME
+from deepclust.nn.autoencoder import Autoencoder
 
 SMALL = dict(channels=(8, 16), embedding_dim=3, pretrain_epochs=6, n_init=3, max_iter=60,
              update_interval=20, batch_size=32, tol=0.0, random_state=0, device="cpu")

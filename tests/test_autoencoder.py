@@ -7,14 +7,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from deepclust._data import BatchSource
-from deepclust.autoencoder import (
-    Autoencoder,
-    _check_not_collapsed,
-    _paper_init,
-    pretrain_end_to_end,
-    pretrain_layerwise,
-)
+from deepclust.data.batches import BatchSource
+from deepclust.nn.autoencoder import Autoencoder
+from deepclust.training.pretraining import _check_not_collapsed, _paper_init
+from deepclust.training.pretraining import pretrain_end_to_end, pretrain_layerwise
 
 CPU = torch.device("cpu")
 
@@ -322,7 +318,7 @@ def test_encode_upto_matches_layer_outputs():
 def test_energy_and_offset(sparse):
     import scipy.sparse as sp
 
-    from deepclust._data import energy_and_offset
+    from deepclust.data.batches import energy_and_offset
 
     X = np.array([[3.0, 0.0], [1.0, 2.0], [0.0, 0.0], [2.0, 2.0]], dtype=np.float32)
     energy, offset = energy_and_offset(BatchSource(sp.csr_matrix(X) if sparse else X, CPU))

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import torch
 
 from deepclust import DBC, DCN, DEC, IDEC
-from deepclust._checkpoint import FILENAME, Checkpointer
+from deepclust.training.checkpoint import FILENAME, Checkpointer
 
 from .conftest import FAST, FAST_LAYERWISE
 

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from deepclust import datasets
-from deepclust._download import DownloadError
+from deepclust.data.download import DownloadError
 from deepclust.datasets import _files
 
 
@@ -319,7 +319,7 @@ def test_data_dir_with_a_tilde_is_the_home_directory(tmp_path, monkeypatch, name
 
 @pytest.mark.parametrize("variable, folder, default, under", [
     ("DEEPCLUST_DATA", "deepclust.datasets:data_home", ".deepclust/data", ""),
-    ("DEEPCLUST_CACHE", "deepclust.shards:default_cache_dir", ".deepclust/cache", "shards"),
+    ("DEEPCLUST_CACHE", "deepclust.data.shards:default_cache_dir", ".deepclust/cache", "shards"),
 ])
 def test_folder_variables_expand_tilde_and_ignore_an_empty_value(tmp_path, monkeypatch, variable, folder,
                                                                  default, under):

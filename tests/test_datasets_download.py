@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from deepclust import datasets
-from deepclust._download import DownloadError
+from deepclust.data.download import DownloadError
 from deepclust.datasets import _files, mnist, reuters, stl10, usps
 
 from .test_datasets import write_mnist, write_usps

@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 import deepclust
 from deepclust import DBC
-from deepclust.autoencoder import ConvAutoencoder, build_autoencoder
+from deepclust.nn.autoencoder import ConvAutoencoder, build_autoencoder
 
 SMALL = dict(channels=(16, 32), embedding_dim=3, pretrain_epochs=50, n_init=3, max_iter=100,
              batch_size=32)

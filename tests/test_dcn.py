@@ -8,7 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 
 import deepclust
 from deepclust import DCN, DEC
-from deepclust.dcn import _PRIOR_COUNT
+from deepclust.methods.dcn import _PRIOR_COUNT
 
 from .conftest import FAST
 

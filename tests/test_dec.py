@@ -15,10 +15,10 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import deepclust._data
+import deepclust.data.batches
 from deepclust import DEC
-from deepclust._data import BatchSource
-from deepclust.autoencoder import Autoencoder
+from deepclust.data.batches import BatchSource
+from deepclust.nn.autoencoder import Autoencoder
 
 from .conftest import FAST, FAST_LAYERWISE
 
@@ -172,7 +172,7 @@ def test_sparse_input_is_never_densified_whole(blobs, monkeypatch):
 
     monkeypatch.setattr(sp.csr_matrix, "toarray", spy)
     # Full-data passes read chunks of at most _FULL_PASS_ROWS rows; make that smaller than X.
-    monkeypatch.setattr(deepclust._data, "_FULL_PASS_ROWS", 100)
+    monkeypatch.setattr(deepclust.data.batches, "_FULL_PASS_ROWS", 100)
     DEC(n_clusters=3, random_state=0, **FAST).fit(Xs)
     assert calls, "sparse rows were never densified"
     # Batches and chunks are densified, never the whole matrix at once.

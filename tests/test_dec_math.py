@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepclust import DEC
-from deepclust.dec import kl_divergence, soft_assign, target_distribution
+from deepclust.methods.dec import kl_divergence, soft_assign, target_distribution
 
 
 def _points(n=20, k=4, d=3, seed=0, dtype=torch.float64):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from deepclust import DCN, DEC
-from deepclust._distributed import active, all_reduce, gather_rows, per_rank_batch, world_size
+from deepclust.training.distributed import active, all_reduce, gather_rows, per_rank_batch, world_size
 from deepclust.metrics import cluster_accuracy
 
 from . import _ddp_worker as worker
@@ -113,7 +113,7 @@ def test_batch_norm_statistics_agree_between_ranks(tmp_path):
 
 
 def test_methods_that_cannot_run_data_parallel_say_so(tmp_path, monkeypatch):
-    from deepclust import _distributed
+    from deepclust.training import distributed as _distributed
 
     monkeypatch.setattr(_distributed, "world_size", lambda: 2)
     X, _ = worker.data()

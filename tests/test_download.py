@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from deepclust._download import DownloadError, fetch, sha256sum
+from deepclust.data.download import DownloadError, fetch, sha256sum
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -131,7 +131,7 @@ def test_offline_gives_a_clear_error(tmp_path):
 
 
 _FETCH = (
-    "import sys; from deepclust._download import fetch; "
+    "import sys; from deepclust.data.download import fetch; "
     "fetch(sys.argv[1], sys.argv[2], sys.argv[3]); print('ok')"
 )
 

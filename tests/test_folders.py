@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from deepclust._folders import read_folder
+from deepclust.data.folders import read_folder
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -69,7 +69,7 @@ def test_text_vocabulary_and_idf_carry_over(tmp_path):
 
 
 def test_check_inputs_accepts_every_reading_read_folder_makes(tmp_path):
-    from deepclust._folders import check_inputs
+    from deepclust.data.folders import check_inputs
 
     Image.fromarray(np.full((4, 6), 10, np.uint8), "L").save(tmp_path / "grey.png")
     _, _, grey = read_folder(tmp_path)
@@ -105,7 +105,7 @@ def test_check_inputs_accepts_every_reading_read_folder_makes(tmp_path):
     ({"kind": "text", "vocabulary": ["a", "b"], "idf": [1.0, float("nan")]}, "not finite positive numbers"),
 ])
 def test_check_inputs_names_the_source_and_the_fault(inputs, detail):
-    from deepclust._folders import check_inputs
+    from deepclust.data.folders import check_inputs
 
     with pytest.raises(ValueError, match="^'dir/inputs.json' is damaged: ") as raised:
         check_inputs(inputs, "'dir/inputs.json'")

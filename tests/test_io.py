@@ -11,7 +11,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 import deepclust
-import deepclust._io
+import deepclust.io
 from deepclust import DEC
 
 from .conftest import FAST
@@ -198,7 +198,7 @@ def test_load_garbage_raises_value_error(tmp_path):
 @pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
 def test_load_refuses_to_execute_code(tmp_path, payload_cls, writer):
     marker = tmp_path / "pwned"
-    evil = {"format": "deepclust-model", "format_version": deepclust._io.FORMAT_VERSION,
+    evil = {"format": "deepclust-model", "format_version": deepclust.io.FORMAT_VERSION,
             "config": payload_cls(marker)}
     path = tmp_path / "evil.pt"
     if writer == "torch.save":
@@ -364,15 +364,15 @@ def test_folder_inputs_are_kept_in_the_model_file(fitted, tmp_path):
     loaded with weights_only=True): a lone model.pt reads a new folder as at fit time."""
     dec, X = fitted
     inputs = {"kind": "text", "vocabulary": ["a", "b", "c", "d", "e", "f"], "idf": [1.0, 1.5, 2, 2, 1, 3]}
-    deepclust._io.save_model(dec, tmp_path / "m.pt", inputs=inputs)
-    loaded, read = deepclust._io.load_model(tmp_path / "m.pt")
+    deepclust.io.save_model(dec, tmp_path / "m.pt", inputs=inputs)
+    loaded, read = deepclust.io.load_model(tmp_path / "m.pt")
     assert read == inputs
     np.testing.assert_array_equal(loaded.predict(X), dec.predict(X))
     np.testing.assert_array_equal(deepclust.load(tmp_path / "m.pt").predict(X), dec.predict(X))
     dec.save(tmp_path / "plain.pt")  # a model fitted in Python records none
-    assert deepclust._io.load_model(tmp_path / "plain.pt")[1] is None
+    assert deepclust.io.load_model(tmp_path / "plain.pt")[1] is None
     # A record that does not give the model's features is refused.
-    deepclust._io.save_model(dec, tmp_path / "other.pt", inputs={**inputs, "vocabulary": ["a", "b"],
+    deepclust.io.save_model(dec, tmp_path / "other.pt", inputs={**inputs, "vocabulary": ["a", "b"],
                                                                   "idf": [1.0, 1.0]})
     with pytest.raises(ValueError, match="into 2 features, but the model takes 6: the file contradicts itself"):
         deepclust.load(tmp_path / "other.pt")

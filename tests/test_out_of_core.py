@@ -6,8 +6,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from deepclust import DEC, ShardedArray, autoencoder, load
-from deepclust._data import BatchSource, is_memory_mapped
+from deepclust import DEC, ShardedArray, load
+from deepclust.training import pretraining
+from deepclust.data.batches import BatchSource, is_memory_mapped
 from deepclust.metrics import adjusted_rand_score
 
 from .conftest import FAST, FAST_LAYERWISE
@@ -57,15 +58,15 @@ def test_layerwise_codes_computed_per_batch_when_too_large_to_keep(on_disk, monk
     X, mapped, y = on_disk
     data = mapped if kind == "memmap" else sp.csr_matrix(X)
     kept = DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE).fit(data)
-    monkeypatch.setattr(autoencoder, "CODES_IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(pretraining, "CODES_IN_MEMORY_BYTES", 0)
     built = []
-    original = autoencoder.MappedSource.__init__
+    original = pretraining.MappedSource.__init__
 
     def spy(self, *args, **kwargs):
         built.append(self)
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(autoencoder.MappedSource, "__init__", spy)
+    monkeypatch.setattr(pretraining.MappedSource, "__init__", spy)
     streamed = DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE).fit(data)
     assert len(built) == len(FAST_LAYERWISE["hidden_dims"]) + 1  # one per layer's codes
     assert np.mean(streamed.labels_ == kept.labels_) > 0.98

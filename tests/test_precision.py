@@ -6,16 +6,18 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 import deepclust
-from deepclust import DEC, _precision
-from deepclust._data import BatchSource
-from deepclust._precision import (
+from deepclust import DEC
+from deepclust.training import precision as _precision
+from deepclust.data.batches import BatchSource
+from deepclust.training.precision import (
     MIN_BFLOAT16_SPEEDUP,
     bfloat16_speedup,
     native_bfloat16,
     phase_dtypes,
     resolve_precision,
 )
-from deepclust.autoencoder import Autoencoder, pretrain_end_to_end
+from deepclust.nn.autoencoder import Autoencoder
+from deepclust.training.pretraining import pretrain_end_to_end
 
 from .conftest import FAST, FAST_LAYERWISE
 
@@ -61,7 +63,7 @@ def test_bfloat16_speedup_is_measured_once_per_thread_count():
 def test_mixed_precision_pretrains_in_float32_and_clusters_in_bfloat16(blobs, monkeypatch):
     X, _ = blobs
     # Whatever this CPU has: pretend it has native bfloat16 units, so "auto" means "mixed".
-    monkeypatch.setattr("deepclust._base.resolve_precision",
+    monkeypatch.setattr("deepclust.base.resolve_precision",
                         lambda precision, device: "mixed" if precision == "auto" else precision)
     fits = {p: DEC(n_clusters=3, random_state=0, precision=p, **FAST).fit(X)
             for p in ("auto", "float32", "bfloat16")}

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepclust._readers import read_labels, read_table
+from deepclust.data.readers import read_labels, read_table
 
 
 def test_each_kind_reads_the_same_table(tmp_path):
@@ -171,7 +171,7 @@ def test_ambiguous_or_wrong_label_files(tmp_path):
 def test_large_npy_files_stay_on_disk(tmp_path, monkeypatch):
     """Above MMAP_BYTES a .npy file is memory-mapped (fit reads it a batch at a time), unless it is
     stored column by column, which is loaded; small files are loaded as before."""
-    from deepclust import _readers
+    from deepclust.data import readers as _readers
 
     X = np.arange(24, dtype=np.float32).reshape(6, 4)
     np.save(tmp_path / "rows.npy", X)

@@ -9,7 +9,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from deepclust import DEC
-from deepclust._data import BatchSource, data_moments, dominant_feature
+from deepclust.data.batches import BatchSource, data_moments, dominant_feature
 from deepclust.datasets import load_digits
 from deepclust.metrics import adjusted_rand_score
 

@@ -17,7 +17,7 @@ from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
 from deepclust import DCN, DEC, IDEC, select_n_clusters
-from deepclust.dec import kl_divergence, target_distribution
+from deepclust.methods.dec import kl_divergence, target_distribution
 from deepclust.selection import (
     NClustersSelection,
     _drops,

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from deepclust import DEC, IDEC, ShardedArray
-from deepclust._checkpoint import data_fingerprint
-from deepclust._data import BatchSource
-from deepclust.shards import check_sharded
+from deepclust.training.checkpoint import data_fingerprint
+from deepclust.data.batches import BatchSource
+from deepclust.data.shards import check_sharded
 
 from .conftest import FAST
 
@@ -71,7 +71,7 @@ def test_indexing_matches_numpy(sharded):
 
 def test_many_shards_keep_few_files_open(sharded, monkeypatch):
     """Only a bounded number of shards stay memory-mapped (each map holds a file handle)."""
-    from deepclust import shards
+    from deepclust.data import shards
 
     X, S, _ = sharded
     monkeypatch.setattr(shards, "_OPEN_SHARDS", 2)
@@ -244,7 +244,7 @@ def test_parquet_shards_read_as_the_array_and_fit_the_same(blobs, tmp_path):
     """Parquet shards (several row groups each, one empty shard) are converted once into .npy files
     in the cache and read like .npy shards: the same rows, the same fit; a label column is left out
     with columns=, and read on its own with read_parquet_column."""
-    from deepclust.shards import read_parquet_column
+    from deepclust.data.shards import read_parquet_column
 
     X, y = blobs
     cuts = [0, 50, 50, 170, len(X)]

@@ -7,7 +7,7 @@ import pytest
 
 import deepclust
 from deepclust import DEC
-from deepclust._checkpoint import FILENAME
+from deepclust.training.checkpoint import FILENAME
 
 from .conftest import FAST
 from .test_checkpoint import END_TO_END, _position

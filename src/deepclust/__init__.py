@@ -12,13 +12,13 @@ from ._version import __version__
 
 # name -> (module, attribute or None for the module itself)
 _LAZY = {
-    "DEC": (".dec", "DEC"),
-    "IDEC": (".idec", "IDEC"),
-    "DCN": (".dcn", "DCN"),
-    "DBC": (".dbc", "DBC"),
+    "DEC": (".methods.dec", "DEC"),
+    "IDEC": (".methods.idec", "IDEC"),
+    "DCN": (".methods.dcn", "DCN"),
+    "DBC": (".methods.dbc", "DBC"),
     "select_n_clusters": (".selection", "select_n_clusters"),
-    "ShardedArray": (".shards", "ShardedArray"),
-    "load": ("._io", "load"),
+    "ShardedArray": (".data.shards", "ShardedArray"),
+    "load": (".io", "load"),
     "metrics": (".metrics", None),
 }
 
@@ -30,13 +30,13 @@ __all__ = ["DEC", "IDEC", "DCN", "DBC", "select_n_clusters", "ShardedArray", "lo
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from . import metrics
-    from ._io import load
-    from .dbc import DBC
-    from .dcn import DCN
-    from .dec import DEC
-    from .idec import IDEC
+    from .io import load
+    from .methods.dbc import DBC
+    from .methods.dcn import DCN
+    from .methods.dec import DEC
+    from .methods.idec import IDEC
     from .selection import select_n_clusters
-    from .shards import ShardedArray
+    from .data.shards import ShardedArray
 
 
 def __getattr__(name: str):

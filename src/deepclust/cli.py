@@ -24,7 +24,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ._atomic import atomic_file, check_writable
+from .data.atomic import atomic_file, check_writable
 
 
 def _demo(args) -> int:
@@ -104,8 +104,8 @@ def _read_data(data: str, label_column, inputs=None, image_size=None, model=None
     if not Path(data).exists():
         raise FileNotFoundError(f"{data!r} does not exist.")
     if Path(data).is_dir() and _is_shard_folder(Path(data)):
-        from ._readers import warn_label_like
-        from .shards import ShardedArray, feature_columns, read_parquet_column, shard_files
+        from .data.readers import warn_label_like
+        from .data.shards import ShardedArray, feature_columns, read_parquet_column, shard_files
 
         if inputs is not None:
             raise ValueError(f"The model was fitted on a folder of {inputs['kind']}; give such a folder, "
@@ -123,13 +123,13 @@ def _read_data(data: str, label_column, inputs=None, image_size=None, model=None
         y = read_parquet_column(files, label_column)  # checks every shard has it, before converting any
         return ShardedArray(files, columns=feature_columns(files[0], exclude=(label_column,))), y, None, None
     if Path(data).is_dir():
-        from ._folders import read_folder
+        from .data.folders import read_folder
 
         if label_column is not None:
             raise ValueError(f"--label-column does not apply to a folder ({data}): the labels of "
                              "a folder's files are the names of the subfolders holding them.")
         if model is not None and inputs is None:
-            from ._folders import folder_kind
+            from .data.folders import folder_kind
 
             raise ValueError(
                 f"{str(model)!r} has no record of how a folder was read at fit time, so the folder of "
@@ -143,7 +143,7 @@ def _read_data(data: str, label_column, inputs=None, image_size=None, model=None
                          f"not the file {data!r}.")
     if image_size is not None:
         raise ValueError(f"--image-size applies to a folder of images, not to the file {data!r}.")
-    from ._readers import read_table
+    from .data.readers import read_table
 
     X, y = read_table(data, label_column)
     return X, y, None, None
@@ -164,8 +164,8 @@ def _load_model(model: str, device):
     """
     import json
 
-    from ._folders import check_inputs
-    from ._io import load_model
+    from .data.folders import check_inputs
+    from .io import load_model
 
     dec, inputs = load_model(_model_path(model), device=device)
     if inputs is not None:
@@ -227,8 +227,8 @@ def _fit_into(args, out: Path) -> int:
     import numpy as np
 
     from . import DEC
-    from ._folders import describe
-    from ._io import save_model
+    from .data.folders import describe
+    from .io import save_model
 
     X, y, inputs, _ = _read_data(args.data, args.label_column, image_size=args.image_size)
     verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
@@ -371,7 +371,7 @@ def _writable_file(path: Path, option: str) -> None:
 
 
 def _report(args) -> int:
-    from ._folders import image_shape_of, terms_of
+    from .data.folders import image_shape_of, terms_of
 
     out = Path(args.out)
     _check_out(out, args.data, args.model)
@@ -393,7 +393,7 @@ def _report(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from ._readers import read_labels
+    from .data.readers import read_labels
 
     labels = read_labels(args.labels, args.labels_column)
     truth = read_labels(args.truth, args.truth_column)
@@ -411,8 +411,8 @@ EXPERIMENT_DATASETS = {"digits": "load_digits", "fashion-mnist": "load_fashion_m
 
 def _experiment(args) -> int:
     from . import datasets, experiments
-    from ._download import DownloadError
-    from .dec import DEC
+    from .data.download import DownloadError
+    from .methods.dec import DEC
 
     # every experiment sets these for each fit (k is the number of classes of the labels)
     taken = {"random_state", "snapshot_size", "n_clusters", "device"}
@@ -500,7 +500,7 @@ def _add_checkpoint_args(parser) -> None:
 def _check_checkpoint_args(parser, args) -> None:
     """``--resume`` continues the checkpoint in ``--checkpoint-dir``; without it, an existing
     checkpoint there is an error rather than silently reused."""
-    from ._checkpoint import FILENAME
+    from .training.checkpoint import FILENAME
 
     if args.checkpoint_dir is None:
         if args.resume:

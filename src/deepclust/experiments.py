@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import repeated
+from ._utils import repeated
 from .metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
 
 __all__ = [
@@ -81,7 +81,7 @@ def _check_data(X, y):
     """``(X, y)`` ready for the protocols: X a 2-D array or a CSR matrix, so that ``X[rows]``
     selects rows (NumPy arrays, memory-mapped ones included, and :class:`~deepclust.ShardedArray`
     are kept as they are, on disk; lists and DataFrames become arrays); y one label per row."""
-    from .shards import ShardedArray
+    from .data.shards import ShardedArray
 
     if sp.issparse(X):
         X = X.tocsr()
@@ -159,17 +159,17 @@ def _spectral(X, k: int, seed: int) -> np.ndarray:
 
 
 def _deep_estimators():
-    from .dbc import DBC
-    from .dcn import DCN
-    from .dec import DEC
-    from .idec import IDEC
+    from .methods.dbc import DBC
+    from .methods.dcn import DCN
+    from .methods.dec import DEC
+    from .methods.idec import IDEC
 
     return {"DEC": DEC, "IDEC": IDEC, "DCN": DCN, "DBC": DBC}
 
 
 def _samples_per_step(model, n: int) -> float:
     """Samples in an average SGD step: an epoch's last batch is smaller than batch_size."""
-    from ._data import batches_per_epoch
+    from .data.batches import batches_per_epoch
 
     return n / batches_per_epoch(n, model.batch_size)
 
@@ -286,7 +286,7 @@ def method_estimators(methods) -> list:
 def _pretrain(X, k: int, seed: int, params: dict, device: str, verbose: bool):
     """DEC's pretrained autoencoder and k-means on its embedding (``max_iter=0``): the AE + k-means
     row, and the network every method of the seed that starts from one copies."""
-    from .dec import DEC
+    from .methods.dec import DEC
 
     return DEC(k, random_state=seed, device=device, verbose=verbose, **{**params, "max_iter": 0}).fit(X)
 
@@ -440,7 +440,7 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
     parameter that is not a pretraining one (e.g. "update_interval", "lr", "alpha", "tol",
     "batch_size").
     """
-    from .dec import DEC
+    from .methods.dec import DEC
 
     if param in _PRETRAINING or param in _SET_WITH_SHARED_PRETRAINING or param not in DEC().get_params():
         raise ValueError(f"param={param!r} is not a clustering-phase parameter of DEC; use e.g. "
@@ -474,12 +474,10 @@ def robustness_sweep(X, y, *, param: str = "update_interval", values=tuple(10 * 
 
 
 def snapshot_accuracy(model, y) -> list[tuple[int, float]]:
-    """``(iteration, ACC)`` at every target update of a model fitted with ``snapshot_size > 0``,
-    the accuracy of the recorded rows ``model.snapshot_indices_`` of its training data."""
-    from .plotting import _snapshot_labels, _snapshots, _training_labels
+    """``(iteration, ACC)`` at every target update: :func:`deepclust.plotting.snapshot_accuracy`."""
+    from .plotting import snapshot_accuracy as accuracy
 
-    truth = _training_labels(model, y)[model.snapshot_indices_]
-    return [(int(s["iteration"]), cluster_accuracy(truth, _snapshot_labels(model, s))) for s in _snapshots(model)]
+    return accuracy(model, y)
 
 
 def accuracy_over_iterations(X, y, *, seeds=(0, 1, 2), n_clusters=None, snapshot_size: int = 10_000,
@@ -490,7 +488,7 @@ def accuracy_over_iterations(X, y, *, seeds=(0, 1, 2), n_clusters=None, snapshot
     whose embedding DEC records at every update; iteration 0 is the k-means initialisation (AE +
     k-means). Returns per seed the list of ``(iteration, acc)`` and the final ACC of all points.
     """
-    from .dec import DEC
+    from .methods.dec import DEC
 
     X, y = _check_data(X, y)
     k, seeds = _n_clusters(y, n_clusters), _seeds(seeds)
@@ -552,7 +550,7 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
     None with one seed), ``n_samples``, ``n_features``, ``n_clusters`` (the number of classes),
     ``n_splits``, ``validation_size`` and ``seeds``.
     """
-    from .dec import DEC
+    from .methods.dec import DEC
     from .selection import pool_selections, select_n_clusters
 
     params = _check_params(dec_params, {

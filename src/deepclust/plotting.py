@@ -36,7 +36,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .dec import squared_distances
+from .training.kmeans import squared_distances
 
 __all__ = [
     "cluster_exemplars",
@@ -237,6 +237,15 @@ def _snapshot_labels(model, snap: dict) -> np.ndarray:
         return model._soft_assign(z, centers).argmax(dim=1).numpy()
 
 
+def snapshot_accuracy(model, y) -> list[tuple[int, float]]:
+    """``(iteration, ACC)`` at every target update of a model fitted with ``snapshot_size > 0``,
+    the accuracy of the recorded rows ``model.snapshot_indices_`` of its training data."""
+    from .metrics import cluster_accuracy
+
+    truth = _training_labels(model, y)[model.snapshot_indices_]
+    return [(int(s["iteration"]), cluster_accuracy(truth, _snapshot_labels(model, s))) for s in _snapshots(model)]
+
+
 def _project(z: np.ndarray, method: str, random_state) -> np.ndarray:
     if z.shape[1] <= 2:
         return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
@@ -331,7 +340,6 @@ def training_curves(model, y=None):
     axes[1].set_xlabel("iteration")
     axes[1].set_ylabel(f"{model._loss_label()}\nmean over mini-batches")
     if panels == 3:
-        from .experiments import snapshot_accuracy
 
         axes[2].plot(*zip(*snapshot_accuracy(model, y)), marker=".", color="C2")
         axes[2].set_xlabel("iteration")

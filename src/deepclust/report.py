@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from . import plotting
-from ._atomic import atomic_file
+from .data.atomic import atomic_file
 from ._version import __version__
 
 __all__ = ["write_report"]

@@ -30,10 +30,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 from tqdm.auto import tqdm
 
-from ._checks import repeated
-from .dec import DEC
+from ._utils import repeated
+from .methods.dec import DEC
 from .metrics import normalized_mutual_info_score
-from .shards import ShardedArray, check_sharded
+from .data.shards import ShardedArray, check_sharded
 
 __all__ = ["NClustersSelection", "choose_n_clusters", "generalizability", "pool_selections", "select_n_clusters"]
 

@@ -2,7 +2,7 @@
 
 Files already on the machine are used as they are (each reader checks its format); only the
 files deepclust downloads itself are checked against the published checksums, by
-:func:`deepclust._download.fetch`.
+:func:`deepclust.data.download.fetch`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from .._download import DownloadError, fetch
+from ..data.download import DownloadError, fetch
 
 __all__ = ["DatasetNotFoundError", "Remote", "data_folder", "data_home", "locate", "readable"]
 
@@ -35,7 +35,7 @@ class DatasetNotFoundError(DownloadError, FileNotFoundError):
 class Remote(NamedTuple):
     """Where one file is published (mirrors, tried in turn) and its checksum.
 
-    ``checksum`` is ``"sha256:<hex>"`` or ``"md5:<hex>"`` (see :func:`deepclust._download.fetch`).
+    ``checksum`` is ``"sha256:<hex>"`` or ``"md5:<hex>"`` (see :func:`deepclust.data.download.fetch`).
     """
 
     urls: tuple[str, ...]
@@ -123,7 +123,7 @@ def locate(what: str, remotes: Mapping[str, Remote], folders: Sequence[Path], *,
     ------
     FileNotFoundError
         When files are missing and ``download`` is False, or when a download failed (then a
-        :class:`DatasetNotFoundError`, also a :class:`~deepclust._download.DownloadError`;
+        :class:`DatasetNotFoundError`, also a :class:`~deepclust.data.download.DownloadError`;
         downloads stop at the first file that fails). Either message names every file still
         missing and the folder to put them in.
     """

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from .._atomic import atomic_file
+from ..data.atomic import atomic_file
 from ._files import Remote, data_folder, locate, readable
 from ._scaling import scale_to_unit_energy
 

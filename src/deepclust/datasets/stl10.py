@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .._atomic import atomic_file
+from ..data.atomic import atomic_file
 from ._files import Remote, data_folder, locate
 from ._scaling import scale_to_unit_energy
 

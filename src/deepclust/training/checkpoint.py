@@ -30,9 +30,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._atomic import atomic_file, check_writable
-from ._io import _json_default
-from .shards import ShardedArray
+from ..data.atomic import atomic_file, check_writable
+from ..io import _json_default
+from ..data.shards import ShardedArray
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class Checkpointer:
             stale.unlink(missing_ok=True)
         if not self.path.exists():
             return None
-        from ._io import read_payload
+        from ..io import read_payload
 
         payload = read_payload(self.path, FORMAT, "deepclust checkpoint", CheckpointError,
                                ". Delete it to start afresh.")

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from . import _distributed as distributed
+from ..training import distributed
 from .shards import ShardedArray, check_block
 
 
@@ -31,7 +31,7 @@ class BatchSource:
     device : torch.device
         Where the batches are returned.
     check : bool, default=False
-        For a :class:`~deepclust.shards.ShardedArray`: check every block that
+        For a :class:`~deepclust.data.shards.ShardedArray`: check every block that
         :meth:`chunks` reads for values fitting would refuse (NaN, inf,
         beyond float32), so that a single pass both validates and uses the
         data (see ``check_sharded(scan=False)``).

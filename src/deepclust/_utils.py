@@ -1,8 +1,15 @@
-"""Where deepclust's warnings point: at the user's line that called into the package."""
+"""Small helpers shared by the package's modules: argument checks, where warnings point."""
 
 from __future__ import annotations
 
 import sys
+
+
+def repeated(values) -> list:
+    """The values that occur more than once in ``values``, sorted (empty when all are distinct)."""
+    values = list(values)
+    return sorted({v for v in values if values.count(v) > 1})
+
 
 # Frames of these packages lie between a user's call and deepclust's warning (fit_predict,
 # fit_transform, a Pipeline): the warning skips them too.

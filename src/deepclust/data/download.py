@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ._atomic import atomic_file
+from .atomic import atomic_file
 
 __all__ = ["DownloadError", "fetch", "sha256sum"]
 

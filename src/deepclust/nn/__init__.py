@@ -1,0 +1,1 @@
+"""The networks the methods train: the MLP and convolutional autoencoders."""

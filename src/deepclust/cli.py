@@ -226,23 +226,34 @@ def _fit_into(args, out: Path) -> int:
 
     import numpy as np
 
-    from . import DEC
+    from . import registry
     from .data.folders import describe
     from .io import save_model
 
+    cls = registry.get(args.method)
     X, y, inputs, _ = _read_data(args.data, args.label_column, image_size=args.image_size)
     verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
+    takes = set(cls._get_param_names())
     params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": verbose,
-              "device": args.device, "precision": args.precision, "snapshot_size": args.snapshots}
-    if args.pretrain is not None:
-        params["pretrain"] = args.pretrain
-    if args.max_iter is not None:
-        params["max_iter"] = args.max_iter
-    if args.checkpoint_dir is not None:
-        params["checkpoint_dir"] = args.checkpoint_dir
-    params.update(_estimator_params(args.param, DEC, params))
+              "device": args.device, "precision": args.precision}
+    if "snapshot_size" in takes:
+        params["snapshot_size"] = args.snapshots
+    for option, name, value in (("--pretrain", "pretrain", args.pretrain), ("--max-iter", "max_iter", args.max_iter),
+                                ("--checkpoint-dir", "checkpoint_dir", args.checkpoint_dir)):
+        if value is None:
+            continue
+        if name not in takes:
+            raise ValueError(f"{option}: {args.method} has no {name} parameter; leave the option out.")
+        params[name] = value
+    params.update(_estimator_params(args.param, cls, params))
+    shape = inputs.get("image_shape") if inputs and inputs.get("kind") == "images" else None
+    if shape is not None and "image_shape" in takes and "image_shape" not in params:
+        if len(shape) == 3 and shape[-1] != 1:
+            raise ValueError(f"{args.method} takes images as rows flattened channels first, and a folder of "
+                             f"colour images is read channels last; convert them to grey, or use DEC.")
+        params["image_shape"] = (1, int(shape[0]), int(shape[1]))  # one channel: the same order
     start = time.perf_counter()
-    dec = DEC(**params).fit(X)
+    dec = cls(**params).fit(X)
     seconds = time.perf_counter() - start
     save_model(dec, out / "model.pt", inputs=inputs)  # a lone model.pt still reads a folder the same way
     if inputs is not None:  # also beside it, for an older deepclust and for people
@@ -251,11 +262,12 @@ def _fit_into(args, out: Path) -> int:
         (out / _INPUTS).unlink()
     sizes = [int(c) for c in np.bincount(dec.labels_, minlength=args.n_clusters)]
     summary = {"data": str(args.data), "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
-               "n_clusters": args.n_clusters, "cluster_sizes": sizes, "n_iter": dec.n_iter_,
+               "method": args.method, "n_clusters": args.n_clusters, "cluster_sizes": sizes,
+               "n_iter": getattr(dec, "n_iter_", None),
                "seconds": round(seconds, 2)}
     _write_text(out / "fit.json", json.dumps(summary, indent=1) + "\n")
-    print(f"clustered {describe(inputs, X.shape[0])} ({X.shape[1]} features) into {args.n_clusters} "
-          f"clusters in {seconds:.1f} s; model saved to {out / 'model.pt'}")
+    print(f"{args.method} clustered {describe(inputs, X.shape[0])} ({X.shape[1]} features) into "
+          f"{args.n_clusters} clusters in {seconds:.1f} s; model saved to {out / 'model.pt'}")
     print("cluster sizes: " + " ".join(str(c) for c in sizes))
     if y is not None:
         what = repr(args.label_column) if args.label_column else "the subfolder names"
@@ -544,7 +556,17 @@ def main(argv=None) -> int:
                       help="record the embedding of N points over training for the report (default 1000)")
     _add_checkpoint_args(demo)
 
-    fit = sub.add_parser("fit", help="cluster the rows of a data file with DEC and save the model")
+    from . import registry
+
+    fit = sub.add_parser(
+        "fit", help="cluster the rows of a data file with a method (DEC by default) and save the model",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="methods (--method):\n" + "\n".join(f"  {name:<6} {registry.SUMMARIES[name]}"
+                                                      for name in registry.names())
+        + "\n\nEach method's own parameters go through --param NAME=VALUE (its docstring lists them:\n"
+          "python -c 'import deepclust; help(deepclust.IDEC)').")
+    fit.add_argument("--method", choices=registry.names(), default="DEC",
+                     help="the clustering method (default DEC; listed below)")
     fit.add_argument("data", help="a .npy, .npz, .csv or .parquet file of numeric features, a folder "
                                   "of .npy or .parquet shards (one table split by rows, in natural name order, "
                                   "read memory-mapped a batch at a time, as is a .npy file over 1 GiB; parquet "
@@ -558,9 +580,9 @@ def main(argv=None) -> int:
                      help="a column (or .npz array) of true labels: kept out of the fit, used only "
                           "to print ACC / NMI / ARI")
     fit.add_argument("--pretrain", choices=["layerwise", "end-to-end"], default=None,
-                     help="pretraining scheme (default: DEC's, layer-wise)")
+                     help="pretraining scheme (default: the method's; DEC's is layer-wise)")
     fit.add_argument("--max-iter", type=_count, default=None, metavar="N",
-                     help="override DEC's max_iter")
+                     help="override the method's max_iter")
     fit.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
     fit.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
     fit.add_argument("--image-size", type=_positive, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"),
@@ -572,7 +594,7 @@ def main(argv=None) -> int:
                      help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 "
                           "clustering steps on a CPU whose bfloat16 units measure 1.5 times as fast as float32)")
     fit.add_argument("--param", action="append", metavar="NAME=VALUE",
-                     help="any other DEC parameter, e.g. --param batch_size=128 --param "
+                     help="any other parameter of the method, e.g. --param batch_size=128 --param "
                           "hidden_dims='(500, 500, 2000)' (repeatable; values are Python literals)")
     fit.add_argument("--verbose", action="store_true", default=None,
                      help="show progress bars (the default when stderr is a terminal)")

@@ -592,7 +592,8 @@ def main(argv=None) -> int:
                           "(default 1000; 0 for none)")
     fit.add_argument("--precision", choices=["auto", "float32", "bfloat16", "mixed"], default="auto",
                      help="arithmetic of the training steps (default: DEC's 'auto', bfloat16 "
-                          "clustering steps on a CPU whose bfloat16 units measure 1.5 times as fast as float32)")
+                          "clustering steps on a CPU whose bfloat16 units measure at least 1.5 times as "
+                          "fast as float32)")
     fit.add_argument("--param", action="append", metavar="NAME=VALUE",
                      help="any other parameter of the method, e.g. --param batch_size=128 --param "
                           "hidden_dims='(500, 500, 2000)' (repeatable; values are Python literals)")
@@ -638,9 +639,9 @@ def main(argv=None) -> int:
                                  "over one setting; iterations: Figure 5 (f), ACC over the clustering phase; "
                                  "select-k: Figure 6, generalizability G and NMI over k and the k "
                                  "select_n_clusters chooses (every k of every split and seed trains DEC's "
-                                 "max_iter, 10,000 by default: about half an hour a seed on digits on one "
-                                 "thread; set --param max_iter=N and --seeds for the time you have; with several "
-                                 "--seeds their splits are also pooled into one choice)")
+                                 "max_iter, 10,000 by default, so it takes far longer than one fit; timings in "
+                                 "benchmarks/RESULTS.md; set --param max_iter=N and --seeds for the time you "
+                                 "have; with several --seeds their splits are also pooled into one choice)")
     experiment.add_argument("--datasets", nargs="+", choices=sorted(EXPERIMENT_DATASETS), default=["digits"],
                             help="datasets of deepclust.datasets (default: digits); one whose files are "
                                  "missing and cannot be downloaded is skipped with a message")

@@ -534,8 +534,8 @@ def generalizability_study(X, y, *, candidates=None, seeds=(0,), n_splits: int =
     dec_params : dict, default=None
         DEC settings other than its defaults, for every fit; ``n_clusters``, ``tol`` and
         ``random_state`` are set by the selection itself. Every k trains for DEC's ``max_iter``
-        (10,000 by default): on digits about half an hour a seed on one CPU thread
-        (``benchmarks/RESULTS.md``), so set ``max_iter`` for the time you have.
+        (10,000 by default), for every k of every split, which takes far longer than a single
+        fit (timings in ``benchmarks/RESULTS.md``), so set ``max_iter`` for the time you have.
     device, verbose
         For DEC, and a progress bar over the fits.
     log : callable, default=None

@@ -219,61 +219,45 @@ def select_n_clusters(
     -----
     Every k is fitted on the training half of X only, and for exactly
     ``max_iter`` iterations: with DEC's default of 10,000 that is several
-    times what a fit stopping at ``tol`` runs on small data, about two
-    minutes a k on 700 training points and one CPU thread. Set the
+    times what a fit stopping at ``tol`` runs on small data, so a selection
+    costs minutes per k even on a few hundred training points. Set the
     estimator's ``max_iter`` for the time you have, but fewer iterations
-    chose worse on the blobs below: the drop just after the true k grows
-    with training faster than the ones beyond it, and at 5,000 iterations
-    the rule found the true k in 1 of 4 cases where at 10,000 it found 3.
-    More helped little: on eight other cases, 20,000 iterations found it
-    in 6 and 10,000 in 5, for twice the time.
+    chose worse on the benchmark's blobs: the drop just after the true k
+    grows with training faster than the ones beyond it. More iterations
+    helped little for the extra time.
 
-    How often it finds k, measured with ``benchmarks/select_n_clusters.py
+    How often it finds k is measured with ``benchmarks/select_n_clusters.py
     --max-iter 10000`` (DEC's defaults with a shortened pretraining, two
-    50 / 50 splits, one CPU thread; ``benchmarks/RESULTS.md`` has every
-    table and ``benchmarks/records/select_n_clusters`` the runs):
+    50 / 50 splits, one CPU thread); ``benchmarks/RESULTS.md`` has every
+    table and ``benchmarks/records/select_n_clusters`` the runs. In short:
 
-    - On 1,400 Gaussian blobs embedded non-linearly in 100 dimensions
-      (candidates 2..12), G stays at 0.9 to 1.0 up to the true k, drops
-      just after it, and goes on falling beyond it. On the eight cases the
-      settings were chosen and revisited on (k = 5 and 7, seeds 0 to 3)
-      the rule chose 5, 6, 5, 5 and 11, 6, 7, 7: the true k in 5; on the
-      sixteen cases measured after the settings were fixed (seeds 4 to
-      11) 5, 5, 5, 5, 5, 6, 5, 4 and 7, 4, 7, 7, 7, 7, 7, 6: the true k
-      in 12, and 17 of the 24 in all. A wrong choice comes either from
-      another drop as large as the one after the true k (each split's G
-      is noisy to 0.01 to 0.07), or from close centres that DEC merges
-      (below). The warning flags many of the first kind, not every one
-      (k = 5 seed 9 chose 6, both splits agreeing, without it). On k = 7
-      seed 1 two of the latent centres are 2.2 standard deviations apart,
-      and the clustering is best at 6 by NMI too; on k = 7 seed 5 three
-      are 3.4 to 5.7 apart, and it chose 4 (the warning named 7); on
-      seed 11 two are 3.1 apart, DEC merged them, and it chose 4 and 6,
-      where NMI is highest too, without a warning.
-    - On scikit-learn's digits (candidates 5..15) G is flat at every k
-      (0.76 to 0.80 at 4,000 iterations; 0.64 to 0.66 from k = 6 at
-      10,000): on 900 training points the network overfits alike at every
-      k. The rule chose 10, 10 and 9 on seeds 0 to 2 (seed 2 with four
-      splits), each by a drop within the noise (the warning fires).
-    - Tried on the development cases and not adopted: four splits (the
-      true k in 6 of the 8, but it lost a case that two splits got
-      right); five times the points (3 of 8 at 4,000 iterations: 3,500
-      training points are overfitted far less than 700, and the drop
-      shrinks with the noise); the first drop above the splits' noise (it
-      chose 2 and 4 on two cases); the highest G, the previous rule (2
-      and 3 on the seed-0 blobs); on the sixteen two-split runs, a
-      two-segment line fitted to G (0 of 16) and the largest second
-      difference of G (9 of 16, the largest drop 11). Averaging G over
-      the second half of training was measured and dropped: each split's
-      G falls along a smooth curve as training goes on (residual standard
-      deviation 0.0013 at most), so the noise is in the splits, not where
-      training stops; it chose as the last reading on four cases.
+    - On Gaussian blobs embedded non-linearly in 100 dimensions, G stays
+      level up to the true k, drops just after it, and goes on falling
+      beyond it; the rule found the true k in most cases, both on the
+      cases the settings were chosen on and on those measured after they
+      were fixed. A wrong choice comes either from another drop as large
+      as the one after the true k (each split's G is noisy), or from
+      close centres that DEC merges, where the clustering is often best
+      at the smaller k by NMI too. The warning flags many of the first
+      kind, not every one.
+    - On scikit-learn's digits G is flat at every k: on a few hundred
+      training points the network overfits alike at every k, so the rule
+      chose near the true k only by drops within the noise (the warning
+      fires).
+    - Tried on the development cases and not adopted: four splits (they
+      found the true k a little more often but lost a case that two
+      splits got right), more points (larger training sets are overfitted
+      less, and the drop shrinks with the noise), the first drop above the
+      splits' noise, the highest G (the previous rule), a two-segment line
+      fitted to G, and the largest second difference of G. Averaging G
+      over the second half of training was measured and dropped: each
+      split's G falls along a smooth curve as training goes on, so the
+      noise is in the splits, not where training stops.
     - The noise warning flags a choice made by noise, not every wrong one:
       the blobs' wrong choices came from drops above their splits' noise.
       With two splits the runner-up warning fires on most choices at this
-      size (18 of 24 blob runs, right and wrong, though on only one of
-      the eight read at 10,000 iterations on seeds 8 to 11); its message,
-      with each split's G, is what to read.
+      size, right and wrong; its message, with each split's G, is what to
+      read.
 
     The paper measured G on MNIST's 70,000 points; on a few thousand, read
     the table, with each split's G and the ``drop`` column, as a

@@ -144,8 +144,8 @@ def map_chunks(source: BatchSource, fn, rows: int) -> torch.Tensor:
 
     The result is written into one tensor allocated at the first block: concatenating a list of
     block outputs at the end would leave each small output between the blocks' large temporaries,
-    and on glibc the process's memory then grows with the number of samples (measured: +0.8 GB
-    for the embedding of 100,000 rows of 2,000 features).
+    and on glibc the process's memory then grows with the number of samples (by a large fraction
+    of the output's own size).
     """
     out, start = None, 0
     for x in source.chunks(rows):

@@ -66,12 +66,10 @@ class DBC(DEC):
         step computes q of augmented images against the target p of the
         clean ones. Full-data passes (p, ``predict``, ``transform``) use the
         images as given. Needs images at least 2 pixels high and wide.
-        On Fashion-MNIST it is no reliable gain (``benchmarks/RESULTS.md``):
-        with 20 epochs of pretraining, ACC / NMI 0.554 / 0.625 (seed 0; 0.570
-        / 0.636 and 0.530 / 0.612 on seeds 0 and 1 in a scratch loop),
-        against 0.560 / 0.623 and 0.558 / 0.622 for the default (seeds 0 and
-        1). In a short run on 8 x 8 digits it
-        lowered ACC (0.737 against 0.821): a shift of 10% is most of a pixel.
+        It is off by default because it was no reliable gain on
+        Fashion-MNIST (within the seed-to-seed spread of the default) and
+        lowered the accuracy on 8 x 8 digits, where a shift of 10% is most
+        of a pixel (``benchmarks/RESULTS.md``).
     embedding_dim : int, default=10
         Dimension of the embedding.
     pretrain : {"end-to-end"}, default="end-to-end"

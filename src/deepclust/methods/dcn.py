@@ -70,8 +70,8 @@ class DCN(CentroidClusterer):
         Its learning rate. The centroids follow the embedding only by running
         means, so a network that moves fast leaves them behind: on digits,
         Adam at 1e-3 (the reimplementations' rate) left clusters empty and
-        never settled, while 1e-4 kept every cluster (benchmark, 3 seeds: ACC
-        0.829 ± 0.002 against 0.605 ± 0.051; ``benchmarks/RESULTS.md``).
+        never settled, while 1e-4 kept every cluster and clustered far
+        better (``benchmarks/RESULTS.md``).
     momentum : float, default=0.9
         SGD momentum; unused by Adam.
     update_interval : int or "auto", default="auto"

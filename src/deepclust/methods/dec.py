@@ -109,28 +109,21 @@ class DEC(CentroidClusterer):
           reconstruction error for ``pretrain_epochs`` epochs, with Adam or
           SGD (``pretrain_optimizer``).
 
-        The default is "layerwise": with its "auto" schedule it gave the
-        better clustering on both our benchmarks at a comparable cost
-        (``benchmarks/RESULTS.md``; mean ± std of 3 seeds on a 2-core CPU).
-        Digits: DEC 0.855 ± 0.002 ACC in a 52 s float32 pipeline (20 s
-        with the "mixed" precision), against 0.813 ± 0.006 in 45 s
-        end-to-end with Adam (100 end-to-end epochs at batch 128 reached
-        0.825). Fashion-MNIST: 0.576 ± 0.002 ACC, 0.629 ± 0.001 NMI,
-        against 0.561 ± 0.070 and 0.619 ± 0.034 end-to-end with Adam (a
-        thirtieth of the seed-to-seed spread), the pipelines taking 15.5 to
-        16 minutes against 19 to 23 minutes on the seeds that ran alone.
-        End-to-end SGD for 300 epochs (``pretrain_optimizer="sgd"``,
+        The default is "layerwise": with its "auto" schedule it clustered
+        better on both benchmark datasets (digits and Fashion-MNIST) at a
+        comparable cost, and varied far less from seed to seed than
+        end-to-end Adam, whose spread comes from the autoencoder. End-to-end
+        SGD for 300 epochs (``pretrain_optimizer="sgd"``,
         ``pretrain_epochs="auto"``) gave an autoencoder as good as the
-        layer-wise one on Fashion-MNIST (AE + k-means 0.574 / 0.629, seed 0)
-        but DEC 0.565 / 0.620 from it, at about 19 minutes of pretraining.
-        End-to-end Adam copes better with data dominated by an offset common
-        to every sample (see Notes). Both are ignored when ``autoencoder``
+        layer-wise one but a worse DEC from it, for longer pretraining. The
+        figures are in ``benchmarks/RESULTS.md``. End-to-end Adam copes
+        better with data dominated by an offset common to every sample (see
+        Notes). Both are ignored when ``autoencoder``
         is given.
     pretrain_epochs : int or "auto", default=50
         Epochs of end-to-end pretraining. "auto" is DEC-keras's 300 epochs,
-        at least 4,000 iterations and at most the paper's 100,000: 4,000
-        iterations (500 epochs of 8 batches) on digits, 82,200 on
-        Fashion-MNIST.
+        at least 4,000 iterations and at most the paper's 100,000; the
+        counts it resolves to are in ``pretrain_schedule_``.
     pretrain_lr : float or "auto", default="auto"
         Learning rate of end-to-end pretraining; "auto" is 1e-3 for Adam
         and 0.2 for SGD.
@@ -143,14 +136,16 @@ class DEC(CentroidClusterer):
     layerwise_iter : int or "auto", default="auto"
         Iterations per layer of layer-wise pretraining (paper: 50,000).
         "auto" is 7 epochs, at least 200 iterations and at most the paper's
-        50,000: 200 on digits, 1,918 on Fashion-MNIST's 70,000 images.
+        50,000: the minimum on small data such as digits, seven epochs on
+        larger data such as Fashion-MNIST (``layerwise_schedule_`` holds
+        the resolved count).
     finetune_iter : int or "auto", default="auto"
         Iterations of fine-tuning after layer-wise pretraining (paper:
         100,000). "auto" is 42 epochs, at least 400 iterations and at most
-        the paper's 100,000: 400 on digits, 11,508 on Fashion-MNIST. The
-        paper's full schedule (300,000 iterations) takes hours on a CPU; the
-        "auto" one keeps the whole fit within about a minute on digits and
-        half an hour on Fashion-MNIST on a 2-core CPU.
+        the paper's 100,000. The paper's full schedule (300,000 iterations)
+        takes hours on a CPU; the "auto" one scales with the data instead,
+        so that a fit on a small CPU takes minutes, not hours (timings in
+        ``benchmarks/RESULTS.md``).
     layerwise_lr : float or "auto", default="auto"
         Initial SGD learning rate of layer-wise pretraining (paper: 0.1).
         "auto" is ``min(0.01, 0.4 / d)`` for d features. The network sees
@@ -158,14 +153,13 @@ class DEC(CentroidClusterer):
         see Notes), and the paper's (1/2)||x - y||^2 loss sums over the
         features, so its gradient grows with d and the rate that trains the
         network shrinks accordingly; deeper layers and fine-tuning use the
-        same rate. Measured (``benchmarks/RESULTS.md``): 0.1 killed every
-        unit of the first layer on digits (64 features) and made the first
-        layer diverge on Fashion-MNIST (784). On Fashion-MNIST 0.01 left 98%
-        of the first layer's units dead and 1/784 trained the layers but
-        diverged in fine-tuning, while 0.0005 (about 0.4/784) trained the
-        whole network; on digits 0.4/64 gave DEC 0.849 ACC against 0.834 at
-        0.01. A layer whose units all die raises ``FloatingPointError``; one
-        with 90% or more dead units warns.
+        same rate. The paper's 0.1 killed the first layer's units or made it
+        diverge on both benchmark datasets, and 0.01 left most of
+        Fashion-MNIST's first layer dead, while 0.4 / d trained the whole
+        network there and clustered digits better than 0.01 (the runs are in
+        ``benchmarks/RESULTS.md`` and its history). A layer whose units all
+        die raises ``FloatingPointError``; one with 90% or more dead units
+        warns.
     layerwise_lr_step : int or "auto", default="auto"
         The layer-wise learning rate is divided by 10 every this many
         iterations, counted afresh in each layer and in fine-tuning (paper:
@@ -173,10 +167,10 @@ class DEC(CentroidClusterer):
         of the fine-tuning's, whichever is larger, at most 20,000. With the
         "auto" iteration counts each layer then trains at one rate (up to the
         paper's cap) and fine-tuning anneals once, for its last quarter, where
-        it is longer than two layers' worth (Fashion-MNIST: 11,508
-        iterations, step at 8,631; digits: 400, no step). A step after each
-        third of fine-tuning, tried first, left Fashion-MNIST's
-        reconstruction loss flat (25.6 -> 25.2) for the last two thirds.
+        it is longer than two layers' worth (on small data such as digits
+        it does not anneal at all). A step after each third of
+        fine-tuning, tried first, left Fashion-MNIST's reconstruction loss
+        almost flat for the last two thirds.
     dropout : float, default=0.2
         Corruption rate of the denoising autoencoders (paper: 20%).
     autoencoder : Autoencoder, default=None
@@ -202,8 +196,9 @@ class DEC(CentroidClusterer):
         the paper found 40 near-optimal on every dataset (section 5.1), and
         its code used 160 on MNIST, where half an epoch is 137; on large data
         half an epoch keeps the cost of the full-data pass small beside the
-        training. On digits, 40 instead of half an epoch (4 iterations) raised
-        DEC's accuracy from 0.77 to 0.81 (mean of 3 seeds).
+        training. The floor of 40 matters on small data: on digits half an
+        epoch is a few iterations, and updating the target that often
+        clustered clearly worse than every 40.
     lr : float, default=0.01
         SGD learning rate of the clustering phase (paper: 0.01).
     momentum : float, default=0.9
@@ -230,18 +225,17 @@ class DEC(CentroidClusterer):
         ``predict``) stay float32 either way. "mixed" runs only the
         clustering phase's steps in bfloat16. "auto" resolves to "mixed" on a
         CPU with native bfloat16 units (AVX512-BF16 or AMX) whose bfloat16
-        matrix products measure, once per process (about 0.2 s), at least
+        matrix products measure, once per process (a short probe), at least
         1.5 times as fast as float32 ones: the clustering phase's steps in
         bfloat16 and pretraining in float32. It resolves to "float32"
         elsewhere: on CPUs that report bfloat16 units but multiply bfloat16
-        more slowly (measured: an Intel Xeon without AMX), and on GPUs (not
-        measured yet; explicit "bfloat16" works there too). ``precision_``
-        says what was used; pass it explicitly for the same arithmetic on
-        every machine. Measured on a 2-core AMD EPYC with AVX512-BF16
-        (``benchmarks/RESULTS.md``, digits, 3 seeds): bfloat16 clustering
-        steps ran twice as fast and gave the same labels' quality, while
-        bfloat16 pretraining, 2.5 times faster, lowered DEC's accuracy from
-        0.856 ± 0.003 to 0.845 ± 0.010.
+        more slowly (such as some Intel Xeons without AMX), and on GPUs
+        (not benchmarked yet; explicit "bfloat16" works there too).
+        ``precision_`` says what was used; pass it explicitly for the same
+        arithmetic on every machine. Why "mixed" and not "bfloat16": on a
+        CPU with fast bfloat16 units, bfloat16 clustering steps were faster
+        and clustered as well as float32, while bfloat16 pretraining, faster
+        still, lowered DEC's accuracy (``benchmarks/RESULTS.md``).
     checkpoint_dir : str, path-like or None, default=None
         Directory where the fit keeps a checkpoint of its whole training
         state (``checkpoint.pt``): network, centroids, optimiser, random

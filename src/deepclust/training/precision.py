@@ -23,12 +23,11 @@ logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "float32", "bfloat16", "mixed")
 
 # "auto" trains in bfloat16 only where bfloat16 matrix products measure at least this many times
-# as fast as float32 ones. Measured (benchmarks/RESULTS.md): on a 2-core AMD EPYC with
-# AVX512-BF16, torch.mm ran 3.7 times as fast in bfloat16 (782 against 209 GFLOP/s) and DEC's
-# clustering phase 1.4 times as fast; on a 2-core Intel Xeon that reports AVX512-BF16 but not AMX
-# (family 6, model 207) this probe gave 0.53-0.65 with one or two threads, and a training step of
-# DEC's encoder ran at 0.6 times its float32 speed. 1.5 keeps well clear of the slow side and
-# accepts a CPU whose gain at DEC's layer sizes is smaller than at 4096^3.
+# as fast as float32 ones. The CPUs benchmarked so far fall far to either side of it: those with
+# fast bfloat16 units multiply several times as fast in bfloat16, while one that reports
+# AVX512-BF16 without AMX multiplies more slowly than in float32 (benchmarks/RESULTS.md). 1.5
+# keeps well clear of the slow side and accepts a CPU whose gain at DEC's layer sizes is smaller
+# than at large sizes.
 MIN_BFLOAT16_SPEEDUP = 1.5
 
 
@@ -48,8 +47,8 @@ def bfloat16_speedup(threads: int) -> float:
 
     Times the product of DEC's widest layer (a batch of 256 by 500 -> 2,000),
     the best of 5 in each dtype after a warm-up, the two dtypes interleaved so
-    that a busy machine slows both alike. Takes about 0.2 s; measured once per
-    process and thread count. A CPU's bfloat16 flags alone do not say it is
+    that a busy machine slows both alike. A fraction of a second; measured
+    once per process and thread count. A CPU's bfloat16 flags alone do not say it is
     faster: some report AVX512-BF16 and still multiply bfloat16 more slowly
     than float32.
     """
@@ -77,16 +76,14 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     "auto" is "mixed" on a CPU with native bfloat16 units whose bfloat16
     matrix products measure at least ``MIN_BFLOAT16_SPEEDUP`` (1.5) times as
     fast as float32 ones (:func:`bfloat16_speedup`): the clustering phase's
-    steps in bfloat16, where they ran 1.4 times as fast and gave the same
-    clustering as float32, and pretraining in float32, because bfloat16
-    pretraining lowered DEC's accuracy on digits (``benchmarks/RESULTS.md``).
-    Elsewhere "auto" is "float32": on GPUs it has not been measured yet, and
-    without fast bfloat16 units bfloat16 is slower. The speedups measured so
-    far are far from the threshold on either side (3.7 for large products on
-    an AMD EPYC, where this probe has not been run yet; 0.53-0.65 over
-    repeated probes on an Intel Xeon), so the choice should not change from
-    run to run on one machine; pass "float32" or "mixed" to fix it across
-    machines.
+    steps in bfloat16, where they ran faster and gave the same clustering as
+    float32, and pretraining in float32, because bfloat16 pretraining
+    lowered DEC's accuracy on digits (``benchmarks/RESULTS.md``). Elsewhere
+    "auto" is "float32": on GPUs it has not been benchmarked yet, and without
+    fast bfloat16 units bfloat16 is slower. The speedups recorded so far
+    are far from the threshold on either side (``benchmarks/RESULTS.md``),
+    so the choice should not change from run to run on one machine; pass
+    "float32" or "mixed" to fix it across machines.
     """
     if precision in ("float32", "bfloat16", "mixed"):
         return precision

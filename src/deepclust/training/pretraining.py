@@ -184,9 +184,8 @@ class _Stages:
 
 def adam(params, lr: float) -> torch.optim.Adam:
     """Adam at ``lr``, with PyTorch's fused kernel where this torch has one for the parameters'
-    device: the same update up to rounding, a fifth of the for-loop version's time on CPU (the
-    step of the d-500-500-2000-10 autoencoder, fp32: 3.9 against 18.6 ms; see
-    ``benchmarks/RESULTS.md``)."""
+    device: the same update up to rounding, in a fraction of the for-loop version's time on CPU
+    (see ``benchmarks/RESULTS.md``)."""
     params = list(params)
     try:
         return torch.optim.Adam(params, lr=lr, fused=True)

@@ -56,6 +56,7 @@ def test_the_package_and_the_help_load_no_heavy_library_until_used():
         assert DEC is deepclust.dec.DEC and deepclust.metrics.cluster_accuracy and 'torch' in sys.modules
         assert all(hasattr(deepclust, name) for name in deepclust.__all__)
         assert deepclust.autoencoder.Autoencoder and deepclust.datasets.load_digits
+        assert 'pooch' not in sys.modules and 'requests' not in sys.modules  # imported only to download
         try:
             deepclust.no_such_name
         except AttributeError as error:

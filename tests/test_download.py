@@ -149,3 +149,31 @@ def test_two_processes_downloading_at_once_leave_one_good_file(server, tmp_path)
     assert not httpd.together.broken
     assert target.read_bytes() == PAYLOAD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.gz"]
+
+
+@pytest.mark.parametrize("route", ["/cut", "/missing", "offline"])
+def test_a_failed_download_is_one_plain_line(server, tmp_path, route):
+    _, url = server
+    if route == "offline":
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            url, route = f"http://127.0.0.1:{sock.getsockname()[1]}", "/good"
+    with pytest.raises(DownloadError) as info:
+        fetch(f"{url}{route}", tmp_path / "file.gz", DIGEST, timeout=5)
+    message = str(info.value)
+    assert "\n" not in message and "((" not in message and "object at 0x" not in message, message
+    assert message.startswith(f"Could not download {url}{route} (")
+
+
+def test_a_download_gets_a_plain_mode_and_a_progress_bar_only_when_asked(server, tmp_path, capfd):
+    import os
+    import stat
+
+    _, url = server
+    fetch(f"{url}/good", tmp_path / "quiet.gz", DIGEST)  # stderr is not a terminal: no bar, no log
+    assert capfd.readouterr().err == ""
+    path = fetch(f"{url}/good", tmp_path / "file.gz", DIGEST, progress=True)
+    assert "100%" in capfd.readouterr().err
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not the temporary file's 0600

@@ -70,19 +70,6 @@ def _check_float32_range(X):
     return X
 
 
-def finite_rows(t: torch.Tensor, what: str) -> torch.Tensor:
-    """``t``, or a ValueError naming the rows of X whose ``what`` overflowed float32."""
-    bad = ~torch.isfinite(t).all(dim=1)
-    if bool(bad.any()):
-        rows = torch.nonzero(bad).flatten()[:5].tolist()
-        raise ValueError(
-            f"The {what} of {int(bad.sum())} row(s) of X (e.g. rows {rows}) is not finite: their "
-            "values are so far from the training data's that they overflow the network's float32 "
-            "arithmetic. Scale X like the training data (e.g. with the same StandardScaler)."
-        )
-    return t
-
-
 @dataclass
 class FitRun:
     """What the contract prepared for a recipe's ``_fit_recipe``."""
@@ -111,6 +98,10 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     # Whether the method trains data-parallel under torch.distributed (see training/distributed.py).
     _supports_distributed = True
+    # Settings that fit a few hundred points in about a second (tests/test_battery.py's), and the
+    # scikit-learn checks a method is expected to fail, each with its reason.
+    _test_params: dict = {}
+    _expected_failed_checks: dict = {}
     # What deepclust.io saves: the network (with a config()), arrays, JSON attributes and their types.
     _saved_network: str = ""
     _saved_arrays: tuple = ("labels_",)
@@ -207,7 +198,7 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     def _fit_recipe(self, source: BatchSource, run: FitRun) -> None:
         """Train on ``source`` and set the fitted attributes: the method's recipe."""
-        raise NotImplementedError(f"{type(self).__name__} supplies no _fit_recipe")
+        raise NotImplementedError
 
     def _check_network(self, n_features: int) -> None:
         """Refuse settings that cannot build the method's network(s), before any work."""
@@ -223,8 +214,7 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         """Refuse a loaded model whose parts disagree (a ValueError saying what)."""
 
     def _batch_per_rank(self) -> int:
-        """Samples per step in this process: batch_size, shared by the ranks when training
-        data-parallel."""
+        """Samples per step in this process: batch_size, shared by the ranks when data-parallel."""
         return distributed.per_rank_batch(self.batch_size)
 
     @staticmethod

@@ -275,3 +275,16 @@ def rows_differ(source: BatchSource) -> bool:
     for x in source.chunks(chunk_rows(source.n_features)):
         lo, hi = running_range(lo, hi, x)
     return lo is not None and bool((hi - lo).max() > 0)
+
+
+def finite_rows(t: torch.Tensor, what: str) -> torch.Tensor:
+    """``t``, or a ValueError naming the rows of X whose ``what`` overflowed float32."""
+    bad = ~torch.isfinite(t).all(dim=1)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).flatten()[:5].tolist()
+        raise ValueError(
+            f"The {what} of {int(bad.sum())} row(s) of X (e.g. rows {rows}) is not finite: their "
+            "values are so far from the training data's that they overflow the network's float32 "
+            "arithmetic. Scale X like the training data (e.g. with the same StandardScaler)."
+        )
+    return t

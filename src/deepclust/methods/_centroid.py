@@ -16,8 +16,8 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from .._utils import caller_stacklevel
-from ..base import DeepClusterer, FitRun, finite_rows
-from ..data.batches import BatchSource, chunk_rows
+from ..base import DeepClusterer, FitRun
+from ..data.batches import BatchSource, chunk_rows, finite_rows
 from ..training import distributed
 from ..training.kmeans import KMEANS_PARAMETERS, KMeansInit, nearest
 from ..training.pretrain_stage import PRETRAIN_PARAMETERS, AutoencoderPretraining
@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 _SEED_MAX = np.iinfo(np.int32).max
 # embedding_snapshots_ is saved as three stacked arrays (absent from files written before it).
 _SNAPSHOT_ARRAYS = ("iteration", "embedding", "centers")
+_PROBA_IS_NOT_CLASSIFIER = (
+    "the check assumes an estimator with predict_proba is a classifier: it reads classifier_tags (None for "
+    "a clusterer) and expects 2 or 4 probability columns, while the method's predict_proba has n_clusters "
+    "columns (sparse input is tested by tests/test_dec.py::test_sparse_input_matches_dense)")
 
 
 class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepClusterer):
@@ -45,6 +49,10 @@ class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepCl
         **SELF_TRAINING_PARAMETERS,
     }
     _saved_network = "autoencoder_"
+    _test_params = dict(hidden_dims=(32,), embedding_dim=3, pretrain="end-to-end", pretrain_epochs=10, n_init=3,
+                        max_iter=60, batch_size=32)
+    _expected_failed_checks = {check: _PROBA_IS_NOT_CLASSIFIER
+                               for check in ("check_estimator_sparse_array", "check_estimator_sparse_matrix")}
     _saved_arrays = ("labels_", "cluster_centers_")
     _saved_json = {
         **DeepClusterer._saved_json, "n_iter_": int, "history_": list, "pretrain_history_": list,

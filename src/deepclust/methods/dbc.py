@@ -154,6 +154,8 @@ class DBC(DEC):
         self._store_params(locals())
 
     _saved_json = {**DEC._saved_json, "image_shape_": (list, type(None))}
+    _test_params = dict(channels=(4, 8), embedding_dim=3, pretrain_epochs=10, n_init=3, max_iter=60,
+                        batch_size=32)
 
     def _check_restored(self) -> None:
         super()._check_restored()

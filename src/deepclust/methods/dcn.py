@@ -6,7 +6,7 @@ k-means cost of each point against its centroid, with hard assignments s_i.
 Each mini-batch (i) updates the network by gradient on that loss with M and s
 fixed, (ii) assigns each point to its nearest centroid and (iii) moves that
 centroid towards the point by a running average with per-centroid counts
-(the paper's eq. 11). The shared loop in ``_base.py`` runs the rest: the same
+(the paper's eq. 11). The shared loop in ``training/self_training.py`` runs the rest: the same
 pretraining, k-means initialisation, full-data pass and stopping rule as DEC.
 """
 

@@ -1,7 +1,7 @@
 """Deep Embedded Clustering (Xie, Girshick & Farhadi, ICML 2016).
 
 The paper's math as small tensor functions (eqs. 1-3), and the :class:`DEC`
-estimator that supplies them to the shared training loop in ``_base.py``.
+estimator that supplies them to the shared training loop (``training/self_training.py``).
 """
 
 from __future__ import annotations
@@ -404,7 +404,7 @@ class DEC(CentroidClusterer):
     ):
         self._store_params(locals())
 
-    # The three hooks the shared loop in _base.py calls.
+    # The three hooks the shared loop (training/self_training.py) calls.
 
     def _soft_assign(self, z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
         return soft_assign(z, centers, self.alpha)

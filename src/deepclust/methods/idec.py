@@ -5,8 +5,9 @@ L = L_r + gamma * L_c, the autoencoder's reconstruction error plus gamma times
 DEC's KL(P || Q). The reconstruction term keeps the embedding faithful to the
 local structure of the data, which DEC's clustering loss alone may distort.
 Everything else (pretraining, k-means initialisation, the target distribution
-over the whole dataset, the stopping rule) is DEC's, run by the shared loop
-in ``_base.py``; this file supplies only the loss weights and the optimiser.
+over the whole dataset, the stopping rule) is DEC's, run by the shared
+loop in ``training/self_training.py``; this file supplies only the loss weights and
+the optimiser.
 """
 
 from __future__ import annotations

@@ -63,14 +63,14 @@ def test_every_method_runs_and_scores(blobs):
 
 def test_spectral_on_a_sample_labels_every_point(blobs, monkeypatch):
     X, y = blobs
-    monkeypatch.setattr(experiments, "SPECTRAL_MAX_SAMPLES", 60)
+    monkeypatch.setattr(experiments.tables, "SPECTRAL_MAX_SAMPLES", 60)  # read where _spectral is
     run = run_methods(X, y, 3, 0, ("spectral",))
     assert run["spectral"]["acc"] > 0.95
 
 
 def test_sparse_data_too_large_to_densify_skips_gmm(blobs, monkeypatch):
     X, y = blobs
-    monkeypatch.setattr(experiments, "DENSE_MAX_VALUES", 100)
+    monkeypatch.setattr(experiments.tables, "DENSE_MAX_VALUES", 100)  # read where _dense is
     run = run_methods(sp.csr_matrix(X), y, 3, 0, ("k-means", "GMM"))
     assert run["k-means"]["acc"] > 0.95
     assert "dense" in run["GMM"]["skipped"]
@@ -314,14 +314,14 @@ def test_generalizability_study_defaults_and_errors(blobs):
 def test_generalizability_study_keeps_the_selections_warnings_and_passes_others_on(blobs, monkeypatch):
     import warnings
 
-    from deepclust import selection
+    from deepclust.selection import rule  # where _conclude looks the verdict up
 
     def verdict(table, chosen, stacklevel=2):
         warnings.warn(f"select_n_clusters: chose {chosen} within the noise ({len(table[0]['G_splits'])} splits)",
                       UserWarning)
         warnings.warn("something else", RuntimeWarning)
 
-    monkeypatch.setattr(selection, "_warn_if_unreliable", verdict)
+    monkeypatch.setattr(rule, "_warn_if_unreliable", verdict)
     X, y = blobs
     with pytest.warns(RuntimeWarning, match="something else"):
         result = generalizability_study(X, y, candidates=(2, 3), seeds=(0, 1), n_splits=1, dec_params=TINY)

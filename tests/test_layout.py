@@ -83,8 +83,8 @@ def test_the_import_graph_of_the_package_has_no_circle():
     # methods themselves, the registry's names and the compatibility aliases.
     allowed = {"deepclust.dec", "deepclust.idec", "deepclust.dcn", "deepclust.dbc", "deepclust.experiments",
                "deepclust.selection", "deepclust.cli", "deepclust.plotting"}
-    for name, imported in graph.items():
-        if name.startswith("deepclust.methods") or name in allowed:
+    for name, imported in graph.items():  # the packages among them: their modules too
+        if name.startswith("deepclust.methods") or name in allowed or name.rpartition(".")[0] in allowed:
             continue
         assert not {m for m in imported if m.startswith("deepclust.methods")}, f"{name} imports a method"
 
@@ -92,8 +92,10 @@ def test_the_import_graph_of_the_package_has_no_circle():
 def test_no_module_is_over_the_size_a_reader_takes_in_one_sitting():
     sizes = {_module_name(p): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert sizes["deepclust.base"] <= 400, sizes["deepclust.base"]
-    big = {name: n for name, n in sizes.items() if n > 700}
-    assert not big, f"modules over 700 lines: {big}"
+    # Modules allowed over 500 lines for now, each with the reason; remove an entry once it is split.
+    allowance = {"deepclust.cli": "being split into a package of its own on another branch"}
+    big = {name: n for name, n in sizes.items() if n > 500 and name not in allowance}
+    assert not big, f"modules over 500 lines: {big}"
 
 
 def test_the_registry_names_every_public_estimator_and_each_loads():

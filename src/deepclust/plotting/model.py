@@ -1,30 +1,6 @@
-"""Figures of a fitted model, after the DEC paper's, on your own data.
-
-Every function returns a :class:`matplotlib.figure.Figure` (save it with
-``fig.savefig("name.png")``; in a notebook it displays itself). They are
-built on matplotlib's object-oriented API, so they never touch pyplot's global
-state or the backend. matplotlib is an optional dependency: ``pip install
-deepclust[plot]``.
-
-==========================  ============================================
-function                    what it shows
-==========================  ============================================
-:func:`cluster_exemplars`   the most confident members of each cluster (Figure 3)
-:func:`embedding_over_training`  the embedding at chosen iterations (Figure 5 a-e)
-:func:`training_curves`     fraction of points changing cluster, loss, and
-                            accuracy when labels are given (Figure 5 f)
-:func:`gradient_magnitude`  |dL/dz_i| against q_ij for one cluster (Figure 4)
-:func:`cluster_sizes`       points per cluster
-:func:`confidence_histogram`  the distribution of each point's largest q_ij
-:func:`confusion_matrix`    classes against clusters, when labels are given
-:func:`top_terms`           the heaviest features (e.g. tf-idf terms) of each cluster
-:func:`generalizability`    G and NMI over the number of clusters, from
-                            :func:`~deepclust.select_n_clusters` (Figure 6)
-==========================  ============================================
-
-Labels (``y``) are only ever used to colour or score a figure; nothing here
-changes the model.
-"""
+"""Figures of a fitted model after the DEC paper's: the most confident members of each cluster
+(Figure 3), the embedding and the clustering over training (Figure 5) and the gradient of the
+clustering loss (Figure 4)."""
 
 from __future__ import annotations
 
@@ -36,42 +12,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .training.kmeans import squared_distances
-
-__all__ = [
-    "cluster_exemplars",
-    "cluster_sizes",
-    "confidence_histogram",
-    "confusion_matrix",
-    "embedding_over_training",
-    "generalizability",
-    "gradient_magnitude",
-    "top_terms",
-    "training_curves",
-]
-
-
-def _figure(width: float, height: float):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:  # an optional dependency
-        raise ImportError(
-            "deepclust.plotting needs matplotlib: pip install 'deepclust[plot]' (or matplotlib)."
-        ) from exc
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _cmap(n: int):
-    from matplotlib import colormaps
-
-    return colormaps["tab10" if n <= 10 else "tab20"]
-
-
-def _labels_of(y, n: int, what: str = "y") -> np.ndarray:
-    y = np.asarray(y).ravel()
-    if len(y) != n:
-        raise ValueError(f"{what} has {len(y)} entries but there are {n} points.")
-    return y
+from ..training.kmeans import squared_distances
+from ._base import _cmap, _figure
 
 
 # ------------------------------------------------------------------ Figure 3
@@ -240,7 +182,7 @@ def _snapshot_labels(model, snap: dict) -> np.ndarray:
 def snapshot_accuracy(model, y) -> list[tuple[int, float]]:
     """``(iteration, ACC)`` at every target update of a model fitted with ``snapshot_size > 0``,
     the accuracy of the recorded rows ``model.snapshot_indices_`` of its training data."""
-    from .metrics import cluster_accuracy
+    from ..metrics import cluster_accuracy
 
     truth = _training_labels(model, y)[model.snapshot_indices_]
     return [(int(s["iteration"]), cluster_accuracy(truth, _snapshot_labels(model, s))) for s in _snapshots(model)]
@@ -393,166 +335,4 @@ def gradient_magnitude(model, X, *, cluster: int = 0, max_points: int = 2000, ra
     ax.set_ylabel("|dL / dz_i|")
     ax.legend()
     fig.suptitle(f"Gradient of the clustering loss, {len(z)} points")
-    return fig
-
-
-# ------------------------------------------------------- summaries of a clustering
-
-
-def cluster_sizes(labels, *, n_clusters: int | None = None):
-    """A bar chart of the number of points in each cluster."""
-    labels = np.asarray(labels).ravel().astype(np.int64)
-    if labels.size == 0:
-        raise ValueError("labels is empty.")
-    counts = np.bincount(labels, minlength=n_clusters or 0)
-    fig = _figure(max(4.0, 0.45 * len(counts) + 1.5), 3.0)
-    ax = fig.subplots()
-    colours = [_cmap(len(counts))(i % 20) for i in range(len(counts))]
-    bars = ax.bar(np.arange(len(counts)), counts, color=colours)
-    ax.bar_label(bars, fontsize=7)
-    ax.set_xticks(np.arange(len(counts)))
-    ax.set_xlabel("cluster")
-    ax.set_ylabel("points")
-    fig.suptitle(f"Cluster sizes ({labels.size} points)")
-    return fig
-
-
-def confidence_histogram(q, *, bins: int = 30):
-    """The distribution of each point's largest soft assignment max_j q_ij, overall."""
-    q = np.asarray(q, dtype=np.float64)
-    if q.ndim != 2 or q.shape[0] == 0:
-        raise ValueError(f"q must be a non-empty (n_samples, n_clusters) array, got shape {q.shape}.")
-    confidence = q.max(axis=1)
-    fig = _figure(5.0, 3.0)
-    ax = fig.subplots()
-    ax.hist(confidence, bins=bins, range=(1.0 / q.shape[1], 1.0), color="C0")
-    ax.axvline(float(np.median(confidence)), color="k", linestyle="--",
-               label=f"median {np.median(confidence):.2f}")
-    ax.set_xlabel("confidence: largest q_ij of a point")
-    ax.set_ylabel("points")
-    ax.legend()
-    fig.suptitle("Confidence of the assignments")
-    return fig
-
-
-def confusion_matrix(y_true, labels):
-    """Counts of each true class in each cluster, clusters ordered by their matched class.
-
-    The matching is eq. 10's (Hungarian), so the diagonal holds the points
-    that the accuracy counts as correct.
-    """
-    from .metrics import cluster_accuracy
-
-    y_true = np.asarray(y_true).ravel()
-    labels = _labels_of(labels, len(y_true), "labels")
-    accuracy, mapping = cluster_accuracy(y_true, labels, return_mapping=True)
-    classes, t = np.unique(y_true, return_inverse=True)
-    clusters, c = np.unique(labels, return_inverse=True)
-    class_index = {v: i for i, v in enumerate(classes.tolist())}
-    matched = sorted((class_index[mapping[cl]], i) for i, cl in enumerate(clusters.tolist()) if cl in mapping)
-    order = [i for _, i in matched] + [i for i in range(len(clusters)) if clusters[i] not in mapping]
-    counts = np.zeros((len(classes), len(clusters)), dtype=np.int64)
-    np.add.at(counts, (t, c), 1)
-    counts = counts[:, order]
-    fig = _figure(max(4.0, 0.5 * len(clusters) + 2.0), max(3.0, 0.45 * len(classes) + 1.5))
-    ax = fig.subplots()
-    ax.imshow(counts, cmap="Blues")
-    ax.set_xticks(np.arange(len(order)), [str(clusters[i]) for i in order])
-    ax.set_yticks(np.arange(len(classes)), [str(v) for v in classes])
-    ax.set_xlabel("cluster")
-    ax.set_ylabel("true class")
-    threshold = counts.max() / 2 if counts.size else 0
-    if counts.size <= 400:
-        for (r, col), value in np.ndenumerate(counts):
-            ax.text(col, r, str(value), ha="center", va="center", fontsize=7,
-                    color="white" if value > threshold else "black")
-    fig.suptitle(f"Classes against clusters (ACC {accuracy:.3f})")
-    return fig
-
-
-def top_terms(model, X, terms: Sequence[str], *, n_terms: int = 10):
-    """The features with the largest mean value in each cluster, e.g. a text model's tf-idf terms.
-
-    Parameters
-    ----------
-    model : fitted DEC
-    X : {array-like, sparse matrix} of shape (n_samples, n_features)
-    terms : sequence of str
-        The name of each feature (e.g. ``TfidfVectorizer.get_feature_names_out()``).
-    n_terms : int, default=10
-    """
-    check_is_fitted(model)
-    terms = [str(t) for t in terms]
-    if len(terms) != model.n_features_in_:
-        raise ValueError(f"{len(terms)} terms for a model of {model.n_features_in_} features.")
-    labels = model.predict(X)
-    X = model._check_test_data(X)  # rows by position, CSR when sparse
-    k = model.cluster_centers_.shape[0]
-    cols = min(k, 4)
-    rows = -(-k // cols)
-    fig = _figure(3.2 * cols, (0.22 * n_terms + 0.8) * rows)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for j, ax in enumerate(axes):
-        if j >= k:
-            ax.set_visible(False)
-            continue
-        members = np.flatnonzero(labels == j)
-        ax.set_title(f"cluster {j} ({len(members)})", fontsize=9)
-        ax.set_xticks([])
-        if len(members) == 0:
-            ax.set_yticks([])
-            continue
-        mean = np.asarray(X[members].mean(axis=0)).ravel()
-        best = np.argsort(-mean, kind="stable")[:n_terms]
-        ax.barh(np.arange(len(best))[::-1], mean[best], color=_cmap(k)(j % 20))
-        ax.set_yticks(np.arange(len(best))[::-1], [terms[b] for b in best], fontsize=8)
-    fig.suptitle("Heaviest terms of each cluster (mean value)")
-    return fig
-
-
-# ------------------------------------------------------------------ Figure 6
-
-
-def _draw_generalizability(ax, table, chosen: int, *, colour: str = "C0", label: str = "G",
-                          nmi_ax=None) -> None:
-    """Draw one :func:`~deepclust.select_n_clusters` table on ``ax``: the mean G by k (a line),
-    each split's G (dots), the chosen k (a star) and, on ``nmi_ax`` when the table has NMI, the
-    NMI by k (dashed)."""
-    ks = [row["k"] for row in table]
-    ax.plot(ks, [row["G"] for row in table], marker="o", color=colour, label=label)
-    for row in table:
-        ax.scatter([row["k"]] * len(row["G_splits"]), row["G_splits"], s=8, color=colour, alpha=0.4)
-    best = next(row for row in table if row["k"] == chosen)
-    ax.scatter([chosen], [best["G"]], marker="*", s=160, color=colour, zorder=3, edgecolor="k")
-    if nmi_ax is not None and all("nmi" in row for row in table):
-        nmi_ax.plot(ks, [row["nmi"] for row in table], linestyle="--", marker=".", color=colour, alpha=0.7)
-
-
-def generalizability(selection):
-    """Generalizability G and NMI over the number of clusters (Figure 6).
-
-    Parameters
-    ----------
-    selection : NClustersSelection
-        What :func:`deepclust.select_n_clusters` returned. Its mean G by k is
-        drawn as a line, each split's G as dots, and the chosen k (the k
-        before the largest drop of G) as a star; when it was given labels,
-        the NMI of each k is drawn dashed on a second axis, for evaluation.
-    """
-    table = list(getattr(selection, "table", None) or [])
-    if (not table or getattr(selection, "n_clusters", None) not in [row.get("k") for row in table]
-            or not all("G" in row and "G_splits" in row for row in table)):
-        raise ValueError("selection has no table with G and G_splits by k, or its chosen n_clusters is not "
-                         "one of the table's k; pass what deepclust.select_n_clusters returned.")
-    fig = _figure(5.5, 3.6)
-    ax = fig.subplots()
-    nmi_ax = ax.twinx() if all("nmi" in row for row in table) else None
-    _draw_generalizability(ax, table, selection.n_clusters, label="G (mean of the splits)", nmi_ax=nmi_ax)
-    ax.set_xlabel("number of clusters k")
-    ax.set_ylabel("G = L_train / L_validation")
-    ax.set_xticks([row["k"] for row in table])
-    if nmi_ax is not None:
-        nmi_ax.set_ylabel("NMI (dashed)")
-    ax.legend(loc="best")
-    fig.suptitle(f"Generalizability over k: chosen k = {selection.n_clusters}")
     return fig

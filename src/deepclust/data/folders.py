@@ -167,7 +167,7 @@ def _read_images(files: list[Path], inputs: dict | None, image_size):
 
 
 def _read_texts(files: list[Path], inputs: dict | None):
-    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
     documents = []
     for path in files:
@@ -175,28 +175,22 @@ def _read_texts(files: list[Path], inputs: dict | None):
             documents.append(path.read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
             raise ValueError(f"{str(path)!r} cannot be read: {exc}") from exc
+    # Sublinear term frequency times smooth idf, log((1 + n) / (1 + df)) + 1, rows of unit length.
+    tfidf = TfidfTransformer(sublinear_tf=True)
     if inputs is None:
         vectorizer = CountVectorizer(max_features=MAX_TERMS, dtype=np.float32)
         try:
             counts = vectorizer.fit_transform(documents)
         except ValueError as exc:  # e.g. every document empty
             raise ValueError(f"No terms found in the text files: {exc}") from exc
+        tfidf.fit(counts)
         vocabulary = [str(t) for t in vectorizer.get_feature_names_out()]
-        # Smooth idf, as scikit-learn's TfidfTransformer: log((1 + n) / (1 + df)) + 1.
-        df = np.bincount(counts.indices, minlength=len(vocabulary))
-        idf = (np.log((1 + len(documents)) / (1 + df)) + 1).astype(np.float32)
-        inputs = {"kind": "text", "vocabulary": vocabulary, "idf": idf.tolist()}
+        inputs = {"kind": "text", "vocabulary": vocabulary, "idf": tfidf.idf_.astype(np.float32).tolist()}
     else:
         vectorizer = CountVectorizer(vocabulary=inputs["vocabulary"], dtype=np.float32)
         counts = vectorizer.transform(documents)
-        idf = np.asarray(inputs["idf"], dtype=np.float32)
-    X = sp.csr_matrix(counts, dtype=np.float32)
-    X.data = 1 + np.log(X.data)  # sublinear tf
-    X = X @ sp.diags(idf)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    X = sp.csr_matrix(sp.diags(1 / norms) @ X, dtype=np.float32)
-    return X, inputs
+        tfidf.idf_ = np.asarray(inputs["idf"], dtype=np.float32)  # the fit's, as the model recorded it
+    return sp.csr_matrix(tfidf.transform(counts), dtype=np.float32), inputs
 
 
 def _positive_ints(value, length) -> bool:

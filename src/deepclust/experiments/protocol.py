@@ -9,12 +9,14 @@ from math import nan
 import numpy as np
 import scipy.sparse as sp
 
+from .. import registry
 from .._utils import repeated
 from ..metrics import adjusted_rand_score, cluster_accuracy, normalized_mutual_info_score
 
 BASELINES = ("k-means", "GMM", "spectral")
 TABLE2_METHODS = ("k-means", "GMM", "spectral", "AE + k-means", "AE + GMM", "DEC w/o backprop", "DEC")
-DEEP_METHODS = ("IDEC", "DCN", "DBC")
+# Every registered method besides DEC (whose rows are the paper's): IDEC, DCN, DBC, ...
+DEEP_METHODS = tuple(name for name in registry.names() if name != "DEC")
 _KNOWN = (*TABLE2_METHODS, *DEEP_METHODS)
 # DEC settings that only shape the pretrained autoencoder: methods that reuse it do not take them.
 _PRETRAINING = {"pretrain", "pretrain_epochs", "pretrain_lr", "pretrain_optimizer", "layerwise_iter",
@@ -81,12 +83,15 @@ def _check_params(dec_params, set_by: dict) -> dict:
 
 
 def _deep_estimators():
-    from ..methods.dbc import DBC
-    from ..methods.dcn import DCN
-    from ..methods.dec import DEC
-    from ..methods.idec import IDEC
+    """Every registered method's class, by name."""
+    return {name: registry.get(name) for name in registry.names()}
 
-    return {"DEC": DEC, "IDEC": IDEC, "DCN": DCN, "DBC": DBC}
+
+def _shares_pretraining(cls) -> bool:
+    """Whether a method starts from the seed's pretrained MLP autoencoder (it takes DEC's network
+    settings and a given ``autoencoder``: IDEC, DCN); any other fits on its own (DBC)."""
+    names = set(cls._get_param_names())
+    return {"autoencoder", "hidden_dims"} <= names
 
 
 def _samples_per_step(model, n: int) -> float:
@@ -118,7 +123,7 @@ def _clustering_figures(model, n: int) -> dict:
 
 def method_estimators(methods) -> list:
     """The deep estimator classes that ``methods`` fit: DEC (whose settings every table takes) and
-    IDEC, DCN or DBC where listed. A setting of ``dec_params`` must belong to one of them."""
+    every other registered method listed. A setting of ``dec_params`` must belong to one of them."""
     estimators = _deep_estimators()
     return [estimators["DEC"], *(estimators[m] for m in DEEP_METHODS if m in methods)]
 

@@ -17,7 +17,9 @@ from .protocol import (
     _check_methods,
     _check_params,
     _clustering_figures,
+    DEEP_METHODS,
     _deep_estimators,
+    _shares_pretraining,
     _mean_std,
     _n_clusters,
     _pretrain,
@@ -106,7 +108,9 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
     if "spectral" in methods:
         timed("spectral", lambda: _spectral(_dense(X, "spectral clustering"), k, seed))
 
-    shared = [m for m in methods if m in ("AE + k-means", "AE + GMM", "DEC w/o backprop", "DEC", "IDEC", "DCN")]
+    sharing = [m for m in DEEP_METHODS if m in methods and _shares_pretraining(estimators[m])]
+    alone = [m for m in DEEP_METHODS if m in methods and m not in sharing]
+    shared = [m for m in methods if m in ("AE + k-means", "AE + GMM", "DEC w/o backprop", "DEC", *sharing)]
     if shared:
         start = time.perf_counter()
         # DEC's own settings only, not another method's
@@ -124,7 +128,7 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
             labels = _gmm(np.asarray(ae.transform(X)), k, seed)
             out["AE + GMM"] = {**scores(y, labels), "seconds": ae_seconds + time.perf_counter() - start}
         clustering = {key: v for key, v in params.items() if key not in _PRETRAINING}
-        for name in ("DEC w/o backprop", "DEC", "IDEC", "DCN"):
+        for name in ("DEC w/o backprop", "DEC", *sharing):
             if name not in methods:
                 continue
             cls = estimators["DEC" if name.startswith("DEC") else name]
@@ -136,17 +140,16 @@ def run_methods(X, y, n_clusters: int, seed: int, methods=TABLE2_METHODS, *, dec
                         **own).fit(X)
             out[name] = {**scores(y, model.labels_), "seconds": ae_seconds + time.perf_counter() - start,
                          **_clustering_figures(model, X.shape[0])}
-    if "DBC" in methods:  # its own convolutional network and pretraining
-        DBC = estimators["DBC"]
-        own = {key: v for key, v in params.items() if key in accepted["DBC"] and key != "pretrain"}
+    for name in alone:  # its own network and pretraining (DBC's convolutional one)
+        own = {key: v for key, v in params.items() if key in accepted[name] and key != "pretrain"}
         start = time.perf_counter()
         try:
-            model = DBC(k, random_state=seed, device=device, verbose=verbose, **own).fit(X)
-        except ValueError as exc:  # not image-shaped data
-            out["DBC"] = {"skipped": " ".join(str(exc).split())}
+            model = estimators[name](k, random_state=seed, device=device, verbose=verbose, **own).fit(X)
+        except ValueError as exc:  # e.g. not image-shaped data
+            out[name] = {"skipped": " ".join(str(exc).split())}
         else:
-            out["DBC"] = {**scores(y, model.labels_), "seconds": time.perf_counter() - start,
-                          **_clustering_figures(model, X.shape[0])}
+            out[name] = {**scores(y, model.labels_), "seconds": time.perf_counter() - start,
+                         **_clustering_figures(model, X.shape[0])}
     return {m: out[m] for m in methods if m in out}
 
 

@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 
 import deepclust
 import deepclust.io
-from deepclust import DEC
+from deepclust import DBC, DEC
 
 from .conftest import FAST
 
@@ -321,11 +321,8 @@ def _arrays(**changes):
                      id="attributes-a-number"),
         pytest.param(_config(lambda c: c.update(architecture=[6, 3])), "architecture is not a JSON object",
                      id="architecture-a-list"),
-        pytest.param(_config(lambda c: c["attributes"].update(image_shape_=5)), "image_shape_ is a int",
-                     id="image-shape-a-number"),
-        pytest.param(_config(lambda c: c["attributes"].update(image_shape_=[1, 2, 2])),
-                     "image_shape_ [1, 2, 2] is not (channels, height, width) of the network's 6",
-                     id="image-shape-wrong-size"),
+        pytest.param(_config(lambda c: c["attributes"].update(image_shape_=[1, 1, 6])),
+                     "attributes ['image_shape_'] that a DEC does not have", id="another-method's-attribute"),
         pytest.param(_config(lambda c: c["attributes"].update(n_features_in_="six")), "n_features_in_ is a str",
                      id="n-features-a-string"),
         pytest.param(_config(lambda c: c["attributes"].update(n_features_in_=7)),
@@ -349,6 +346,27 @@ def test_load_malformed_model_raises_value_error_naming_the_fault(model_file, ed
     with pytest.raises(ValueError, match="not a valid deepclust model file") as raised:
         deepclust.load(model_file)
     assert str(model_file) in str(raised.value)
+    assert detail in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "edit, detail",
+    [
+        pytest.param(_config(lambda c: c["attributes"].update(image_shape_=5)), "image_shape_ is a int",
+                     id="image-shape-a-number"),
+        pytest.param(_config(lambda c: c["attributes"].update(image_shape_=[1, 2, 2])),
+                     "image_shape_ [1, 2, 2] is not (channels, height, width) of the network's 6",
+                     id="image-shape-wrong-size"),
+    ],
+)
+def test_load_malformed_dbc_model_raises_value_error_naming_the_fault(blobs, tmp_path, edit, detail):
+    """A method's own attributes are checked too (DBC's image shape)."""
+    path = tmp_path / "dbc.pt"
+    DBC(n_clusters=3, random_state=0, device="cpu", **DBC._test_params).fit(blobs[0]).save(path)
+    assert deepclust.load(path).image_shape_ == (1, 1, 6)
+    _rewrite(path, edit)
+    with pytest.raises(ValueError, match="not a valid deepclust model file") as raised:
+        deepclust.load(path)
     assert detail in str(raised.value)
 
 

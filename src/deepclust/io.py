@@ -182,6 +182,9 @@ def _restore(payload: dict, version: int, device):
     if not isinstance(attrs, dict):
         raise TypeError("its attributes are not a JSON object")
     types = {**cls._saved_json, "feature_names_in_": list}
+    unknown = sorted(set(attrs) - set(types))
+    if unknown:
+        raise ValueError(f"it holds attributes {unknown} that a {cls.__name__} does not have")
     for name, kind in types.items():
         value = attrs.get(name)
         if name in attrs and (not isinstance(value, kind) or isinstance(value, bool)):
@@ -221,6 +224,6 @@ def _restore(payload: dict, version: int, device):
         if name in arrays:
             setattr(est, name, arrays[name])
     est.n_features_in_ = n_features
-    est._restore_extra_arrays(arrays)
     est._check_restored()
+    est._restore_extra_arrays(arrays)
     return est, inputs

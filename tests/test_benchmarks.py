@@ -22,6 +22,21 @@ def _run(script, *args, tmp_path):
     return proc.stdout, json.loads(out.read_text(), parse_constant=_refuse_constant)
 
 
+def _select_main(*args, capsys):
+    """select_n_clusters.py's main(args) in this process: for the argument refusals (parser.error, exit
+    status 2), which one real run of the script checks across the process boundary. Returns stderr."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_select_n_clusters", ROOT / "benchmarks" / "select_n_clusters.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        module.main([str(arg) for arg in args])
+    assert exit_.value.code == 2
+    return capsys.readouterr().err
+
+
 def _refuse_constant(name):
     raise AssertionError(f"the --json file holds a bare {name}, which is not JSON; write null")
 
@@ -93,10 +108,10 @@ def test_parquet_shards_benchmark_converts_once_and_reads_every_row(tmp_path):
 
 def test_select_n_clusters_benchmark_prints_the_table_and_choice_and_pools_runs(tmp_path):
     def select(split_seed):
-        return _run("select_n_clusters.py", "--cases", "blobs3", "--n-samples", "400", "--split-seed", split_seed,
+        return _run("select_n_clusters.py", "--cases", "blobs3", "--n-samples", "200", "--split-seed", split_seed,
                     "--n-splits", "1", "--max-iter", "10",
-                    "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=10",
-                    "--param", "finetune_iter=10", "--param", "n_init=1", tmp_path=tmp_path / split_seed)
+                    "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=5",
+                    "--param", "finetune_iter=5", "--param", "n_init=1", tmp_path=tmp_path / split_seed)
 
     stdout, results = select("7")
     result = results["blobs3"]
@@ -104,8 +119,8 @@ def test_select_n_clusters_benchmark_prints_the_table_and_choice_and_pools_runs(
     assert result["chosen"] in range(2, 13) and result["target"] == "3"
     assert len(result["single_split_choices"]) == 1 and isinstance(result["warnings"], list)
     assert result["setup"] == {"seed": 0, "split_seed": 7, "n_splits": 1, "validation_size": None,
-                               "n_samples": 400, "settings": result["setup"]["settings"]}
-    assert "chosen k = " in stdout and "| 12" in stdout and "X (400, 100)" in stdout
+                               "n_samples": 200, "settings": result["setup"]["settings"]}
+    assert "chosen k = " in stdout and "| 12" in stdout and "X (200, 100)" in stdout
     # Another run's splits pooled with these: two splits, each k's G the mean of the two runs' G.
     _, other = select("8")
     stdout, pooled = _run("select_n_clusters.py", "--pool", str(tmp_path / "7" / "out.json"),
@@ -118,11 +133,11 @@ def test_select_n_clusters_benchmark_prints_the_table_and_choice_and_pools_runs(
                                                         + other["blobs3"]["single_split_choices"])
 
 
-def test_select_n_clusters_benchmark_trace_reads_g_during_training_without_changing_it(tmp_path):
+def test_select_n_clusters_benchmark_trace_reads_g_during_training_without_changing_it(tmp_path, capsys):
     """--trace measures G every few iterations from kept encoder states; training is the same as without it,
     and the last reading is the G that select_n_clusters measured."""
-    common = ["--cases", "blobs3", "--n-samples", "400", "--n-splits", "2", "--max-iter", "20",
-              "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=10", "--param", "finetune_iter=10",
+    common = ["--cases", "blobs3", "--n-samples", "200", "--n-splits", "2", "--max-iter", "20",
+              "--param", "hidden_dims=(16,)", "--param", "layerwise_iter=5", "--param", "finetune_iter=5",
               "--param", "n_init=1"]
     stdout, traced = _run("select_n_clusters.py", *common, "--trace", "5", tmp_path=tmp_path / "traced")
     _, plain = _run("select_n_clusters.py", *common, tmp_path=tmp_path / "plain")
@@ -149,19 +164,33 @@ def test_select_n_clusters_benchmark_trace_reads_g_during_training_without_chang
     assert early["blobs3"]["chosen"] == trace["chosen_at"]["10"] and early["blobs3"]["at_iteration"] == 10
     np.testing.assert_allclose([row["G_splits"] for row in early["blobs3"]["table"]], g[:, :, 1].T, rtol=1e-6)
     assert "2 splits at iteration 10 pooled from 1 run" in stdout_at
-    for path, at, message in ((traced_json, "12", "was read at iterations [5, 10, 15, 20], not at 12"),
-                              (str(tmp_path / "plain" / "out.json"), "10", "has no trace; --at reads runs made with --trace")):
-        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), "--pool", path,
-                               "--at", at], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    for every in ("0", "21"):  # no reading, or none before the end: refused before any training
-        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), *common,
-                               "--trace", every], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 2 and "--trace " + every + ": give the number of iterations" in proc.stderr
+    # One refusal of each kind as a real process (exit status, no traceback), the other in this process.
+    for path, at, message, own_process in (
+            (traced_json, "12", "was read at iterations [5, 10, 15, 20], not at 12", True),
+            (str(tmp_path / "plain" / "out.json"), "10", "has no trace; --at reads runs made with --trace", False)):
+        if own_process:
+            proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), "--pool", path,
+                                   "--at", at], capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        else:
+            stderr = _select_main("--pool", path, "--at", at, capsys=capsys)
+            assert message in stderr and "Traceback" not in stderr, stderr
+    for every, own_process in (("0", True), ("21", False)):  # no reading, or none before the end: refused
+        if own_process:                                       # before any training
+            proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), *common,
+                                   "--trace", every], capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 2 and "--trace " + every + ": give the number of iterations" in proc.stderr
+        else:
+            assert "--trace " + every + ": give the number of iterations" in _select_main(*common, "--trace", every,
+                                                                                         capsys=capsys)
 
 
-def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path):
-    def pool(*args):
+def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path, capsys):
+    def pool(*args, subprocess_run=False):
+        if not subprocess_run:  # argument refusals, in this process
+            stderr = _select_main(*args, capsys=capsys)
+            assert "Traceback" not in stderr, stderr
+            return stderr
         proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "select_n_clusters.py"), *args],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
@@ -177,7 +206,7 @@ def test_select_n_clusters_benchmark_pool_refuses_what_it_cannot_pool(tmp_path):
                                                "setup": setup}}))
         return str(path)
 
-    assert "at least two --json files" in pool("--pool", run(7))
+    assert "at least two --json files" in pool("--pool", run(7), subprocess_run=True)  # the process boundary
     assert "give them with --pool" in pool("--at", "10", "--cases", "blobs3")
     assert "no such file" in pool("--pool", run(7), str(tmp_path / "missing.json"))
     assert "names a file twice" in pool("--pool", run(7), run(7))

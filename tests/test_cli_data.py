@@ -10,9 +10,9 @@ from sklearn.datasets import make_blobs
 import deepclust
 from deepclust.metrics import adjusted_rand_score
 
-from .test_cli import _fails_cleanly, run
+from .test_cli import SMALL, _fails_cleanly, run
 
-QUICK = ("--pretrain", "end-to-end", "--max-iter", "60")
+QUICK = SMALL
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +29,30 @@ def data(tmp_path_factory):
     return folder, X, y
 
 
-def test_fit_predict_evaluate_round_trip(data, tmp_path):
-    folder, X, y = data
-    model = tmp_path / "model"
+@pytest.fixture(scope="module")
+def npy_model(data, tmp_path_factory):
+    """One fit of X.npy (seed 0) shared by the module's tests, which read it and never change it."""
+    folder, _, _ = data
+    model = tmp_path_factory.mktemp("npy-model") / "model"
+    fit = run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--seed", "0", "--out", str(model), *QUICK)
+    assert fit.returncode == 0, fit.stderr
+    return model
+
+
+@pytest.fixture(scope="module")
+def csv_model(data, tmp_path_factory):
+    """One fit of X.csv with its species column as labels; the model folder and the completed process."""
+    folder, _, _ = data
+    model = tmp_path_factory.mktemp("csv-model") / "model"
     fit = run("fit", str(folder / "X.csv"), "--n-clusters", "3", "--out", str(model),
               "--label-column", "species", *QUICK)
     assert fit.returncode == 0, fit.stderr
+    return model, fit
+
+
+def test_fit_predict_evaluate_round_trip(data, csv_model, tmp_path):
+    folder, X, y = data
+    model, fit = csv_model
     assert "ACC 1.0000" in fit.stdout or "ACC 0.9" in fit.stdout  # well-separated blobs
     summary = json.loads((model / "fit.json").read_text())
     assert summary["n_samples"] == 150 and summary["n_features"] == 4 and sum(summary["cluster_sizes"]) == 150
@@ -100,11 +118,9 @@ def test_any_estimator_parameter_can_be_set(data, tmp_path):
                        "--param", "batch_size"), "write NAME=VALUE")
 
 
-def test_predict_and_evaluate_error_paths(data, tmp_path):
+def test_predict_and_evaluate_error_paths(data, npy_model, tmp_path):
     folder, X, _ = data
-    model = tmp_path / "model"
-    assert run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--out", str(model),
-               *QUICK).returncode == 0
+    model = npy_model
     np.save(tmp_path / "wide.npy", np.c_[X, X])
     _fails_cleanly(run("predict", str(model), str(tmp_path / "wide.npy"), "--out",
                        str(tmp_path / "l.csv")), "8 features", "expecting 4")
@@ -127,11 +143,9 @@ def test_fit_checkpoint_and_resume(data, tmp_path):
     assert first.stdout.splitlines()[1] == resumed.stdout.splitlines()[1]  # the cluster sizes
 
 
-def test_predict_refuses_reordered_columns_and_overwriting_its_inputs(data, tmp_path):
+def test_predict_refuses_reordered_columns_and_overwriting_its_inputs(data, csv_model, tmp_path):
     folder, X, _ = data
-    model = tmp_path / "model"
-    assert run("fit", str(folder / "X.csv"), "--n-clusters", "3", "--out", str(model),
-               "--label-column", "species", *QUICK).returncode == 0
+    model, _ = csv_model
     frame = pd.read_csv(folder / "X.csv").drop(columns="species")
     frame[frame.columns[::-1]].to_csv(tmp_path / "reordered.csv", index=False)
     _fails_cleanly(run("predict", str(model), str(tmp_path / "reordered.csv"), "--out",
@@ -160,7 +174,7 @@ def test_predict_reads_a_dcn_model(data, tmp_path):
     assert ((table["confidence"] > 1 / 3) & (table["confidence"] <= 1)).all()
 
 
-def test_fit_and_predict_a_folder_of_npy_shards(data, tmp_path):
+def test_fit_and_predict_a_folder_of_npy_shards(data, npy_model, tmp_path):
     """A folder holding only .npy files is one table split in row order (natural sort), read
     memory-mapped: the same clustering as the single file of the same rows."""
     folder, X, y = data
@@ -168,13 +182,12 @@ def test_fit_and_predict_a_folder_of_npy_shards(data, tmp_path):
     shards.mkdir()
     for i, (a, b) in enumerate([(0, 40), (40, 41), (41, 100), (100, 150)]):
         np.save(shards / f"part-{i * 5}.npy", X[a:b])  # part-0, part-5, part-10, part-15
-    whole = run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--seed", "0", "--out",
-                str(tmp_path / "whole"), *QUICK)
+    # "whole": npy_model, the fit of X.npy with the same settings and seed
     split = run("fit", str(shards), "--n-clusters", "3", "--seed", "0", "--out", str(tmp_path / "split"), *QUICK)
-    assert whole.returncode == 0 and split.returncode == 0, (whole.stderr, split.stderr)
+    assert split.returncode == 0, split.stderr
     assert json.loads((tmp_path / "split" / "fit.json").read_text())["n_samples"] == 150
-    for name in ("whole", "split"):
-        assert run("predict", str(tmp_path / name), str(shards), "--out", str(tmp_path / f"{name}.csv")).returncode == 0
+    for name, model in (("whole", npy_model), ("split", tmp_path / "split")):
+        assert run("predict", str(model), str(shards), "--out", str(tmp_path / f"{name}.csv")).returncode == 0
     a, b = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "split.csv")
     np.testing.assert_array_equal(a["cluster"], b["cluster"])
     assert adjusted_rand_score(y, b["cluster"]) > 0.9
@@ -185,7 +198,7 @@ def test_fit_and_predict_a_folder_of_npy_shards(data, tmp_path):
                    "different numbers of features")
 
 
-def test_fit_and_predict_a_folder_of_parquet_shards(data, tmp_path):
+def test_fit_and_predict_a_folder_of_parquet_shards(data, npy_model, tmp_path):
     """A folder of parquet shards is read like one of .npy shards (through converted copies in
     $DEEPCLUST_CACHE): the same clustering as the single file; --label-column names the labels
     (evaluation only) and keeps them out of the features."""
@@ -196,17 +209,16 @@ def test_fit_and_predict_a_folder_of_parquet_shards(data, tmp_path):
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(4)]).assign(species=y)
     for i, (a, b) in enumerate([(0, 60), (60, 61), (61, 150)]):
         frame.iloc[a:b].to_parquet(shards / f"part-{i}.parquet", row_group_size=32)
-    whole = run("fit", str(folder / "X.npy"), "--n-clusters", "3", "--seed", "0", "--out",
-                str(tmp_path / "whole"), *QUICK)
+    # "whole": npy_model, the fit of X.npy with the same settings and seed
     split = run("fit", str(shards), "--n-clusters", "3", "--seed", "0", "--out", str(tmp_path / "split"),
                 "--label-column", "species", *QUICK)
-    assert whole.returncode == 0 and split.returncode == 0, (whole.stderr, split.stderr)
+    assert split.returncode == 0, split.stderr
     assert "ACC " in split.stdout
     fitted = json.loads((tmp_path / "split" / "fit.json").read_text())
     assert fitted["n_samples"] == 150
-    for name in ("whole", "split"):
+    for name, model in (("whole", npy_model), ("split", tmp_path / "split")):
         source = ("--label-column", "species", str(shards)) if name == "split" else (str(folder / "X.npy"),)
-        out = run("predict", str(tmp_path / name), *source, "--out", str(tmp_path / f"{name}.csv"))
+        out = run("predict", str(model), *source, "--out", str(tmp_path / f"{name}.csv"))
         assert out.returncode == 0, out.stderr
     a, b = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "split.csv")
     np.testing.assert_array_equal(a["cluster"], b["cluster"])

@@ -9,12 +9,12 @@ from sklearn.datasets import load_digits
 
 from deepclust.metrics import adjusted_rand_score
 
-from .test_cli import _fails_cleanly, run
+from .test_cli import SMALL, _fails_cleanly, run
 
 pytest.importorskip("matplotlib")
 from PIL import Image  # noqa: E402  (matplotlib's own dependency)
 
-QUICK = ("--pretrain", "end-to-end", "--max-iter", "60", "--snapshots", "100")
+QUICK = (*SMALL, "--snapshots", "100")
 TOPICS = {
     "sport": "match goal team player coach league score season win referee stadium cup",
     "money": "bank market price shares profit interest rate investor fund trade stock bond",
@@ -49,11 +49,29 @@ def texts(tmp_path_factory):
     return folder, np.array(truth)
 
 
-def test_image_folder_fit_predict_report(images, tmp_path):
-    folder, y = images
-    model = tmp_path / "model"
+def _fit(tmp_path_factory, folder, name):
+    """One fit of ``folder`` shared by the module's tests, which read the model and never change it."""
+    model = tmp_path_factory.mktemp(name) / "model"
     fit = run("fit", str(folder), "--n-clusters", "3", "--out", str(model), *QUICK)
     assert fit.returncode == 0, fit.stderr
+    return model, fit
+
+
+@pytest.fixture(scope="module")
+def image_model(images, tmp_path_factory):
+    """The images' model folder and the fit's completed process."""
+    return _fit(tmp_path_factory, images[0], "image-model")
+
+
+@pytest.fixture(scope="module")
+def text_model(texts, tmp_path_factory):
+    """The texts' model folder and the fit's completed process."""
+    return _fit(tmp_path_factory, texts[0], "text-model")
+
+
+def test_image_folder_fit_predict_report(images, image_model, tmp_path):
+    folder, y = images
+    model, fit = image_model
     assert "150 images of 8 x 8" in fit.stdout
     assert "against the subfolder names (evaluation only): ACC" in fit.stdout
     inputs = json.loads((model / "inputs.json").read_text())
@@ -74,12 +92,11 @@ def test_image_folder_fit_predict_report(images, tmp_path):
         assert f'<img alt="{figure}" src="data:image/png;base64,' in text
 
 
-def test_outputs_inside_the_data_folder_are_refused_at_any_depth(images, tmp_path):
+def test_outputs_inside_the_data_folder_are_refused_at_any_depth(images, image_model):
     # --out in a label subfolder used to pass (only the folder itself was checked): predict
     # overwrote an image with its CSV, or added a file that made the folder unreadable.
     folder, _ = images
-    model = tmp_path / "model"
-    assert run("fit", str(folder), "--n-clusters", "3", "--out", str(model), *QUICK).returncode == 0
+    model, _ = image_model
     sub = folder / "digit0"
     first = sorted(sub.iterdir())[0]
     before = first.read_bytes()
@@ -109,11 +126,9 @@ def test_images_of_different_sizes_need_image_size(images, tmp_path):
     assert predict.returncode == 0, predict.stderr
 
 
-def test_text_folder_fit_predict_report(texts, tmp_path):
+def test_text_folder_fit_predict_report(texts, text_model, tmp_path):
     folder, truth = texts
-    model = tmp_path / "model"
-    fit = run("fit", str(folder), "--n-clusters", "3", "--out", str(model), *QUICK)
-    assert fit.returncode == 0, fit.stderr
+    model, fit = text_model
     assert "90 documents" in fit.stdout
     inputs = json.loads((model / "inputs.json").read_text())
     assert inputs["kind"] == "text" and "goal" in inputs["vocabulary"] and len(inputs["idf"]) == len(
@@ -147,11 +162,10 @@ def test_text_folder_fit_predict_report(texts, tmp_path):
     assert '<img alt="top terms" src="data:image/png;base64,' in text and "not drawn" not in text
 
 
-def test_folder_error_paths(images, texts, tmp_path):
+def test_folder_error_paths(images, texts, image_model, tmp_path):
     image_folder, _ = images
     text_folder, _ = texts
-    model = str(tmp_path / "model")
-    assert run("fit", str(image_folder), "--n-clusters", "3", "--out", model, *QUICK).returncode == 0
+    model = str(image_model[0])
 
     mixed = tmp_path / "mixed"
     mixed.mkdir()
@@ -196,10 +210,8 @@ def _drop_inputs_record(model_file):
     _rewrite(model_file, _config(drop))
 
 
-def test_a_model_file_reads_folders_as_at_fit_time_with_or_without_inputs_json(texts, tmp_path):
-    folder, _ = texts
-    model = tmp_path / "model"
-    assert run("fit", str(folder), "--n-clusters", "3", "--out", str(model), *QUICK).returncode == 0
+def test_a_model_file_reads_folders_as_at_fit_time_with_or_without_inputs_json(text_model, tmp_path):
+    model, _ = text_model
     # New documents whose own vocabulary would be a different one (3 terms, not the fit's).
     new = tmp_path / "new"
     new.mkdir()

@@ -11,8 +11,6 @@ model is fitted once per module and shared.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -26,6 +24,7 @@ from deepclust import registry
 from deepclust.training.checkpoint import FILENAME
 
 from .conftest import FAST_LAYERWISE
+from .test_cli import run
 
 NAMES = registry.names()
 
@@ -139,26 +138,23 @@ def test_hostile_input_gets_a_clear_error(fitted, data, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_command_line_fits_predicts_and_reports_with_the_method(data, tmp_path, name):
+    """``deepclust fit --method NAME``, ``predict`` and ``report`` (through ``deepclust.cli.main``;
+    test_cli_data runs the same commands as real subprocesses)."""
     X, y = data
     np.save(tmp_path / "X.npy", X)
     params = [f"--param={key}={value!r}" for key, value in registry.get(name)._test_params.items()
               if key not in ("pretrain", "max_iter")]
-    fit = subprocess.run(
-        [sys.executable, "-m", "deepclust", "fit", str(tmp_path / "X.npy"), "--method", name, "--n-clusters", "3",
-         "--out", str(tmp_path / "m"), "--max-iter", "60", "--snapshots", "50", *params],
-        capture_output=True, text=True, timeout=300)
+    fit = run("fit", tmp_path / "X.npy", "--method", name, "--n-clusters", "3", "--out", tmp_path / "m",
+              "--max-iter", "60", "--snapshots", "50", *params)
     assert fit.returncode == 0, fit.stderr
     assert f"{name} clustered 200 rows" in fit.stdout
-    predict = subprocess.run(
-        [sys.executable, "-m", "deepclust", "predict", str(tmp_path / "m"), str(tmp_path / "X.npy"),
-         "--out", str(tmp_path / "labels.csv")], capture_output=True, text=True, timeout=300)
+    predict = run("predict", tmp_path / "m", tmp_path / "X.npy", "--out", tmp_path / "labels.csv")
     assert predict.returncode == 0, predict.stderr
     labels = np.loadtxt(tmp_path / "labels.csv", delimiter=",", skiprows=1, usecols=1)
     model = deepclust.load(tmp_path / "m" / "model.pt", device="cpu")
     assert type(model).__name__ == name
     np.testing.assert_array_equal(labels, model.predict(X))
-    from deepclust.cli import main
-
-    assert main(["report", str(tmp_path / "m"), str(tmp_path / "X.npy"), "--out", str(tmp_path / "r.html")]) == 0
+    report = run("report", tmp_path / "m", tmp_path / "X.npy", "--out", tmp_path / "r.html")
+    assert report.returncode == 0, report.stderr
     page = (tmp_path / "r.html").read_text()
     assert type(model).__name__ in page and "<img" in page

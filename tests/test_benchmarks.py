@@ -1,5 +1,7 @@
 """The benchmark scripts run end to end (tiny settings), so they do not rot between measurements."""
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -13,23 +15,46 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(script, *args, tmp_path):
+_SCRIPTS = {}
+
+
+def _script(name):
+    """The benchmark script ``name`` as a module (loaded once per test process)."""
+    import importlib.util
+
+    if name not in _SCRIPTS:
+        spec = importlib.util.spec_from_file_location(f"_bench_{Path(name).stem}", ROOT / "benchmarks" / name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _SCRIPTS[name] = module
+    return _SCRIPTS[name]
+
+
+def _run(script, *args, tmp_path, process=False):
+    """Run a benchmark script with ``--json``: its ``main(argv)`` in this process (the scripts' own
+    subprocesses, such as scaling.py's one per size, still run), or the script as a real process with
+    ``process=True``. Returns its stdout and the JSON it wrote."""
     out = tmp_path / "out.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout, json.loads(out.read_text(), parse_constant=_refuse_constant)
+    argv = [str(a) for a in args] + ["--json", str(out)]
+    if process:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *argv],
+                              capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        stdout = proc.stdout
+    else:
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            code = _script(script).main(argv)
+        assert not code, code
+        stdout = buffer.getvalue()
+    return stdout, json.loads(out.read_text(), parse_constant=_refuse_constant)
 
 
 def _select_main(*args, capsys):
     """select_n_clusters.py's main(args) in this process: for the argument refusals (parser.error, exit
     status 2), which one real run of the script checks across the process boundary. Returns stderr."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_select_n_clusters", ROOT / "benchmarks" / "select_n_clusters.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("select_n_clusters.py")
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         module.main([str(arg) for arg in args])
@@ -101,7 +126,7 @@ def test_time_to_accuracy_prints_a_curve_per_budget(tmp_path):
 def test_parquet_shards_benchmark_converts_once_and_reads_every_row(tmp_path):
     pytest.importorskip("pyarrow")
     stdout, results = _run("parquet_shards.py", "--rows", "3000", "--features", "7", "--shards", "3",
-                           "--dir", str(tmp_path), tmp_path=tmp_path)
+                           "--dir", str(tmp_path), tmp_path=tmp_path, process=True)  # a script as users run it
     assert "| first open (converts) |" in stdout and "sum to the rows written" in stdout
     assert results["read"]["shape"] == [3000, 7] and results["read"]["dtype"] == "float32"
 

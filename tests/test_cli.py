@@ -1,22 +1,52 @@
-"""The command line, run as a real subprocess."""
+"""The command line: its commands in this process (``deepclust.cli.main``, what a command does
+between its arguments and its exit status), and as real ``python -m deepclust`` subprocesses
+where the process boundary is what is tested: the demo, a fit / predict / evaluate round trip,
+warnings and errors as one line without a traceback, the help without heavy imports."""
 
+import contextlib
+import io
+import logging
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 
+from deepclust.cli import main
 
-def run(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "deepclust", *args], capture_output=True, text=True, timeout=timeout
-    )
+
+def run(*args, timeout=300, process=False):
+    """``deepclust ARGS`` as a ``CompletedProcess``: in this process, or a real subprocess with
+    ``process=True``. In this process, stdout and stderr are captured as a process's would be,
+    warnings print to stderr as ``main`` formats them (each time, as in a fresh process), and an
+    exception ``main`` lets through fails the test (a process would print its traceback)."""
+    if process:
+        return subprocess.run([sys.executable, "-m", "deepclust", *map(str, args)], capture_output=True,
+                              text=True, timeout=timeout)
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's usage errors and --help
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:  # logging.basicConfig's handler would outlive the captured stderr
+            root.handlers[:], root.level = handlers, level
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def test_demo_prints_metrics_for_kmeans_and_dec_and_ends_with_the_report(tmp_path):
     report = tmp_path / "demo.html"
     result = run("demo", "--pretrain-iter", "20", "--max-iter", "20", "--snapshots", "200",
-                 "--report", str(report))
+                 "--report", str(report), process=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     kmeans = next(line for line in lines if line.startswith("k-means on raw pixels"))
@@ -30,7 +60,7 @@ def test_demo_prints_metrics_for_kmeans_and_dec_and_ends_with_the_report(tmp_pat
 
 
 def test_unknown_command_fails_cleanly():
-    result = run("frobnicate")
+    result = run("frobnicate", process=True)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
     assert "Traceback" not in result.stderr
@@ -219,7 +249,8 @@ def test_warnings_are_one_line_without_a_source_location(tmp_path):
     X = np.random.RandomState(0).randn(60, 4).astype(np.float32)
     X[:, 0] *= 1000  # one feature holds almost all the variance: fit warns
     np.save(tmp_path / "X.npy", X)
-    result = run("fit", str(tmp_path / "X.npy"), "--n-clusters", "2", "--out", str(tmp_path / "m"), *FIT_QUICK)
+    result = run("fit", str(tmp_path / "X.npy"), "--n-clusters", "2", "--out", str(tmp_path / "m"), *FIT_QUICK,
+                 process=True)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if "varies" in line]
     assert len(lines) == 1 and lines[0].startswith("deepclust: warning: Feature 0 varies"), result.stderr
@@ -229,7 +260,7 @@ def test_warnings_are_one_line_without_a_source_location(tmp_path):
 def test_a_diverging_fit_is_one_line_not_a_traceback(tmp_path):
     data = _blobs_file(tmp_path)
     _fails_cleanly(run("fit", data, "--n-clusters", "2", "--out", str(tmp_path / "m"), *FIT_QUICK,
-                           "--param", "pretrain_lr=1e30"), "became nan")
+                       "--param", "pretrain_lr=1e30", process=True), "became nan")
 
 
 def test_param_values_are_checked_before_any_work(tmp_path):

@@ -1,4 +1,5 @@
-"""deepclust fit / predict / evaluate on real files, run as real subprocesses, error paths too."""
+"""deepclust fit / predict / evaluate on real files, error paths too (in this process through
+``deepclust.cli.main``; the round trip of a table also as real subprocesses)."""
 
 import json
 
@@ -58,7 +59,7 @@ def test_fit_predict_evaluate_round_trip(data, csv_model, tmp_path):
     assert summary["n_samples"] == 150 and summary["n_features"] == 4 and sum(summary["cluster_sizes"]) == 150
 
     labels = tmp_path / "labels.csv"
-    predict = run("predict", str(model), str(folder / "X.npy"), "--out", str(labels))
+    predict = run("predict", str(model), str(folder / "X.npy"), "--out", str(labels), process=True)
     assert predict.returncode == 0, predict.stderr
     table = pd.read_csv(labels)
     assert list(table.columns) == ["row", "cluster", "confidence"]
@@ -66,7 +67,7 @@ def test_fit_predict_evaluate_round_trip(data, csv_model, tmp_path):
     assert table["confidence"].between(1 / 3, 1).all()
     assert adjusted_rand_score(y, table["cluster"]) > 0.9
 
-    evaluate = run("evaluate", str(labels), str(folder / "y.npy"))
+    evaluate = run("evaluate", str(labels), str(folder / "y.npy"), process=True)
     assert evaluate.returncode == 0, evaluate.stderr
     assert evaluate.stdout.startswith("ACC ")
 

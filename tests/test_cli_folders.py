@@ -1,4 +1,5 @@
-"""deepclust fit / predict / report on folders of images and of text files, as real subprocesses."""
+"""deepclust fit / predict / report on folders of images and of text files (in this process
+through ``deepclust.cli.main``, as test_cli's ``run`` does)."""
 
 import json
 

@@ -1,7 +1,6 @@
 """The paper's experiment protocols (deepclust.experiments) and ``deepclust experiment``."""
 
 import json
-import subprocess
 import sys
 
 import numpy as np
@@ -21,6 +20,7 @@ from deepclust.experiments import (
 )
 
 from .conftest import FAST
+from .test_cli import run as run_cli
 
 TINY = {key: v for key, v in FAST.items()}
 
@@ -217,29 +217,33 @@ def _refuse_constant(name):
     raise AssertionError(f"{name} is not JSON")
 
 
+def cli(cmd, process=False):
+    """``cmd`` (``python -m deepclust ...``) run by test_cli's runner: in this process unless
+    ``process``, where the process boundary is what is tested."""
+    return run_cli(*cmd[3:], process=process)
+
+
 def test_command_line_experiment(tmp_path):
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "deepclust", "experiment", "table2", "--datasets", "digits",
            "--seeds", "0", "--methods", "k-means", "AE + k-means", "DEC", "--out", str(out),
            "--param", "hidden_dims=(32,)", "--param", "layerwise_iter=20", "--param", "finetune_iter=40",
            "--param", "max_iter=40", "--param", "n_init=2"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    proc = cli(cmd)
     assert proc.returncode == 0, proc.stderr
     assert "| DEC |" in proc.stdout and (out / "table2.json").exists()
     data = json.loads((out / "table2.json").read_text())
     assert data["results"]["digits"]["n_samples"] == 1797
-    bad = subprocess.run([*cmd[:4], "table2", "--methods", "HAC", "--out", str(out)], capture_output=True,
-                         text=True, timeout=120)
+    bad = cli([*cmd[:4], "table2", "--methods", "HAC", "--out", str(out)], process=True)
     assert bad.returncode == 1 and "unknown" in bad.stderr and "Traceback" not in bad.stderr
-    bad = subprocess.run([*cmd, "--param", "augment=True"], capture_output=True, text=True, timeout=120)
+    bad = cli([*cmd, "--param", "augment=True"])
     assert bad.returncode == 1 and "--param augment: DEC has no such parameter" in bad.stderr
     # settings every experiment sets itself: refused before any fit (k-means' table used to record
     # n_clusters=5 as a setting while fitting 10 clusters)
     for param, says in (("n_clusters=5", "as many clusters as the labels have classes; leave it out"),
                         ("device=cpu", "set it with --device instead")):
-        bad = subprocess.run([*cmd[:4], "table2", "--methods", "k-means", "--seeds", "0", "--out", str(out),
-                              "--param", param], capture_output=True, text=True, timeout=120)
+        bad = cli([*cmd[:4], "table2", "--methods", "k-means", "--seeds", "0", "--out", str(out),
+                   "--param", param])
         assert bad.returncode == 1 and says in bad.stderr and "Traceback" not in bad.stderr, param
 
 
@@ -248,7 +252,7 @@ def test_command_line_passes_a_method_its_own_settings(tmp_path):
     cmd = [sys.executable, "-m", "deepclust", "experiment", "table2", "--datasets", "digits", "--seeds", "0",
            "--methods", "DBC", "--out", str(out), "--param", "augment=True", "--param", "channels=(4, 8)",
            "--param", "pretrain_epochs=1", "--param", "max_iter=20", "--param", "n_init=1"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = cli(cmd)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "table2.json").read_text())
     assert "'augment': True" in data["environment"]  # the settings, as the header records them
@@ -264,15 +268,14 @@ def test_command_line_select_k(tmp_path):
            "--candidates", "9", "10", "11", "--out", str(out), "--param", "hidden_dims=(32,)",
            "--param", "layerwise_iter=20", "--param", "finetune_iter=40", "--param", "max_iter=40",
            "--param", "n_init=2"]
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = cli(cmd)
     assert proc.returncode == 0, proc.stderr
     assert "digits seed 0: chosen k" in proc.stdout and "| 10 |" in proc.stdout
     data = json.loads((out / "select-k.json").read_text())["results"]["digits"]
     assert data["candidates"] == [9, 10, 11] and data["runs"][0]["chosen"] in (9, 10, 11)
     assert (out / "select-k.png").stat().st_size > 1000
     for param, says in (("tol=0.1", "--param max_iter"), ("n_clusters=3", "--candidates"), ("random_state=1", "--seeds")):
-        bad = subprocess.run([*cmd, "--param", param], capture_output=True, text=True, timeout=120, env=env)
+        bad = cli([*cmd, "--param", param])
         assert bad.returncode == 1 and says in bad.stderr and "Traceback" not in bad.stderr, param
 
 

@@ -35,7 +35,8 @@ def _new(name, **params):
 
 
 @parametrize_with_checks(
-    [_new(name) for name in NAMES] + [_new("DEC", pretrain="layerwise", **FAST_LAYERWISE)],  # and DEC's default pretraining
+    # every method, and DEC with its default (layer-wise) pretraining
+    [_new(name) for name in NAMES] + [_new("DEC", pretrain="layerwise", **FAST_LAYERWISE)],
     expected_failed_checks=lambda est: type(est)._expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):

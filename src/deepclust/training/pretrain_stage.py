@@ -18,7 +18,15 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._utils import caller_stacklevel
-from ..data.batches import BatchSource, batches_per_epoch, chunk_rows, data_moments, dominant_feature, map_chunks, rows_differ
+from ..data.batches import (
+    BatchSource,
+    batches_per_epoch,
+    chunk_rows,
+    data_moments,
+    dominant_feature,
+    map_chunks,
+    rows_differ,
+)
 from ..nn.autoencoder import Autoencoder
 from .pretraining import pretrain_end_to_end, pretrain_layerwise
 

@@ -56,6 +56,7 @@ FIGURES = {
     "confidence_histogram": lambda m, X, y: plotting.confidence_histogram(m.predict_proba(X)),
     "confusion_matrix": lambda m, X, y: plotting.confusion_matrix(y, m.labels_),
     "top_terms": lambda m, X, y: plotting.top_terms(m, sp.csr_matrix(X), [f"px{i}" for i in range(64)]),
+    "cluster_profiles": lambda m, X, y: plotting.cluster_profiles(m, X, max_columns=12),
 }
 
 
@@ -253,3 +254,74 @@ def test_training_curves_label_each_methods_own_loss(digits, colour_dbc):
     # a frozen encoder leaves the reconstruction nothing to train: IDEC's loss is then KL alone
     frozen = IDEC(n_clusters=2, gamma=0.25, freeze_encoder=True, random_state=0, **settings).fit(X[:100])
     assert plotting.training_curves(frozen).axes[1].get_ylabel() == "KL(P || Q)\nmean over mini-batches"
+
+
+def made_up_table(pd, n=40, seed=0):
+    """Three groups of ``n`` rows: group 0 has a high column A, group 1 a low column B, group 2 neither;
+    C is noise and D is constant."""
+    rng = np.random.RandomState(seed)
+    groups = np.repeat(np.arange(3), n)
+    values = rng.normal(size=(3 * n, 4))
+    values[groups == 0, 0] += 4.0
+    values[groups == 1, 1] -= 4.0
+    values[:, 3] = 7.0
+    return pd.DataFrame(values, columns=["A", "B", "C", "D"]), groups
+
+
+def test_cluster_profiles_name_each_clusters_distinctive_column_with_its_sign(tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame, groups = made_up_table(pd)
+    profiles = plotting.cluster_profile_scores(groups, frame, n_clusters=4)  # cluster 3: empty
+    assert profiles.feature_names == ["A", "B", "C", "D"]  # the frame's columns
+    (first, z0), *_ = profiles.distinctive(0)
+    (second, z1), *_ = profiles.distinctive(1)
+    assert (first, second) == ("A", "B") and z0 > 1 and z1 < -1
+    lines = profiles.lines()
+    assert lines[0].startswith("cluster 0 (40 points): A +") and lines[1].startswith("cluster 1 (40 points): B -")
+    assert lines[3] == "cluster 3 (0 points): empty"
+    # z is (mean_c - mean) / std over the data given; a constant column is 0, not a division by zero
+    expected = (frame["A"][groups == 0].mean() - frame["A"].mean()) / frame["A"].std(ddof=0)
+    assert z0 == pytest.approx(expected)
+    assert np.all(profiles.z[:3, 3] == 0) and np.all(np.isnan(profiles.z[3]))
+    assert list(profiles.order()[:2]) in ([0, 1], [1, 0]) and profiles.order()[-1] == 3
+
+    fig = plotting.cluster_profiles(groups, frame.to_numpy(), feature_names=list("ABCD"), max_columns=2)
+    shown = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert sorted(shown) == ["A", "B"]  # the two most distinctive of the four columns
+    image = fig.axes[0].images[0]
+    assert image.norm.vmin == -image.norm.vmax  # a diverging scale centred at 0
+    _png(fig, tmp_path / "profiles.png")
+    with pytest.raises(ValueError, match="3 feature names for data of 4 columns"):
+        plotting.cluster_profile_scores(groups, frame.to_numpy(), feature_names=list("ABC"))
+    with pytest.raises(ValueError, match="labels has 2 entries"):
+        plotting.cluster_profiles([0, 1], frame)
+
+
+def _ranked(ax) -> list[str]:
+    """A top_terms panel's terms, top (most distinctive) first."""
+    ticks = [(t.get_position()[1], t.get_text()) for t in ax.get_yticklabels()]
+    return [text for _, text in sorted(ticks, reverse=True)]
+
+
+def test_top_terms_rank_topic_words_above_shared_stop_words():
+    rng = np.random.RandomState(0)
+    topics = np.repeat(np.arange(3), 30)
+    terms = ["the", "is", "of", "said"] + [f"topic{t}word{i}" for t in range(3) for i in range(4)]
+    X = np.zeros((len(topics), len(terms)))
+    X[:, :4] = 0.5 + 0.05 * rng.rand(len(topics), 4)  # heavy in every document
+    for t in range(3):
+        X[topics == t, 4 + 4 * t:8 + 4 * t] = 0.2 + 0.05 * rng.rand(30, 4)
+    X[topics == 2, 0] += 0.1  # cluster 2's documents use "the" a little more
+    X /= np.linalg.norm(X, axis=1, keepdims=True)  # rows of unit length, as tf-idf
+    # By mean weight, "the" / "said" would lead every cluster; by excess over the overall mean (and
+    # "the", "is", "of" left out as stop words) the cluster's own topic words lead.
+    fig = plotting.top_terms(topics, sp.csr_matrix(X), terms)
+    for t, ax in enumerate(fig.axes[:3]):
+        ranked = _ranked(ax)
+        assert all(term.startswith(f"topic{t}") for term in ranked[:4]), ranked
+        assert not {"the", "is", "of"} & set(ranked), ranked
+    # cluster 2's documents use "the" more: it is distinctive there once stop words are kept
+    kept = plotting.top_terms(topics, sp.csr_matrix(X), terms, stop_words=None)
+    assert "the" in _ranked(kept.axes[2]) and "the" not in _ranked(kept.axes[0])
+    with pytest.raises(ValueError, match="stop_words"):
+        plotting.top_terms(topics, X, terms, stop_words="french")

@@ -17,7 +17,10 @@ function                    what it shows
 :func:`cluster_sizes`       points per cluster
 :func:`confidence_histogram`  the distribution of each point's largest q_ij
 :func:`confusion_matrix`    classes against clusters, when labels are given
-:func:`top_terms`           the heaviest features (e.g. tf-idf terms) of each cluster
+:func:`top_terms`           the most distinctive terms (e.g. tf-idf) of each cluster,
+                            stop words left out
+:func:`cluster_profiles`    a table's clusters against its columns: each cluster's
+                            mean in standard deviations from the overall mean
 :func:`generalizability`    G and NMI over the number of clusters, from
                             :func:`~deepclust.select_n_clusters` (Figure 6)
 ==========================  ============================================
@@ -45,6 +48,7 @@ from .model import (
     soft_assignments,
     training_curves,
 )
+from .profiles import ClusterProfiles, cluster_profile_scores, cluster_profiles
 from .summaries import (
     _draw_generalizability,
     cluster_sizes,
@@ -55,7 +59,10 @@ from .summaries import (
 )
 
 __all__ = [
+    "ClusterProfiles",
     "cluster_exemplars",
+    "cluster_profile_scores",
+    "cluster_profiles",
     "cluster_sizes",
     "confidence_histogram",
     "confusion_matrix",

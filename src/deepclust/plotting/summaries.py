@@ -1,5 +1,5 @@
 """Summaries of a clustering (the sizes of its clusters, the confidence of its points, classes
-against clusters, each cluster's heaviest terms) and the generalizability G over the number of
+against clusters, each cluster's most distinctive terms) and the generalizability G over the number of
 clusters of a selection (the DEC paper's Figure 6)."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import _cmap, _figure, _labels_of
 
@@ -86,43 +85,66 @@ def confusion_matrix(y_true, labels):
     return fig
 
 
-def top_terms(model, X, terms: Sequence[str], *, n_terms: int = 10):
-    """The features with the largest mean value in each cluster, e.g. a text model's tf-idf terms.
+def top_terms(model_or_labels, X, terms: Sequence[str], *, n_terms: int = 10, stop_words="english",
+              n_clusters: int | None = None):
+    """The most distinctive terms (features) of each cluster, e.g. a text model's tf-idf terms.
+
+    A term's score in a cluster is how much more it weighs there than
+    overall: its mean value (tf-idf) over the cluster's rows minus its mean
+    over all rows of ``X``. Terms as frequent everywhere (``said`` in news) score
+    about 0 however heavy they are, and only terms with a positive excess are
+    drawn. The difference rather than the ratio of the means, so that a term
+    found in one or two of a cluster's documents does not outrank the terms
+    that most of them share. English stop words (scikit-learn's
+    ``ENGLISH_STOP_WORDS``) are left out before ranking.
 
     Parameters
     ----------
-    model : fitted DEC
+    model_or_labels : fitted DEC (or any deepclust method), or array-like of shape (n_samples,)
+        The clustering: a model (its label of each row of ``X``) or the cluster index of each row.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
     terms : sequence of str
         The name of each feature (e.g. ``TfidfVectorizer.get_feature_names_out()``).
     n_terms : int, default=10
+        At most this many terms a cluster.
+    stop_words : "english", None or collection of str, default="english"
+        Terms left out of the ranking, compared in lower case; None keeps every term.
+    n_clusters : int, optional
+        With labels: the number of clusters; None: one more than the largest label.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One panel a cluster, its terms top down, most distinctive first.
     """
-    check_is_fitted(model)
+    from .profiles import _resolve, distinctive_terms
+
     terms = [str(t) for t in terms]
-    if len(terms) != model.n_features_in_:
-        raise ValueError(f"{len(terms)} terms for a model of {model.n_features_in_} features.")
-    labels = model.predict(X)
-    X = model._check_test_data(X)  # rows by position, CSR when sparse
-    k = model.cluster_centers_.shape[0]
+    d = getattr(model_or_labels, "n_features_in_", None)
+    if d is not None and len(terms) != d:  # before the model's pass over X
+        raise ValueError(f"{len(terms)} terms for a model of {d} features.")
+    rows, labels, k = _resolve(model_or_labels, X, n_clusters)
+    if len(terms) != rows.shape[1]:
+        raise ValueError(f"{len(terms)} terms for data of {rows.shape[1]} features.")
+    ranked = distinctive_terms(rows, labels, k, terms, n_terms=n_terms, stop_words=stop_words)
+    sizes = np.bincount(labels, minlength=k)
     cols = min(k, 4)
-    rows = -(-k // cols)
-    fig = _figure(3.2 * cols, (0.22 * n_terms + 0.8) * rows)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    rows_of_panels = -(-k // cols)
+    fig = _figure(3.2 * cols, (0.22 * n_terms + 0.8) * rows_of_panels)
+    axes = np.atleast_1d(fig.subplots(rows_of_panels, cols, squeeze=False)).ravel()
     for j, ax in enumerate(axes):
         if j >= k:
             ax.set_visible(False)
             continue
-        members = np.flatnonzero(labels == j)
-        ax.set_title(f"cluster {j} ({len(members)})", fontsize=9)
+        ax.set_title(f"cluster {j} ({sizes[j]})", fontsize=9)
         ax.set_xticks([])
-        if len(members) == 0:
+        if not ranked[j]:
             ax.set_yticks([])
             continue
-        mean = np.asarray(X[members].mean(axis=0)).ravel()
-        best = np.argsort(-mean, kind="stable")[:n_terms]
-        ax.barh(np.arange(len(best))[::-1], mean[best], color=_cmap(k)(j % 20))
-        ax.set_yticks(np.arange(len(best))[::-1], [terms[b] for b in best], fontsize=8)
-    fig.suptitle("Heaviest terms of each cluster (mean value)")
+        positions = np.arange(len(ranked[j]))[::-1]
+        ax.barh(positions, [score for _, score in ranked[j]], color=_cmap(k)(j % 20))
+        ax.set_yticks(positions, [term for term, _ in ranked[j]], fontsize=8)
+    fig.suptitle("Most distinctive terms of each cluster (mean in the cluster minus mean overall)")
     return fig
 
 

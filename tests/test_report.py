@@ -33,6 +33,7 @@ class _Page(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
         self.tags, self.images, self.links, self.headings, self._in_h2 = [], [], [], [], False
+        self.items, self._in_li = [], False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -43,8 +44,12 @@ class _Page(html.parser.HTMLParser):
             if key in attrs and tag != "img":
                 self.links.append(attrs[key])
         self._in_h2 = tag == "h2"
+        self._in_li = tag == "li"
 
     def handle_data(self, data):
+        if self._in_li:
+            self.items.append(data)
+            self._in_li = False
         if self._in_h2:
             self.headings.append(data)
             self._in_h2 = False
@@ -121,14 +126,19 @@ def test_report_on_sparse_text_like_data_shows_terms(tmp_path):
     dense = rng.rand(150, 30) * (rng.rand(150, 30) < 0.1)
     for t in range(3):
         dense[topics == t, t * 10:(t + 1) * 10] += rng.rand((topics == t).sum(), 10)
+    dense[:, 0] += 1.5  # "the": the heaviest term of every document
     X = sp.csr_matrix(dense.astype(np.float32))
     model = DEC(n_clusters=3, random_state=0, **FAST).fit(X)
-    terms = [f"word{i}" for i in range(30)]
+    terms = ["the"] + [f"word{i}" for i in range(1, 30)]
     path = write_report(model, X, tmp_path / "t.html", y=topics, terms=terms)
     page = _parse(path)
     _check_self_contained(page)
-    assert "Heaviest terms of each cluster" in page.headings
+    assert "Most distinctive terms of each cluster" in page.headings and "Cluster profiles" not in page.headings
     assert any(image["alt"] == "top terms" for image in page.images)
+    lines = [item for item in page.items if item.startswith("cluster ")]
+    assert len(lines) == 3
+    for line in lines:  # each cluster's line leads with a topic word, and "the" is nowhere
+        assert line.split(": ")[1].startswith("word") and "the +" not in line, line
 
 
 def test_report_errors(digits, tmp_path):
@@ -174,6 +184,47 @@ def test_report_on_a_dataframe_reads_rows_by_position(tmp_path):
     path = write_report(model, frame, tmp_path / "r.html", y=y[:200], image_shape=(8, 8))
     text = path.read_text()
     assert "not drawn" not in text and '<img alt="cluster exemplars"' in text
+    # named pixels are still an image: no profiles of 64 pixel columns
+    assert "Cluster profiles" not in _parse(path).headings and 'alt="cluster profiles"' not in text
+
+
+@pytest.fixture(scope="module")
+def table():
+    pd = pytest.importorskip("pandas")
+    from .test_plotting import made_up_table
+
+    frame, groups = made_up_table(pd, n=50)
+    frame = frame[["A", "B", "C"]]  # (the constant column D would make the scaling's job moot)
+    model = DEC(n_clusters=3, random_state=0, **FAST).fit(frame)
+    return frame, groups, model
+
+
+def _cluster_lines(page):
+    return {int(item.split()[1]): item for item in page.items if item.startswith("cluster ")}
+
+
+def test_report_of_a_table_profiles_its_clusters(table, tmp_path):
+    frame, groups, model = table
+    path = write_report(model, frame, tmp_path / "r.html")  # names: the frame's columns
+    page = _parse(path)
+    _check_self_contained(page)
+    text = path.read_text()
+    assert "Cluster profiles" in page.headings and '<img alt="cluster profiles"' in text
+    assert "not drawn" not in text
+    labels = model.predict(frame)
+    lines = _cluster_lines(page)
+    assert sorted(lines) == [0, 1, 2]
+    high_a = np.bincount(labels[groups == 0]).argmax()  # the model's cluster of the high-A rows
+    low_b = np.bincount(labels[groups == 1]).argmax()
+    assert high_a != low_b
+    assert lines[high_a].split(": ")[1].startswith("A +"), lines[high_a]
+    assert lines[low_b].split(": ")[1].startswith("B -"), lines[low_b]
+    # names given to the report (as the command line passes a file's header) over the model's
+    renamed = write_report(model, frame, tmp_path / "n.html", feature_names=["alcohol", "hue", "ash"])
+    assert _cluster_lines(_parse(renamed))[high_a].split(": ")[1].startswith("alcohol +")
+    with pytest.raises(ValueError, match="2 feature names for data of 3 columns"):
+        write_report(model, frame, tmp_path / "bad.html", feature_names=["a", "b"])
+    assert not (tmp_path / "bad.html").exists()
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

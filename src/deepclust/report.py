@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from . import plotting
+from .plotting.profiles import _feature_names, distinctive_terms
 from .data.atomic import atomic_file
 from ._version import __version__
 
@@ -72,6 +73,9 @@ class _Page:
     def raw(self, markup: str) -> None:
         self.parts.append(markup)
 
+    def items(self, lines) -> None:
+        self.parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
+
     def figure(self, make, alt: str) -> None:
         """Draw ``make()`` inline; a figure that cannot be drawn becomes a note saying why."""
         try:
@@ -82,14 +86,18 @@ class _Page:
         self.parts.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">')
 
 
-def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title: str | None = None,
-                 data_name: str | None = None, random_state=0) -> Path:
+def write_report(model, X, path, *, y=None, image_shape=None, terms=None, feature_names=None,
+                 title: str | None = None, data_name: str | None = None, random_state=0) -> Path:
     """Write an HTML report of ``model`` on ``X`` to ``path``.
 
     It holds a data summary, the model's settings and fit, the cluster sizes
     and confidences, the most confident members of each cluster (images,
-    with ``image_shape``) or the heaviest terms of each (text, with
-    ``terms``), the clustering phase's curves, the embedding over training
+    with ``image_shape``), the most distinctive terms of each (text, with
+    ``terms``: those that weigh most above their overall mean, English stop
+    words left out) or, for a table whose columns have names, the cluster
+    profiles (each cluster's mean of each column in standard deviations from
+    the overall mean, as a heat map and a line a cluster naming its most
+    distinctive columns), the clustering phase's curves, the embedding over training
     (when the model was fitted with ``snapshot_size > 0``), the gradient
     figure, and, when ``y`` is given, ACC / NMI / ARI and the confusion
     matrix. Labels are used for evaluation only.
@@ -110,7 +118,12 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
         ``image_shape_`` ``(channels, height, width)`` (rows flattened
         channels first). None: no exemplars are drawn.
     terms : sequence of str, optional
-        For text (or any named features): the name of each feature.
+        For text: the name of each feature (term).
+    feature_names : sequence of str, optional
+        For a table: the name of each column, for the cluster profiles. None:
+        a DataFrame's columns, else the model's ``feature_names_in_``; with
+        neither (or with ``image_shape`` or ``terms``) there are no profiles.
+        The means and standard deviations are those of ``X``.
     title : str, optional
     data_name : str, optional
         Where the data came from, shown in the summary.
@@ -134,6 +147,9 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
     n, d = rows.shape
     if image_shape is not None:  # before drawing anything: a clear error, not a figure that crashes
         image_shape, channels_first = plotting._image_layout(model, image_shape)
+    names = _feature_names(X, feature_names, model, d)
+    if terms is not None and len(terms) != d:
+        raise ValueError(f"{len(terms)} terms for data of {d} features.")
     q = plotting.soft_assignments(model, X)
     labels = q.argmax(axis=1)
     k = q.shape[1]
@@ -179,8 +195,24 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, title:
         page.heading("Most confident members of each cluster (Figure 3)")
         page.figure(lambda: plotting.cluster_exemplars(model, X, image_shape), "cluster exemplars")
     if terms is not None:
-        page.heading("Heaviest terms of each cluster")
-        page.figure(lambda: plotting.top_terms(model, X, terms), "top terms")
+        page.heading("Most distinctive terms of each cluster")
+        page.text("A term's score in a cluster is its mean tf-idf there minus its mean over all the "
+                  "documents (terms as frequent everywhere score about 0); English stop words are left "
+                  "out.", "note")
+        terms = [str(t) for t in terms]
+        ranked = distinctive_terms(rows, labels, k, terms, n_terms=10)
+        page.items(f"cluster {c} ({sizes[c]}): " + (", ".join(f"{t} +{score:.3g}" for t, score in ranked[c])
+                                                    or "no term weighs more here than overall")
+                   for c in range(k))
+        page.figure(lambda: plotting.top_terms(labels, rows, terms, n_clusters=k), "top terms")
+    elif image_shape is None and names is not None:
+        profiles = plotting.cluster_profile_scores(labels, rows, feature_names=names, n_clusters=k)
+        page.heading("Cluster profiles")
+        page.text("How far each cluster's mean of a column lies from the mean of all the rows, in the "
+                  "column's standard deviations (z = (mean_c - mean) / std, over this report's data); each "
+                  "cluster's most distinctive columns first.", "note")
+        page.items(profiles.lines(n_columns=5))
+        page.figure(lambda: plotting.cluster_profiles(labels, rows, profiles=profiles), "cluster profiles")
 
     page.heading("Training")
     page.figure(lambda: plotting.training_curves(model, y if training_data else None), "training curves")

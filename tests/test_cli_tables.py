@@ -164,3 +164,23 @@ def test_a_data_frame_with_a_text_column_is_refused_naming_it():
     frame = _table().assign(city=["x"] * 60)
     with pytest.raises(ValueError, match="Column 'city' of X does not hold numbers"):
         DEC(n_clusters=2).fit(frame)
+
+
+def test_the_scale_warning_names_a_frames_column_and_report_reads_the_record(tmp_path):
+    frame = _table().drop(columns="label")
+    frame["a"] = frame["a"] * 1000  # x1e6 the others: the dominant-feature warning
+    with pytest.warns(RuntimeWarning, match="Feature 'a' varies"):
+        from deepclust import DEC
+
+        DEC(n_clusters=2, random_state=0, pretrain="end-to-end", pretrain_epochs=5, hidden_dims=(8,),
+            embedding_dim=2, max_iter=5).fit(frame)
+    # report applies the table record too: an ID column and reordered columns are no obstacle
+    table = _table()
+    table.insert(0, "patient", [f"P{i}" for i in range(60)])
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert run("fit", tmp_path / "t.csv", "--n-clusters", "2", "--label-column", "label", "--id-column", "patient",
+               "--out", tmp_path / "m", *FIT).returncode == 0
+    table[["label", "d", "c", "b", "a", "patient"]].to_csv(tmp_path / "r.csv", index=False)
+    result = run("report", tmp_path / "m", tmp_path / "r.csv", "--label-column", "label", "--out", tmp_path / "r.html")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")

@@ -144,13 +144,19 @@ def test_fit_checkpoint_and_resume(data, tmp_path):
     assert first.stdout.splitlines()[1] == resumed.stdout.splitlines()[1]  # the cluster sizes
 
 
-def test_predict_refuses_reordered_columns_and_overwriting_its_inputs(data, csv_model, tmp_path):
+def test_predict_reads_reordered_columns_by_name_and_refuses_overwriting_its_inputs(data, csv_model, tmp_path):
     folder, X, _ = data
     model, _ = csv_model
     frame = pd.read_csv(folder / "X.csv").drop(columns="species")
+    frame.to_csv(tmp_path / "ordered.csv", index=False)
     frame[frame.columns[::-1]].to_csv(tmp_path / "reordered.csv", index=False)
-    _fails_cleanly(run("predict", str(model), str(tmp_path / "reordered.csv"), "--out",
-                       str(tmp_path / "l.csv")), "feature names")
+    for name in ("ordered", "reordered"):  # the model's record of the table takes its columns by name
+        result = run("predict", str(model), str(tmp_path / f"{name}.csv"), "--out", str(tmp_path / f"{name}-l.csv"))
+        assert result.returncode == 0, result.stderr
+    assert pd.read_csv(tmp_path / "ordered-l.csv").equals(pd.read_csv(tmp_path / "reordered-l.csv"))
+    frame.drop(columns=frame.columns[0]).to_csv(tmp_path / "short.csv", index=False)
+    _fails_cleanly(run("predict", str(model), str(tmp_path / "short.csv"), "--out", str(tmp_path / "l.csv")),
+                   f"has no column {frame.columns[0]!r}")
     _fails_cleanly(run("predict", str(model), str(folder / "X.npy"), "--out", str(folder / "X.npy")),
                    "would overwrite")
     # A headerless CSV of the same numbers predicts one row per line.

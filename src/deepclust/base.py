@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .data.batches import BatchSource
 from .data.shards import ShardedArray, check_sharded
+from .data.tables import frame_column_error
 from .training import distributed
 from .training.device import resolve_device
 from .training.precision import PRECISIONS, phase_dtypes, resolve_precision
@@ -270,9 +271,14 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         """``validate_data`` for arrays, sparse matrices and frames; a :class:`ShardedArray` is
         checked a block at a time and kept on disk."""
         if not isinstance(X, ShardedArray):
-            return _check_float32_range(validate_data(
-                self, X, reset=reset, accept_sparse="csr", dtype=[np.float64, np.float32]
-            ))
+            try:
+                X = validate_data(self, X, reset=reset, accept_sparse="csr", dtype=[np.float64, np.float32])
+            except ValueError as exc:
+                named = frame_column_error(X)  # a data frame's column that holds text: name it
+                if named is None:
+                    raise
+                raise named from exc
+            return _check_float32_range(X)
         check_sharded(X, scan=scan)
         names = None if X.columns is None else np.asarray(X.columns, dtype=object)
         if reset:

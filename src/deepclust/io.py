@@ -210,7 +210,7 @@ def _restore(payload: dict, version: int, device):
 
     inputs = config.get("inputs")
     if inputs is not None:
-        inputs = check_inputs(inputs, "its record of the folder the model was fitted on", n_features,
+        inputs = check_inputs(inputs, "its record of the data the model was fitted on", n_features,
                               mismatch="the file contradicts itself")
 
     est.device_ = device

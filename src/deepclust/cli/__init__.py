@@ -61,6 +61,25 @@ def _check_checkpoint_args(parser, args) -> None:
         parser.error(f"{args.checkpoint_dir!r} already holds a checkpoint: pass --resume to "
                      "continue it, or choose another --checkpoint-dir")
 
+def _add_table_args(parser, fit: bool = False) -> None:
+    """The options of a table (a .csv or .parquet file); ``fit``'s are recorded in the model, which
+    ``predict`` and ``report`` then apply (the same columns by name, the same scaling)."""
+    if fit:
+        parser.add_argument("--scale", choices=["auto", "standard", "minmax", "none"], default="auto",
+                            help="scaling of a table's feature columns, recorded in the model (default auto: "
+                                 "standardise them when the largest column standard deviation is over 10 "
+                                 "times the median one, i.e. columns in different units; else keep them)")
+        parser.add_argument("--id-column", default=None, metavar="COL",
+                            help="a column naming the rows (numbers or text): kept out of the fit; predict "
+                                 "writes it beside each row's cluster")
+        parser.add_argument("--drop-columns", nargs="+", default=None, metavar="COL",
+                            help="columns of a table to leave out of the fit")
+    parser.add_argument("--dropna", action="store_true",
+                        help="leave out the rows of a table with missing values (saying how many) instead "
+                             "of stopping at them")
+    parser.add_argument("--sep", default=None, metavar="SEP",
+                        help="a CSV file's field separator (default: detected among ',', ';' and tab)")
+
 def _count(text: str) -> int:
     """argparse type: a non-negative int, with a usage error otherwise."""
     try:
@@ -113,6 +132,7 @@ def main(argv=None) -> int:
     fit.add_argument("--label-column", default=None, metavar="COL",
                      help="a column (or .npz array) of true labels: kept out of the fit, used only "
                           "to print ACC / NMI / ARI")
+    _add_table_args(fit, fit=True)
     fit.add_argument("--pretrain", choices=["layerwise", "end-to-end"], default=None,
                      help="pretraining scheme (default: the method's; DEC's is layer-wise)")
     fit.add_argument("--max-iter", type=_count, default=None, metavar="N",
@@ -142,10 +162,12 @@ def main(argv=None) -> int:
                                       "a folder of .npy or .parquet shards, or a folder like the one the model "
                                       "was fitted on")
     predict.add_argument("--out", required=True, metavar="LABELS_CSV",
-                         help="CSV of row, cluster and confidence (the largest soft assignment), and for "
+                         help="CSV of row (or the table's ID column, given to fit with --id-column), "
+                              "cluster and confidence (the largest soft assignment), and for "
                               "a folder the file of each row; an existing file is replaced")
     predict.add_argument("--label-column", default=None, metavar="COL",
                          help="a label column to leave out of the features")
+    _add_table_args(predict)
     predict.add_argument("--device", default="auto")
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a model on some data")
@@ -157,6 +179,7 @@ def main(argv=None) -> int:
     report.add_argument("--image-shape", type=_positive, nargs="+", default=None, metavar="N",
                         help="HEIGHT WIDTH [CHANNELS] of image rows in a table, to show cluster exemplars "
                              "(known already for a folder of images)")
+    _add_table_args(report)
     report.add_argument("--device", default="auto")
 
     evaluate = sub.add_parser("evaluate", help="ACC, NMI and ARI of cluster labels against the truth")

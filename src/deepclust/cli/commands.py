@@ -16,7 +16,7 @@ from .files import (
     _model_path,
     _output_dir,
     _outside_data,
-    _read_data,
+    _read_input,
     _writable_file,
     _write_text,
 )
@@ -97,7 +97,10 @@ def _fit_into(args, out: Path) -> int:
     from ..io import save_model
 
     cls = registry.get(args.method)
-    X, y, inputs, _ = _read_data(args.data, args.label_column, image_size=args.image_size)
+    X, y, inputs, _, _, _, notes = _read_input(args.data, args.label_column, image_size=args.image_size,
+                                               args=args)
+    for note in notes:  # what was done to a table: rows left out, scaling
+        print(note)
     verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
     takes = set(cls._get_param_names())
     params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": verbose,
@@ -122,7 +125,8 @@ def _fit_into(args, out: Path) -> int:
     dec = cls(**params).fit(X)
     seconds = time.perf_counter() - start
     save_model(dec, out / "model.pt", inputs=inputs)  # a lone model.pt still reads a folder the same way
-    if inputs is not None:  # also beside it, for an older deepclust and for people
+    table = inputs is not None and inputs["kind"] == "table"
+    if inputs is not None and not table:  # also beside it, for an older deepclust and for people
         _write_text(out / _INPUTS, json.dumps(inputs) + "\n")
     elif (out / _INPUTS).exists():  # left by an earlier fit on a folder
         (out / _INPUTS).unlink()
@@ -130,6 +134,8 @@ def _fit_into(args, out: Path) -> int:
     summary = {"data": str(args.data), "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
                "method": args.method, "n_clusters": args.n_clusters, "cluster_sizes": sizes,
                "n_iter": getattr(dec, "n_iter_", None),
+               **({"table": {k: v for k, v in inputs.items() if k not in ("mean", "std", "min", "max")}}
+                  if table else {}),
                "seconds": round(seconds, 2)}
     _write_text(out / "fit.json", json.dumps(summary, indent=1) + "\n")
     print(f"{args.method} clustered {describe(inputs, X.shape[0])} ({X.shape[1]} features) into "
@@ -191,16 +197,21 @@ def _predict(args) -> int:
     out = Path(args.out)
     _check_out(out, args.data, args.model)
     dec, inputs = _load_model(args.model, args.device)
-    X, _, _, files = _read_data(args.data, args.label_column, inputs, model=_model_path(args.model))
+    X, _, _, files, ids, rows, _ = _read_input(args.data, args.label_column, inputs,
+                                              model=_model_path(args.model), args=args)
     from ..plotting import soft_assignments
 
     q = soft_assignments(dec, X)
     labels, confidence = q.argmax(axis=1), q.max(axis=1)
     text = io.StringIO()  # a folder's rows are its files: each is named
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["row", "cluster", "confidence"] + (["file"] if files else []))
+    # a table's ID column, when the model has one and the table holds it, names each row
+    first = "row" if ids is None else str(inputs["id_column"])
+    names = ids if ids is not None else (rows if rows is not None else range(len(labels)))
+    writer.writerow([first, "cluster", "confidence"] + (["file"] if files else []))
     for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
-        writer.writerow([i, int(c), f"{float(p):.6f}"] + ([files[i]] if files else []))
+        name = names[i].item() if hasattr(names[i], "item") else names[i]
+        writer.writerow([name, int(c), f"{float(p):.6f}"] + ([files[i]] if files else []))
     _write_text(out, text.getvalue())  # atomically: an existing file is replaced only when complete
     counts = np.bincount(labels, minlength=q.shape[1])
     print(f"assigned {len(labels)} rows to {q.shape[1]} clusters; labels written to {out}")
@@ -213,7 +224,8 @@ def _report(args) -> int:
     out = Path(args.out)
     _check_out(out, args.data, args.model)
     dec, inputs = _load_model(args.model, args.device)
-    X, y, _, _ = _read_data(args.data, args.label_column, inputs, model=_model_path(args.model))
+    X, y, _, _, _, _, _ = _read_input(args.data, args.label_column, inputs, model=_model_path(args.model),
+                                      args=args)
     image_shape = tuple(args.image_shape) if args.image_shape else image_shape_of(inputs)
     if image_shape is not None and (len(image_shape) not in (2, 3) or
                                     math.prod(image_shape) != dec.n_features_in_):

@@ -162,3 +162,47 @@ def _writable_file(path: Path, option: str) -> None:
         check_writable(folder)
     except OSError as exc:
         raise OSError(f"{option} {str(path)!r} cannot be written: {exc}.") from exc
+
+def _is_table(data: str) -> bool:
+    from ..data.tables import TABLE_SUFFIXES
+
+    return Path(data).is_file() and Path(data).suffix.lower() in TABLE_SUFFIXES
+
+def _read_input(data: str, label_column, inputs=None, image_size=None, model=None, args=None):
+    """``_read_data``, with a table (CSV or parquet) read through ``deepclust.data.tables``:
+    ``(X, y, inputs, files, ids, rows, notes)``; ``ids`` the ID column's values (or None), ``rows``
+    the file's rows kept (None for all), ``notes`` lines saying what was done to the table.
+
+    ``fit`` (``model`` None) reads a table as its options say (``--scale``, ``--id-column``,
+    ``--drop-columns``, ``--dropna``, ``--sep``) and returns the record of it as ``inputs``;
+    ``predict`` and ``report`` read one as the model's table record says. A model without such a
+    record (an array file, or an older deepclust) reads tables as before."""
+    from ..data.tables import read_table_for_fit, read_table_for_model
+
+    sep, dropna = getattr(args, "sep", None), getattr(args, "dropna", False)
+    sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # what a shell passes for a tab
+    if model is None:
+        options = {"id_column": getattr(args, "id_column", None), "drop_columns": getattr(args, "drop_columns", None),
+                   "scale": getattr(args, "scale", "auto")}
+        if _is_table(data):
+            if image_size is not None:
+                raise ValueError(f"--image-size applies to a folder of images, not to the file {data!r}.")
+            X, y, ids, rows, record, notes = read_table_for_fit(data, label_column=label_column, dropna=dropna,
+                                                                sep=sep, **options)
+            return X, y, record, None, ids, rows, notes
+        given = [flag for flag, on in (("--id-column", options["id_column"] is not None),
+                                       ("--drop-columns", bool(options["drop_columns"])),
+                                       (f"--scale {options['scale']}", options["scale"] in ("standard", "minmax")),
+                                       ("--dropna", dropna), ("--sep", sep is not None)) if on]
+        if given:
+            raise ValueError(f"{', '.join(given)}: for a .csv or .parquet table only, not {data!r}.")
+    elif inputs is not None and inputs.get("kind") == "table":
+        if not _is_table(data):  # an array file: its columns are the table's, in their order
+            from ..data.tables import by_position
+
+            X, y, _, files = _read_data(data, label_column, None, image_size=image_size)
+            return by_position(X, inputs), y, inputs, files, None, None, []
+        X, y, ids, rows = read_table_for_model(data, inputs, label_column=label_column, dropna=dropna, sep=sep)
+        return X, y, inputs, None, ids, rows, []
+    X, y, inputs, files = _read_data(data, label_column, inputs, image_size=image_size, model=model)
+    return X, y, inputs, files, None, None, []

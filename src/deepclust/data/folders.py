@@ -217,9 +217,13 @@ def check_inputs(inputs, source: str, n_features: int | None = None,
     def damaged(what):
         return ValueError(f"{source} is damaged: {what}. Fit the model again to rewrite it.")
 
+    if isinstance(inputs, dict) and inputs.get("kind") == "table":  # a table's columns and scaling
+        from .tables import check_record
+
+        return check_record(inputs, damaged, n_features, mismatch)
     if not isinstance(inputs, dict) or inputs.get("kind") not in ("images", "text"):
-        raise damaged('it is not a record of a folder\'s reading (a JSON object whose "kind" is '
-                      '"images" or "text")')
+        raise damaged('it is not a record of a folder\'s reading (a JSON object whose "kind" is "images" or '
+                      '"text"), nor of a table\'s ("kind" "table")')
     if inputs["kind"] == "images":
         missing = [key for key in ("mode", "image_shape", "resize") if key not in inputs]
         if missing:
@@ -270,7 +274,7 @@ def image_shape_of(inputs: dict | None):
 
 
 def describe(inputs: dict | None, n: int) -> str:
-    if not inputs:
+    if not inputs or inputs["kind"] == "table":
         return f"{n} rows"
     if inputs["kind"] == "images":
         return f"{n} images of {' x '.join(map(str, inputs['image_shape']))}"

@@ -88,7 +88,37 @@ def warn_label_like(source, columns) -> None:
                       "pass --label-column to keep a label column out of the fit.", UserWarning, stacklevel=3)
 
 
-def _first_line_kind(path: Path) -> str:
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def detect_separator(path, lines: int = 20) -> str:
+    """The field separator of a CSV file: tab or ``;`` when every one of its first ``lines``
+    non-empty lines splits on it into the same number (two or more) of fields, else ``,``.
+
+    A file of one column, or one whose lines split evenly on several of them, reads as ``,``
+    unless tab or ``;`` also splits it evenly (a ``;`` file's decimal commas are not a reason to
+    read it as a comma file)."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as file:
+            head = []
+            for line in file:
+                if line.strip():
+                    head.append(line)
+                if len(head) >= lines:
+                    break
+    except (OSError, UnicodeDecodeError):
+        return ","  # the reader then says what is wrong with the file
+    for sep in ("\t", ";"):
+        try:
+            counts = {len(row) for row in csv.reader(head, delimiter=sep)}
+        except csv.Error:
+            continue
+        if head and len(counts) == 1 and counts.pop() >= 2:
+            return sep
+    return ","
+
+
+def _first_line_kind(path: Path, sep: str = ",") -> str:
     """How the first line of a CSV file is read: ``"data"``, ``"names"`` or ``"pandas"``.
 
     The raw first line is parsed with the reader's own delimiter (``,``) and quoting, before pandas
@@ -106,7 +136,7 @@ def _first_line_kind(path: Path) -> str:
     """
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:  # pandas skips a BOM too
-            fields = next(csv.reader(file), [])
+            fields = next(csv.reader(file, delimiter=sep), [])
     except csv.Error:  # e.g. a field over the csv module's size limit: let pandas judge the file
         return "names"
     fields = [f.strip() for f in fields]
@@ -137,21 +167,23 @@ def _trailing_blank_lines(path: Path) -> int:
     return max(run.count(b"\n") - 1, 0)  # the first one ends the last line of text
 
 
-def _read_csv(pd, path: Path, header):
+def _read_csv(pd, path: Path, header, sep: str = ","):
     """The CSV file as a frame. Blank lines inside the file stay rows (of NaN, refused later):
     dropping them would shift the rows. Those that merely end the file are not rows."""
-    frame = pd.read_csv(path, header=header, skip_blank_lines=False)
+    frame = pd.read_csv(path, header=header, skip_blank_lines=False, sep=sep)
     blank = _trailing_blank_lines(path)
     if blank and len(frame) >= blank and frame.iloc[len(frame) - blank:].isna().all(axis=None):
         rows = len(frame) - blank
         # read again rather than cut, so that the columns' types are not those NaN gave them
-        frame = pd.read_csv(path, header=header, skip_blank_lines=False, nrows=rows) if rows else frame.iloc[:0]
+        frame = (pd.read_csv(path, header=header, skip_blank_lines=False, nrows=rows, sep=sep) if rows
+                 else frame.iloc[:0])
     return frame
 
 
-def _frame(path: Path):
+def _frame(path: Path, sep: str | None = None):
     """``(frame, pandas_header)`` of a CSV or parquet file; ``pandas_header`` is True when the CSV
-    file's header is pandas' default column names ``0,1,...`` (see ``_first_line_kind``)."""
+    file's header is pandas' default column names ``0,1,...`` (see ``_first_line_kind``). ``sep``
+    is the CSV file's separator; None detects it (:func:`detect_separator`)."""
     try:
         import pandas as pd
     except ImportError as exc:
@@ -159,13 +191,14 @@ def _frame(path: Path):
 
     if path.suffix.lower() == ".csv":
         try:
-            kind = _first_line_kind(path)
-            frame = _read_csv(pd, path, None if kind == "data" else 0)
+            sep = detect_separator(path) if sep is None else sep
+            kind = _first_line_kind(path, sep)
+            frame = _read_csv(pd, path, None if kind == "data" else 0, sep)
             if kind == "pandas" and (len(frame) == 0 or all(t.kind in "iu" for t in frame.dtypes)):
                 # All integers (or no other row): 0,1,...,d-1 is as likely a row (of 0 / 1 data, say)
                 # as a header. Keep it as a row: reading a header as data adds a row the warning
                 # names, while reading data as a header would lose one without trace.
-                kind, frame = "data", _read_csv(pd, path, None)
+                kind, frame = "data", _read_csv(pd, path, None, sep)
                 warnings.warn(
                     f"{str(path)!r}: its first line {','.join(map(str, range(frame.shape[1])))} could be "
                     "pandas' default column names or a row of integer data; it was read as a row. If it is "

@@ -110,6 +110,8 @@ class AutoencoderPretraining:
         dominant = dominant_feature(variances)
         if dominant is not None:
             feature, ratio = dominant
+            names = getattr(self, "feature_names_in_", None)  # a frame's column: named
+            feature = feature if names is None else repr(str(names[feature]))
             warnings.warn(
                 f"Feature {feature} varies {math.sqrt(ratio):.3g} times more than the typical "
                 "feature and holds most of X's variance: distances in X, and so the clusters, "

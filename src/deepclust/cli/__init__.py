@@ -33,9 +33,13 @@ from .files import _read_data  # noqa: F401 (tests read a shard folder as the co
 
 
 def _positive(text: str) -> int:
-    value = _count(text)
+    """argparse type: an int of 1 or more, with a usage error otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive; give 1 or more")
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer; give 1 or more")
     return value
 
 def _add_checkpoint_args(parser) -> None:
@@ -218,6 +222,7 @@ def main(argv=None) -> int:
                "report": _report, "experiment": _experiment}[args.command]
     formatwarning = warnings.formatwarning
     warnings.formatwarning = _format_warning  # the library's file and line mean nothing here
+    progress = _log_progress(args)
     try:
         return command(args)
     except (ValueError, TypeError, OSError, ImportError, FloatingPointError) as exc:
@@ -225,8 +230,52 @@ def main(argv=None) -> int:
         message = " ".join(str(exc).split())
         print(f"deepclust: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line, what to do next, and the shell's 128 + SIGINT
+        hint = _after_interrupt(args, sys.argv[1:] if argv is None else argv)
+        newline = "\n" if sys.stderr.isatty() else ""  # after a progress bar's half line
+        print(f"{newline}deepclust: interrupted{hint}", file=sys.stderr)
+        return 130
     finally:
         warnings.formatwarning = formatwarning
+        if progress is not None:
+            progress()
+
+def _log_progress(args):
+    """Where stderr is not a terminal (a log file, a batch job) and no progress bar shows, a fit
+    logs a line a phase (and one every few seconds while clustering) through the library's
+    ``deepclust`` logger at INFO, which the library itself leaves silent. Returns the undo."""
+    if args.command not in ("fit", "select-k") or args.verbose is not None or sys.stderr.isatty():
+        return None
+    logger = logging.getLogger("deepclust")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("deepclust: %(asctime)s %(message)s", "%H:%M:%S"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # not printed twice by the root's handler
+
+    def undo():
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+    return undo
+
+def _after_interrupt(args, argv) -> str:
+    """For an interrupted fit: the command that resumes it, or how to make the next one resumable."""
+    import shlex
+
+    from ..training.checkpoint import FILENAME
+
+    if args.command not in ("demo", "fit"):
+        return "."
+    if args.checkpoint_dir is None:
+        return ("; nothing was kept. Next time add --checkpoint-dir DIR to keep checkpoints as it goes, "
+                "then the same command with --resume continues it.")
+    if not (Path(args.checkpoint_dir) / FILENAME).exists():
+        return (f"before its first checkpoint in {args.checkpoint_dir!r}: run the same command again "
+                "to start afresh.")
+    again = [str(a) for a in argv] + ([] if args.resume else ["--resume"])
+    return f"; its checkpoint is in {args.checkpoint_dir!r}. To continue: deepclust {shlex.join(again)}"
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
     """A warning as the command line prints it: one line, like its errors, without the source line."""

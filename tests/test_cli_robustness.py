@@ -1,0 +1,106 @@
+"""The command line when things go wrong or take long: a damaged model file, Ctrl-C during a
+fit, progress lines in a log, choosing k and a time budget on the user's own data."""
+
+import json
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import deepclust
+
+from .test_cli import SMALL, _fails_cleanly, run
+
+
+def _blobs(tmp_path, n=120, d=4, k=3, name="X.npy"):
+    rng = np.random.RandomState(0)
+    X = rng.randn(n, d).astype(np.float32)
+    X += 6 * np.repeat(np.eye(k, d, dtype=np.float32), -(-n // k), axis=0)[:n]
+    np.save(tmp_path / name, X)
+    return str(tmp_path / name)
+
+
+def test_a_damaged_model_says_so_in_one_line_without_torchs_advice(tmp_path):
+    data = _blobs(tmp_path)
+    assert run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m", *SMALL, "--snapshots", "0").returncode == 0
+    model = tmp_path / "m" / "model.pt"
+    whole = model.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"", b"\x80\x02" + bytes(range(256)) * 4):
+        model.write_bytes(damaged)
+        result = run("predict", tmp_path / "m", data, "--out", tmp_path / "labels.csv")
+        _fails_cleanly(result, "is not a loadable deepclust model file", "damaged", "Fit the model again")
+        assert "weights_only" not in result.stderr and "file an issue" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_negative_count_of_clusters_asks_for_a_positive_integer(tmp_path):
+    for k in ("-3", "0"):
+        result = run("fit", _blobs(tmp_path), "--n-clusters", k, "--out", tmp_path / "m")
+        assert result.returncode == 2 and "a positive integer" in result.stderr, result.stderr
+        assert "0 or more" not in result.stderr
+
+
+def test_load_accepts_the_folder_fit_wrote(tmp_path):
+    data = _blobs(tmp_path)
+    assert run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m", *SMALL, "--snapshots", "0").returncode == 0
+    model = deepclust.load(tmp_path / "m")
+    assert np.array_equal(model.labels_, deepclust.load(tmp_path / "m" / "model.pt").labels_)
+    with pytest.raises(FileNotFoundError, match="model.pt"):
+        deepclust.load(tmp_path)
+
+
+def test_a_fit_logs_its_phases_when_stderr_is_not_a_terminal(tmp_path):
+    data = _blobs(tmp_path)
+    result = run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m", *SMALL, "--snapshots", "0")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("deepclust: ")]
+    for phrase in ("pretraining started", "pretraining done in", "k-means done in", "clustering stopped"):
+        assert sum(phrase in line for line in lines) == 1, result.stderr
+    quiet = run("fit", data, "--n-clusters", "3", "--out", tmp_path / "q", *SMALL, "--snapshots", "0", "--quiet")
+    assert quiet.returncode == 0 and "pretraining" not in quiet.stderr, quiet.stderr
+
+
+def _interrupted_fit(tmp_path, *extra):
+    """A real ``deepclust fit`` sent SIGINT once its checkpoint exists (or after a few seconds)."""
+    data = _blobs(tmp_path, n=600, d=8, k=2)
+    args = ["fit", data, "--n-clusters", "2", "--out", str(tmp_path / "m"), "--pretrain", "end-to-end",
+            "--param", "pretrain_epochs=10", "--param", "hidden_dims=(16,)", "--max-iter", "1000000",
+            "--param", "tol=0", "--snapshots", "0", *extra]
+    process = subprocess.Popen([sys.executable, "-m", "deepclust", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    # its progress lines (stderr is a pipe) say when the clustering phase, checkpointed at its start, began
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "k-means done" in line:
+            break
+    checkpoint = tmp_path / "ckpt" / "checkpoint.pt"
+    deadline = time.monotonic() + 5
+    while "--checkpoint-dir" in extra and not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    return args, process.returncode, "".join(seen) + err
+
+
+def test_ctrl_c_during_a_fit_is_one_line_with_the_command_that_resumes_it(tmp_path):
+    args, code, err = _interrupted_fit(tmp_path, "--checkpoint-dir", str(tmp_path / "ckpt"))
+    assert code == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("deepclust: interrupted") and "To continue: deepclust " in last, last
+    command = shlex.split(last.split("To continue: deepclust ", 1)[1])
+    assert command == [*args, "--resume"]
+    assert (tmp_path / "ckpt" / "checkpoint.pt").is_file()
+
+
+def test_ctrl_c_without_checkpoints_suggests_them(tmp_path):
+    _, code, err = _interrupted_fit(tmp_path)
+    assert code == 130 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("deepclust: interrupted") and "--checkpoint-dir" in last, last

@@ -104,3 +104,28 @@ def test_ctrl_c_without_checkpoints_suggests_them(tmp_path):
     assert code == 130 and "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("deepclust: interrupted") and "--checkpoint-dir" in last, last
+
+
+def test_fit_labels_out_writes_the_training_labels_and_read_like_reads_new_data_as_the_model(tmp_path):
+    data = _blobs(tmp_path)
+    labels = tmp_path / "train.csv"
+    result = run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m", *SMALL, "--snapshots", "0",
+                 "--labels-out", labels)
+    assert result.returncode == 0, result.stderr
+    rows = labels.read_text().splitlines()
+    assert rows[0] == "row,cluster,confidence" and len(rows) == 121
+    model = deepclust.load(tmp_path / "m")
+    written = np.array([int(r.split(",")[1]) for r in rows[1:]])
+    assert np.array_equal(written, model.labels_)
+    assert all(0 < float(r.split(",")[2]) <= 1 for r in rows[1:])
+    X, y = deepclust.read_like(tmp_path / "m", data)
+    assert y is None and np.array_equal(model.predict(X), model.labels_)
+    # a folder of images is refused for a model fitted on a table
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.txt").write_text("words")
+    with pytest.raises(ValueError, match="has no record of how a folder was read"):
+        deepclust.read_like(tmp_path / "m", tmp_path / "photos")
+    # --labels-out is checked before any training
+    _fails_cleanly(run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m2", "--labels-out",
+                       tmp_path / "nowhere" / "l.csv"), "does not exist; create it first")
+    assert not (tmp_path / "m2").exists()

@@ -117,6 +117,9 @@ def main(argv=None) -> int:
     fit.add_argument("--label-column", default=None, metavar="COL",
                      help="a column (or .npz array) of true labels: kept out of the fit, used only "
                           "to print ACC / NMI / ARI")
+    fit.add_argument("--labels-out", default=None, metavar="LABELS_CSV",
+                     help="also write the training data's clusters as predict does: row, cluster, "
+                          "confidence (and file, for a folder)")
     fit.add_argument("--pretrain", choices=["layerwise", "end-to-end"], default=None,
                      help="pretraining scheme (default: the method's; DEC's is layer-wise)")
     fit.add_argument("--max-iter", type=_count, default=None, metavar="N",

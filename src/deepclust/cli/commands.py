@@ -84,6 +84,12 @@ def _print_scores(y, labels) -> None:
 
 def _fit(args) -> int:
     _outside_data(Path(args.out), args.data, "--out")  # a model folder inside the data would join it
+    if args.labels_out is not None:  # checked before the fit, like --out
+        labels_out = Path(args.labels_out)
+        if labels_out.resolve() == Path(args.data).resolve() or labels_out.is_dir():
+            raise ValueError(f"--labels-out {args.labels_out!r} is the data or a folder; give a new .csv file.")
+        _outside_data(labels_out, args.data, "--labels-out")
+        _writable_file(labels_out, "--labels-out")
     with _output_dir(Path(args.out)) as out:  # checked before reading the data or training
         return _fit_into(args, out)
 
@@ -97,7 +103,7 @@ def _fit_into(args, out: Path) -> int:
     from ..io import save_model
 
     cls = registry.get(args.method)
-    X, y, inputs, _ = _read_data(args.data, args.label_column, image_size=args.image_size)
+    X, y, inputs, files = _read_data(args.data, args.label_column, image_size=args.image_size)
     verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
     takes = set(cls._get_param_names())
     params = {"n_clusters": args.n_clusters, "random_state": args.seed, "verbose": verbose,
@@ -135,6 +141,13 @@ def _fit_into(args, out: Path) -> int:
     print(f"{args.method} clustered {describe(inputs, X.shape[0])} ({X.shape[1]} features) into "
           f"{args.n_clusters} clusters in {seconds:.1f} s; model saved to {out / 'model.pt'}")
     print("cluster sizes: " + " ".join(str(c) for c in sizes))
+    if args.labels_out is not None:
+        from ..plotting import soft_assignments
+
+        q = soft_assignments(dec, X)
+        labels = np.asarray(dec.labels_)
+        _write_text(Path(args.labels_out), _labels_csv(labels, q[np.arange(len(labels)), labels], files))
+        print(f"training labels written to {args.labels_out}")
     if y is not None:
         what = repr(args.label_column) if args.label_column else "the subfolder names"
         print(f"against {what} (evaluation only): ", end="")
@@ -196,16 +209,20 @@ def _predict(args) -> int:
 
     q = soft_assignments(dec, X)
     labels, confidence = q.argmax(axis=1), q.max(axis=1)
-    text = io.StringIO()  # a folder's rows are its files: each is named
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["row", "cluster", "confidence"] + (["file"] if files else []))
-    for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
-        writer.writerow([i, int(c), f"{float(p):.6f}"] + ([files[i]] if files else []))
-    _write_text(out, text.getvalue())  # atomically: an existing file is replaced only when complete
+    _write_text(out, _labels_csv(labels, confidence, files))  # atomically: replaced only when complete
     counts = np.bincount(labels, minlength=q.shape[1])
     print(f"assigned {len(labels)} rows to {q.shape[1]} clusters; labels written to {out}")
     print("cluster sizes: " + " ".join(str(int(c)) for c in counts))
     return 0
+
+def _labels_csv(labels, confidence, files) -> str:
+    """row, cluster, confidence (and for a folder each row's file, so that rows are named)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["row", "cluster", "confidence"] + (["file"] if files else []))
+    for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
+        writer.writerow([i, int(c), f"{float(p):.6f}"] + ([files[i]] if files else []))
+    return text.getvalue()
 
 def _report(args) -> int:
     from ..data.folders import image_shape_of, terms_of

@@ -129,3 +129,31 @@ def test_fit_labels_out_writes_the_training_labels_and_read_like_reads_new_data_
     _fails_cleanly(run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m2", "--labels-out",
                        tmp_path / "nowhere" / "l.csv"), "does not exist; create it first")
     assert not (tmp_path / "m2").exists()
+
+
+TINY = ("--param", "hidden_dims=(16,)", "--param", "embedding_dim=2", "--param", "pretrain=end-to-end",
+        "--param", "pretrain_epochs=20", "--max-iter", "10")
+
+
+def test_select_k_prints_the_silhouettes_first_opinion_then_the_generalizability_and_writes_them(tmp_path):
+    from deepclust.cli.select_k import _candidates
+
+    assert _candidates(["2..4", "7,9"]) == [2, 3, 4, 7, 9] and _candidates(["3", "2"]) == [2, 3]
+    for bad, phrase in ((["1..3"], "at least 2"), (["5..3"], "empty range"), (["a"], "give integers"),
+                        (["4"], "at least two")):
+        with pytest.raises(ValueError, match=phrase):
+            _candidates(bad)
+    data = _blobs(tmp_path, n=90)
+    result = run("select-k", data, "--candidates", "2..3", *TINY, "--seed", "1", "--out", tmp_path / "k.json")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("a first opinion: the silhouette of AE + k-means")
+    assert out.index("silhouette") < out.index("generalizability") < out.index("chosen: k = ")
+    saved = json.loads((tmp_path / "k.json").read_text())
+    assert [row["k"] for row in saved["table"]] == [2, 3] == [r["k"] for r in saved["first_opinion"]["table"]]
+    assert saved["n_clusters"] in (2, 3) and f"chosen: k = {saved['n_clusters']} " in out
+    assert all(-1 <= r["silhouette"] <= 1 for r in saved["first_opinion"]["table"])
+    assert "pretraining started" not in result.stderr  # the fits of every k are not logged one by one
+    _fails_cleanly(run("select-k", data, "--candidates", "2..3", "--out", tmp_path / "k.txt"), "give a .json")
+    _fails_cleanly(run("select-k", data, "--candidates", "2..3", "--param", "n_clusters=3"),
+                   "set it with --candidates")

@@ -29,6 +29,7 @@ from .commands import (
     _predict,
     _report,
 )
+from .select_k import _select_k, add_parser as _add_select_k
 from .files import _read_data  # noqa: F401 (tests read a shard folder as the command line does)
 
 
@@ -217,12 +218,15 @@ def main(argv=None) -> int:
     experiment.add_argument("--device", default="auto")
     experiment.add_argument("--verbose", action="store_true", help="show progress bars")
 
+    _add_select_k(sub, _positive, _count)
+
     args = parser.parse_args(argv)
     if args.command in ("demo", "fit"):
         _check_checkpoint_args(sub.choices[args.command], args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate,
-               "report": _report, "experiment": _experiment}[args.command]
+               "report": _report, "experiment": _experiment,
+               "select-k": _select_k}[args.command]
     formatwarning = warnings.formatwarning
     warnings.formatwarning = _format_warning  # the library's file and line mean nothing here
     progress = _log_progress(args)
@@ -250,17 +254,19 @@ def _log_progress(args):
     if args.command not in ("fit", "select-k") or args.verbose is not None or sys.stderr.isatty():
         return None
     logger = logging.getLogger("deepclust")
+    # select-k: a line a fit of every k and split would drown its own lines; those only
+    informed = logging.getLogger("deepclust.selection" if args.command == "select-k" else "deepclust")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("deepclust: %(asctime)s %(message)s", "%H:%M:%S"))
-    saved = logger.level, logger.propagate
+    saved = logger.propagate, informed.level
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    informed.setLevel(logging.INFO)
     logger.propagate = False  # not printed twice by the root's handler
 
     def undo():
         logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
+        logger.propagate = saved[0]
+        informed.setLevel(saved[1])
     return undo
 
 def _after_interrupt(args, argv) -> str:

@@ -157,3 +157,46 @@ def test_select_k_prints_the_silhouettes_first_opinion_then_the_generalizability
     _fails_cleanly(run("select-k", data, "--candidates", "2..3", "--out", tmp_path / "k.txt"), "give a .json")
     _fails_cleanly(run("select-k", data, "--candidates", "2..3", "--param", "n_clusters=3"),
                    "set it with --candidates")
+
+
+def test_pretrain_epochs_sets_the_schedule_of_either_pretraining(tmp_path):
+    data = _blobs(tmp_path)  # 120 rows: one batch of 256 an epoch
+    small = ("--param", "hidden_dims=(16,)", "--param", "embedding_dim=2", "--max-iter", "5", "--snapshots", "0")
+    assert run("fit", data, "--n-clusters", "3", "--out", tmp_path / "l", *small, "--pretrain-epochs", "3",
+               "--param", "batch_size=64").returncode == 0
+    schedule = deepclust.load(tmp_path / "l").layerwise_schedule_  # 2 batches an epoch
+    assert (schedule["layer_iter"], schedule["finetune_iter"]) == (6, 36)
+    assert run("fit", data, "--n-clusters", "3", "--out", tmp_path / "e", *small, "--pretrain-epochs", "4",
+               "--pretrain", "end-to-end").returncode == 0
+    assert deepclust.load(tmp_path / "e").pretrain_schedule_["n_iter"] == 4
+    _fails_cleanly(run("fit", data, "--n-clusters", "3", "--out", tmp_path / "x", "--pretrain-epochs", "4",
+                       "--param", "layerwise_iter=10"), "leave --param layerwise_iter out")
+
+
+def test_a_time_budget_scales_the_methods_schedule_down_and_never_up(monkeypatch):
+    from deepclust import DEC
+    from deepclust.cli import budget
+
+    X = np.zeros((10_000, 784), dtype=np.float32)
+    monkeypatch.setattr(budget, "_measure", lambda est, X: (0.01, 0.002))  # 10 ms a step
+    # the default: 280 + 1680 pretraining steps (20 s) and 10,000 clustering iterations (70 s)
+    changed, plan = budget.plan_budget(DEC, {"n_clusters": 10}, X, 600)
+    assert changed == {"max_iter": 10_000} and plan.startswith("plan: the method's own schedule: 7 epochs a layer")
+    changed, plan = budget.plan_budget(DEC, {"n_clusters": 10}, X, 0.5)  # 30 s: a third of it
+    assert (changed["layerwise_iter"], changed["finetune_iter"], changed["max_iter"]) == (93, 562, 3348)
+    minutes = float(plan.split("about ")[1].split(" s ")[0]) / 60
+    assert 0.4 <= minutes <= 0.55, plan
+    changed, _ = budget.plan_budget(DEC, {"n_clusters": 10, "pretrain": "end-to-end", "max_iter": 500}, X, 0.2)
+    assert 1 <= changed["pretrain_epochs"] < 50 and changed["max_iter"] <= 500
+
+
+def test_fit_prints_its_time_budgets_plan_before_training(tmp_path):
+    data = _blobs(tmp_path)
+    result = run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m", *SMALL, "--snapshots", "0",
+                 "--time-budget", "10")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("plan: the method's own schedule: 100 epochs of end-to-end pretraining, at most "
+                            "20 clustering iterations: about "), first
+    usage = run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m", "--time-budget", "-1")
+    assert usage.returncode == 2 and "not a positive number of minutes" in usage.stderr

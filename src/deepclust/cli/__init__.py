@@ -66,6 +66,20 @@ def _check_checkpoint_args(parser, args) -> None:
         parser.error(f"{args.checkpoint_dir!r} already holds a checkpoint: pass --resume to "
                      "continue it, or choose another --checkpoint-dir")
 
+# Measured once, see benchmarks/RESULTS.md ("A default fit's cost").
+_DEFAULT_COST = ("A default DEC fit takes about N minutes per 10,000 rows of 784 features on a 2-core CPU "
+                 "(benchmarks/RESULTS.md).")
+
+def _minutes(text: str) -> float:
+    """argparse type: a positive number of minutes."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of minutes")
+    return value
+
 def _count(text: str) -> int:
     """argparse type: a non-negative int, with a usage error otherwise."""
     try:
@@ -125,6 +139,14 @@ def main(argv=None) -> int:
                      help="pretraining scheme (default: the method's; DEC's is layer-wise)")
     fit.add_argument("--max-iter", type=_count, default=None, metavar="N",
                      help="override the method's max_iter")
+    fit.add_argument("--pretrain-epochs", type=_positive, default=None, metavar="N",
+                     help="the pretraining's length in epochs: layer-wise, N epochs a layer "
+                          "(layerwise_iter) and 6N of fine-tuning (finetune_iter), the ratio of DEC's auto "
+                          "schedule of 7 and 42; end-to-end, pretrain_epochs=N")
+    fit.add_argument("--time-budget", type=_minutes, default=None, metavar="MINUTES",
+                     help="size pretraining and clustering to about MINUTES, from the time of a few "
+                          "training steps measured on the data; prints the plan first, and never trains "
+                          "longer than the method's own schedule. " + _DEFAULT_COST)
     fit.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
     fit.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
     fit.add_argument("--image-size", type=_positive, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"),

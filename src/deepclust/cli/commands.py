@@ -118,6 +118,20 @@ def _fit_into(args, out: Path) -> int:
             raise ValueError(f"{option}: {args.method} has no {name} parameter; leave the option out.")
         params[name] = value
     params.update(_estimator_params(args.param, cls, params))
+    if args.pretrain_epochs is not None:
+        from .budget import pretrain_epochs_params
+
+        length = pretrain_epochs_params(cls, params, args.pretrain_epochs, X.shape[0])
+        if set(length) & set(params):
+            raise ValueError(f"--pretrain-epochs sets {', '.join(sorted(length))}; leave --param "
+                             f"{', '.join(sorted(set(length) & set(params)))} out.")
+        params.update(length)
+    if args.time_budget is not None:
+        from .budget import plan_budget
+
+        changed, plan = plan_budget(cls, params, X, args.time_budget)
+        print(plan, flush=True)
+        params.update(changed)
     shape = inputs.get("image_shape") if inputs and inputs.get("kind") == "images" else None
     if shape is not None and "image_shape" in takes and "image_shape" not in params:
         if len(shape) == 3 and shape[-1] != 1:

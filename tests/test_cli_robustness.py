@@ -200,3 +200,27 @@ def test_fit_prints_its_time_budgets_plan_before_training(tmp_path):
                             "20 clustering iterations: about "), first
     usage = run("fit", data, "--n-clusters", "3", "--out", tmp_path / "m", "--time-budget", "-1")
     assert usage.returncode == 2 and "not a positive number of minutes" in usage.stderr
+
+
+def test_read_like_reads_a_new_folder_of_text_with_the_models_vocabulary(tmp_path):
+    topics = ["goal team referee match", "bank shares profit market", "rain wind cloud storm"]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(60):
+        (corpus / f"doc{i:02d}.txt").write_text(" ".join(rng.choice(topics[i % 3].split(), 12)))
+    result = run("fit", corpus, "--n-clusters", "3", "--out", tmp_path / "m", *SMALL, "--snapshots", "0",
+                 "--labels-out", tmp_path / "train.csv")
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "train.csv").read_text().splitlines()
+    assert rows[0] == "row,cluster,confidence,file" and rows[1].endswith(",doc00.txt") and len(rows) == 61
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "a.txt").write_text("goal goal team zzzunknown")
+    (new / "b.txt").write_text("bank shares profit")
+    X, y = deepclust.read_like(tmp_path / "m", new)
+    model = deepclust.load(tmp_path / "m")
+    assert X.shape == (2, model.n_features_in_) and y is None
+    assert run("predict", tmp_path / "m", new, "--out", tmp_path / "n.csv").returncode == 0
+    predicted = [int(r.split(",")[1]) for r in (tmp_path / "n.csv").read_text().splitlines()[1:]]
+    assert predicted == model.predict(X).tolist()

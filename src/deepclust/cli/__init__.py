@@ -29,8 +29,8 @@ from .commands import (
     _predict,
     _report,
 )
-from .select_k import _select_k, add_parser as _add_select_k
 from .files import _read_data  # noqa: F401 (tests read a shard folder as the command line does)
+from .select_k import _select_k, add_parser as _add_select_k
 
 
 def _positive(text: str) -> int:

@@ -64,46 +64,49 @@ def test_a_fit_logs_its_phases_when_stderr_is_not_a_terminal(tmp_path):
     assert quiet.returncode == 0 and "pretraining" not in quiet.stderr, quiet.stderr
 
 
-def _interrupted_fit(tmp_path, *extra):
-    """A real ``deepclust fit`` sent SIGINT once its checkpoint exists (or after a few seconds)."""
-    data = _blobs(tmp_path, n=600, d=8, k=2)
-    args = ["fit", data, "--n-clusters", "2", "--out", str(tmp_path / "m"), "--pretrain", "end-to-end",
+def _start_fit(folder, *extra):
+    """A real ``deepclust fit`` process, that clusters until stopped (tol 0, a huge max_iter)."""
+    folder.mkdir()
+    data = _blobs(folder, n=600, d=8, k=2)
+    args = ["fit", data, "--n-clusters", "2", "--out", str(folder / "m"), "--pretrain", "end-to-end",
             "--param", "pretrain_epochs=10", "--param", "hidden_dims=(16,)", "--max-iter", "1000000",
             "--param", "tol=0", "--snapshots", "0", *extra]
-    process = subprocess.Popen([sys.executable, "-m", "deepclust", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    # its progress lines (stderr is a pipe) say when the clustering phase, checkpointed at its start, began
+    return args, subprocess.Popen([sys.executable, "-m", "deepclust", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+
+
+def _interrupt(process, checkpoint=None):
+    """Send SIGINT once the clustering phase began (its progress line on stderr, a pipe, says so) and
+    its first checkpoint exists; ``(exit status, stderr)``."""
     seen = []
     for line in process.stderr:
         seen.append(line)
         if "k-means done" in line:
             break
-    checkpoint = tmp_path / "ckpt" / "checkpoint.pt"
     deadline = time.monotonic() + 5
-    while "--checkpoint-dir" in extra and not checkpoint.exists() and time.monotonic() < deadline:
+    while checkpoint is not None and not checkpoint.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
-    return args, process.returncode, "".join(seen) + err
+    _, err = process.communicate(timeout=30)
+    return process.returncode, "".join(seen) + err
 
 
-def test_ctrl_c_during_a_fit_is_one_line_with_the_command_that_resumes_it(tmp_path):
-    args, code, err = _interrupted_fit(tmp_path, "--checkpoint-dir", str(tmp_path / "ckpt"))
-    assert code == 130, err
-    assert "Traceback" not in err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("deepclust: interrupted") and "To continue: deepclust " in last, last
-    command = shlex.split(last.split("To continue: deepclust ", 1)[1])
-    assert command == [*args, "--resume"]
-    assert (tmp_path / "ckpt" / "checkpoint.pt").is_file()
-
-
-def test_ctrl_c_without_checkpoints_suggests_them(tmp_path):
-    _, code, err = _interrupted_fit(tmp_path)
+def test_ctrl_c_during_a_fit_is_one_line_with_the_command_that_resumes_it_or_a_hint(tmp_path):
+    # two fits side by side: one keeping checkpoints, one not
+    checkpoints = tmp_path / "kept" / "ckpt"
+    args, kept = _start_fit(tmp_path / "kept", "--checkpoint-dir", str(checkpoints))
+    _, lost = _start_fit(tmp_path / "lost")
+    code, err = _interrupt(kept, checkpoints / "checkpoint.pt")
     assert code == 130 and "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("deepclust: interrupted") and "--checkpoint-dir" in last, last
+    assert last.startswith("deepclust: interrupted") and "To continue: deepclust " in last, last
+    assert shlex.split(last.split("To continue: deepclust ", 1)[1]) == [*args, "--resume"]
+    assert (checkpoints / "checkpoint.pt").is_file()
+    code, err = _interrupt(lost)
+    assert code == 130 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("deepclust: interrupted; nothing was kept") and "--checkpoint-dir" in last, last
 
 
 def test_fit_labels_out_writes_the_training_labels_and_read_like_reads_new_data_as_the_model(tmp_path):

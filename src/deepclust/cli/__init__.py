@@ -67,8 +67,8 @@ def _check_checkpoint_args(parser, args) -> None:
                      "continue it, or choose another --checkpoint-dir")
 
 # Measured once, see benchmarks/RESULTS.md ("A default fit's cost").
-_DEFAULT_COST = ("A default DEC fit takes about N minutes per 10,000 rows of 784 features on a 2-core CPU "
-                 "(benchmarks/RESULTS.md).")
+_DEFAULT_COST = ("A default DEC fit took about 21 minutes per 10,000 rows of 784 features on a 2-core CPU "
+                 "shared with other jobs, most of it pretraining (benchmarks/RESULTS.md).")
 
 def _minutes(text: str) -> float:
     """argparse type: a positive number of minutes."""
@@ -162,8 +162,10 @@ def main(argv=None) -> int:
                      help="any other parameter of the method, e.g. --param batch_size=128 --param "
                           "hidden_dims='(500, 500, 2000)' (repeatable; values are Python literals)")
     fit.add_argument("--verbose", action="store_true", default=None,
-                     help="show progress bars (the default when stderr is a terminal)")
-    fit.add_argument("--quiet", dest="verbose", action="store_false", help="no progress bars")
+                     help="show progress bars (the default when stderr is a terminal; otherwise a line a "
+                          "phase, and one every few seconds while clustering)")
+    fit.add_argument("--quiet", dest="verbose", action="store_false",
+                     help="no progress bars, and no progress lines where stderr is not a terminal")
     _add_checkpoint_args(fit)
 
     predict = sub.add_parser("predict", help="assign the rows of a data file to a saved model's clusters")

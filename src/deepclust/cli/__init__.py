@@ -40,7 +40,7 @@ def _positive(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer; give 1 or more")
+        raise argparse.ArgumentTypeError(f"{value} is not positive; give a positive integer (1 or more)")
     return value
 
 def _add_checkpoint_args(parser) -> None:

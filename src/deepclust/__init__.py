@@ -19,6 +19,7 @@ _LAZY = {
     "select_n_clusters": (".selection", "select_n_clusters"),
     "ShardedArray": (".data.shards", "ShardedArray"),
     "load": (".io", "load"),
+    "read_like": (".reading", "read_like"),
     "metrics": (".metrics", None),
 }
 
@@ -26,11 +27,13 @@ _LAZY = {
 _SUBMODULES = {"autoencoder", "cli", "datasets", "dbc", "dcn", "dec", "experiments", "idec", "metrics",
                "plotting", "report", "selection", "shards"}
 
-__all__ = ["DEC", "IDEC", "DCN", "DBC", "select_n_clusters", "ShardedArray", "load", "metrics", "__version__"]
+__all__ = ["DEC", "IDEC", "DCN", "DBC", "select_n_clusters", "ShardedArray", "load", "read_like", "metrics",
+           "__version__"]
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from . import metrics
     from .io import load
+    from .reading import read_like
     from .methods.dbc import DBC
     from .methods.dcn import DCN
     from .methods.dec import DEC

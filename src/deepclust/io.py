@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from numbers import Integral
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from .training.device import resolve_device
 FORMAT = "deepclust-model"
 # 2: the autoencoder's state holds its input_scale (the input normalisation).
 FORMAT_VERSION = 2
+_REFIT = ". Fit the model again (deepclust fit, or the estimator's save) to write a new one."
 
 def json_params(est) -> dict:
     """The estimator's parameters as JSON values (a given network is None: the fitted one is saved)."""
@@ -54,17 +56,40 @@ def _json_default(value):
 
 def read_payload(path, fmt: str, what: str, error=ValueError, advice: str = "") -> dict:
     """Read a deepclust file with ``torch.load(weights_only=True)`` (tensors, numbers and strings
-    only: nothing in it can run) and check it is a dict of format ``fmt``, else raise ``error``."""
+    only: nothing in it can run) and check it is a dict of format ``fmt``, else raise ``error``: one
+    sentence that the file is damaged or foreign, its reason in a few words, then ``advice``
+    (PyTorch's own advice, to load it with ``weights_only=False`` or to file an issue, is left out:
+    neither helps with a damaged file, and the first would run whatever the file holds)."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError (zip), EOFError, ...
         raise error(
-            f"{str(path)!r} is not a loadable {what} (corrupted, truncated, or containing objects "
-            f"other than tensors): {exc}{advice}"
+            f"{str(path)!r} is not a loadable {what}: it is damaged (corrupted, truncated) or not a "
+            f"deepclust file ({_load_failure(exc)}){advice or '.'}"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != fmt:
-        raise error(f"{str(path)!r} is not a {what}.")
+        raise error(f"{str(path)!r} is not a {what}{advice or '.'}")
     return payload
+
+
+_TORCH_ADVICE = ("Weights only load failed", "Please file an issue", "Check the documentation of torch.load",
+                 "This is an internal miniz error", "If you are seeing this error")
+
+
+def _load_failure(exc: BaseException) -> str:
+    """What ``torch.load`` found wrong, in a few words, without its advice."""
+    import pickle
+
+    text = str(exc).replace("WeightsUnpickler error:", "")
+    sentences = [s.strip() for s in re.split(r"(?<=\.)\s+|\n+", text) if s.strip()]
+    kept = [s.rstrip(".") for s in sentences if not s.startswith(_TORCH_ADVICE)
+            and "weights_only" not in s and "trusted source" not in s and "checkpoint" not in s]
+    detail = "; ".join(kept)[:160]
+    if isinstance(exc, pickle.UnpicklingError):
+        return "it holds objects other than tensors" + (f": {detail}" if detail else "")
+    if isinstance(exc, EOFError) and not detail:
+        return "it ends before its data does: empty or cut short"
+    return detail or type(exc).__name__
 
 
 def save_model(est, path, inputs: dict | None = None) -> None:
@@ -104,7 +129,7 @@ def load(path, device="auto"):
     Parameters
     ----------
     path : str or path-like
-        The model file.
+        The model file, or the folder that ``deepclust fit --out`` wrote (its ``model.pt``).
     device : str or torch.device, default="auto"
         Where to put the network; "auto" picks CUDA when available.
 
@@ -133,9 +158,14 @@ def load_model(path, device="auto"):
         If the file is not a valid deepclust model: whatever is wrong in it, never another error.
     """
     path = Path(path)
+    if path.is_dir():  # the folder that ``deepclust fit --out`` wrote
+        if not (path / "model.pt").is_file():
+            raise FileNotFoundError(f"No model file at {str(path)!r}: a folder holds none unless it has the "
+                                    "model.pt that deepclust fit writes.")
+        path = path / "model.pt"
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
-    payload = read_payload(path, FORMAT, "deepclust model file")
+    payload = read_payload(path, FORMAT, "deepclust model file", advice=_REFIT)
     version = payload.get("format_version")
     if version not in (1, FORMAT_VERSION):
         raise ValueError(
@@ -148,7 +178,7 @@ def load_model(path, device="auto"):
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError,
             OverflowError, NotImplementedError) as exc:
         raise ValueError(f"{str(path)!r} is not a valid deepclust model file (damaged, or not written "
-                         f"by deepclust): {exc}") from exc
+                         f"by deepclust): {exc}{_REFIT}") from exc
 
 
 def _restore(payload: dict, version: int, device):

@@ -30,13 +30,19 @@ from .commands import (
     _report,
 )
 from .files import _read_data  # noqa: F401 (tests read a shard folder as the command line does)
+from .select_k import _select_k, add_parser as _add_select_k
 
 
 def _positive(text: str) -> int:
-    value = _count(text)
+    """argparse type: an int of 1 or more, with a usage error otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive; give 1 or more")
+        raise argparse.ArgumentTypeError(f"{value} is not positive; give a positive integer (1 or more)")
     return value
+
 
 def _add_checkpoint_args(parser) -> None:
     parser.add_argument("--checkpoint-dir", default=None, metavar="DIR",
@@ -44,6 +50,7 @@ def _add_checkpoint_args(parser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted fit checkpointed in --checkpoint-dir "
                              "(same settings and data)")
+
 
 def _check_checkpoint_args(parser, args) -> None:
     """``--resume`` continues the checkpoint in ``--checkpoint-dir``; without it, an existing
@@ -60,6 +67,7 @@ def _check_checkpoint_args(parser, args) -> None:
     if not args.resume and exists:
         parser.error(f"{args.checkpoint_dir!r} already holds a checkpoint: pass --resume to "
                      "continue it, or choose another --checkpoint-dir")
+
 
 def _add_table_args(parser, fit: bool = False) -> None:
     """The options of a table (a .csv or .parquet file); ``fit``'s are recorded in the model, which
@@ -79,6 +87,21 @@ def _add_table_args(parser, fit: bool = False) -> None:
                              "of stopping at them")
     parser.add_argument("--sep", default=None, metavar="SEP",
                         help="a CSV file's field separator (default: detected among ',', ';' and tab)")
+# Measured once, see benchmarks/RESULTS.md ("A default fit's cost").
+_DEFAULT_COST = ("A default DEC fit took about 21 minutes per 10,000 rows of 784 features on a 2-core CPU "
+                 "shared with other jobs, most of it pretraining (benchmarks/RESULTS.md).")
+
+
+def _minutes(text: str) -> float:
+    """argparse type: a positive number of minutes."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of minutes")
+    return value
+
 
 def _count(text: str) -> int:
     """argparse type: a non-negative int, with a usage error otherwise."""
@@ -89,6 +112,7 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
     return value
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="deepclust", description=__doc__.split("\n\n")[0])
@@ -133,10 +157,21 @@ def main(argv=None) -> int:
                      help="a column (or .npz array) of true labels: kept out of the fit, used only "
                           "to print ACC / NMI / ARI")
     _add_table_args(fit, fit=True)
+    fit.add_argument("--labels-out", default=None, metavar="LABELS_CSV",
+                     help="also write the training data's clusters as predict does: row, cluster, "
+                          "confidence (and file, for a folder)")
     fit.add_argument("--pretrain", choices=["layerwise", "end-to-end"], default=None,
                      help="pretraining scheme (default: the method's; DEC's is layer-wise)")
     fit.add_argument("--max-iter", type=_count, default=None, metavar="N",
                      help="override the method's max_iter")
+    fit.add_argument("--pretrain-epochs", type=_positive, default=None, metavar="N",
+                     help="the pretraining's length in epochs: layer-wise, N epochs a layer "
+                          "(layerwise_iter) and 6N of fine-tuning (finetune_iter), the ratio of DEC's auto "
+                          "schedule of 7 and 42; end-to-end, pretrain_epochs=N")
+    fit.add_argument("--time-budget", type=_minutes, default=None, metavar="MINUTES",
+                     help="size pretraining and clustering to about MINUTES, from the time of a few "
+                          "training steps measured on the data; prints the plan first, and never trains "
+                          "longer than the method's own schedule. " + _DEFAULT_COST)
     fit.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
     fit.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
     fit.add_argument("--image-size", type=_positive, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"),
@@ -152,8 +187,10 @@ def main(argv=None) -> int:
                      help="any other parameter of the method, e.g. --param batch_size=128 --param "
                           "hidden_dims='(500, 500, 2000)' (repeatable; values are Python literals)")
     fit.add_argument("--verbose", action="store_true", default=None,
-                     help="show progress bars (the default when stderr is a terminal)")
-    fit.add_argument("--quiet", dest="verbose", action="store_false", help="no progress bars")
+                     help="show progress bars (the default when stderr is a terminal; otherwise a line a "
+                          "phase, and one every few seconds while clustering)")
+    fit.add_argument("--quiet", dest="verbose", action="store_false",
+                     help="no progress bars, and no progress lines where stderr is not a terminal")
     _add_checkpoint_args(fit)
 
     predict = sub.add_parser("predict", help="assign the rows of a data file to a saved model's clusters")
@@ -233,14 +270,18 @@ def main(argv=None) -> int:
     experiment.add_argument("--device", default="auto")
     experiment.add_argument("--verbose", action="store_true", help="show progress bars")
 
+    _add_select_k(sub, _positive, _count)
+
     args = parser.parse_args(argv)
     if args.command in ("demo", "fit"):
         _check_checkpoint_args(sub.choices[args.command], args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate,
-               "report": _report, "experiment": _experiment}[args.command]
+               "report": _report, "experiment": _experiment,
+               "select-k": _select_k}[args.command]
     formatwarning = warnings.formatwarning
     warnings.formatwarning = _format_warning  # the library's file and line mean nothing here
+    progress = _log_progress(args)
     try:
         return command(args)
     except (ValueError, TypeError, OSError, ImportError, FloatingPointError) as exc:
@@ -248,8 +289,57 @@ def main(argv=None) -> int:
         message = " ".join(str(exc).split())
         print(f"deepclust: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line, what to do next, and the shell's 128 + SIGINT
+        hint = _after_interrupt(args, sys.argv[1:] if argv is None else argv)
+        newline = "\n" if sys.stderr.isatty() else ""  # after a progress bar's half line
+        print(f"{newline}deepclust: interrupted{hint}", file=sys.stderr)
+        return 130
     finally:
         warnings.formatwarning = formatwarning
+        if progress is not None:
+            progress()
+
+
+def _log_progress(args):
+    """Where stderr is not a terminal (a log file, a batch job) and no progress bar shows, a fit
+    logs a line a phase (and one every few seconds while clustering) through the library's
+    ``deepclust`` logger at INFO, which the library itself leaves silent. Returns the undo."""
+    if args.command not in ("fit", "select-k") or args.verbose is not None or sys.stderr.isatty():
+        return None
+    logger = logging.getLogger("deepclust")
+    # select-k: a line a fit of every k and split would drown its own lines; those only
+    informed = logging.getLogger("deepclust.selection" if args.command == "select-k" else "deepclust")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("deepclust: %(asctime)s %(message)s", "%H:%M:%S"))
+    saved = logger.propagate, informed.level
+    logger.addHandler(handler)
+    informed.setLevel(logging.INFO)
+    logger.propagate = False  # not printed twice by the root's handler
+
+    def undo():
+        logger.removeHandler(handler)
+        logger.propagate = saved[0]
+        informed.setLevel(saved[1])
+    return undo
+
+
+def _after_interrupt(args, argv) -> str:
+    """For an interrupted fit: the command that resumes it, or how to make the next one resumable."""
+    import shlex
+
+    from ..training.checkpoint import FILENAME
+
+    if args.command not in ("demo", "fit"):
+        return "."
+    if args.checkpoint_dir is None:
+        return ("; nothing was kept. Next time add --checkpoint-dir DIR to keep checkpoints as it goes, "
+                "then the same command with --resume continues it.")
+    if not (Path(args.checkpoint_dir) / FILENAME).exists():
+        return (f"before its first checkpoint in {args.checkpoint_dir!r}: run the same command again "
+                "to start afresh.")
+    again = [str(a) for a in argv] + ([] if args.resume else ["--resume"])
+    return f"; its checkpoint is in {args.checkpoint_dir!r}. To continue: deepclust {shlex.join(again)}"
+
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
     """A warning as the command line prints it: one line, like its errors, without the source line."""

@@ -72,6 +72,7 @@ def _demo(args) -> int:
     print(f"report written to {Path(path).resolve()} ({time.perf_counter() - start:.1f} s)")
     return 0
 
+
 def _print_scores(y, labels) -> None:
     from ..metrics import (
         adjusted_rand_score,
@@ -82,10 +83,18 @@ def _print_scores(y, labels) -> None:
     print(f"ACC {cluster_accuracy(y, labels):.4f}  NMI {normalized_mutual_info_score(y, labels):.4f}  "
           f"ARI {adjusted_rand_score(y, labels):.4f}")
 
+
 def _fit(args) -> int:
     _outside_data(Path(args.out), args.data, "--out")  # a model folder inside the data would join it
+    if args.labels_out is not None:  # checked before the fit, like --out
+        labels_out = Path(args.labels_out)
+        if labels_out.resolve() == Path(args.data).resolve() or labels_out.is_dir():
+            raise ValueError(f"--labels-out {args.labels_out!r} is the data or a folder; give a new .csv file.")
+        _outside_data(labels_out, args.data, "--labels-out")
+        _writable_file(labels_out, "--labels-out")
     with _output_dir(Path(args.out)) as out:  # checked before reading the data or training
         return _fit_into(args, out)
+
 
 def _fit_into(args, out: Path) -> int:
     import json
@@ -97,8 +106,8 @@ def _fit_into(args, out: Path) -> int:
     from ..io import save_model
 
     cls = registry.get(args.method)
-    X, y, inputs, _, _, _, notes = _read_input(args.data, args.label_column, image_size=args.image_size,
-                                               args=args)
+    X, y, inputs, files, ids, rows, notes = _read_input(args.data, args.label_column, image_size=args.image_size,
+                                                       args=args)
     for note in notes:  # what was done to a table: rows left out, scaling
         print(note)
     verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
@@ -115,6 +124,20 @@ def _fit_into(args, out: Path) -> int:
             raise ValueError(f"{option}: {args.method} has no {name} parameter; leave the option out.")
         params[name] = value
     params.update(_estimator_params(args.param, cls, params))
+    if args.pretrain_epochs is not None:
+        from .budget import pretrain_epochs_params
+
+        length = pretrain_epochs_params(cls, params, args.pretrain_epochs, X.shape[0])
+        if set(length) & set(params):
+            raise ValueError(f"--pretrain-epochs sets {', '.join(sorted(length))}; leave --param "
+                             f"{', '.join(sorted(set(length) & set(params)))} out.")
+        params.update(length)
+    if args.time_budget is not None:
+        from .budget import plan_budget
+
+        changed, plan = plan_budget(cls, params, X, args.time_budget)
+        print(plan, flush=True)
+        params.update(changed)
     shape = inputs.get("image_shape") if inputs and inputs.get("kind") == "images" else None
     if shape is not None and "image_shape" in takes and "image_shape" not in params:
         if len(shape) == 3 and shape[-1] != 1:
@@ -141,11 +164,21 @@ def _fit_into(args, out: Path) -> int:
     print(f"{args.method} clustered {describe(inputs, X.shape[0])} ({X.shape[1]} features) into "
           f"{args.n_clusters} clusters in {seconds:.1f} s; model saved to {out / 'model.pt'}")
     print("cluster sizes: " + " ".join(str(c) for c in sizes))
+    if args.labels_out is not None:
+        from ..plotting import soft_assignments
+
+        q = soft_assignments(dec, X)
+        labels = np.asarray(dec.labels_)
+        first = "row" if ids is None else str(args.id_column)
+        _write_text(Path(args.labels_out), _labels_csv(labels, q[np.arange(len(labels)), labels], files,
+                                                       ids if ids is not None else rows, first))
+        print(f"training labels written to {args.labels_out}")
     if y is not None:
         what = repr(args.label_column) if args.label_column else "the subfolder names"
         print(f"against {what} (evaluation only): ", end="")
         _print_scores(y, dec.labels_)
     return 0
+
 
 def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
     """``--param NAME=VALUE`` options as estimator parameters; VALUE is a Python literal
@@ -191,6 +224,7 @@ def _estimator_params(assignments, estimator, taken, flags=None) -> dict:
         e(**{name: v for name, v in params.items() if name in names})._validate_params()
     return params
 
+
 def _predict(args) -> int:
     import numpy as np
 
@@ -203,20 +237,27 @@ def _predict(args) -> int:
 
     q = soft_assignments(dec, X)
     labels, confidence = q.argmax(axis=1), q.max(axis=1)
-    text = io.StringIO()  # a folder's rows are its files: each is named
-    writer = csv.writer(text, lineterminator="\n")
     # a table's ID column, when the model has one and the table holds it, names each row
     first = "row" if ids is None else str(inputs["id_column"])
-    names = ids if ids is not None else (rows if rows is not None else range(len(labels)))
-    writer.writerow([first, "cluster", "confidence"] + (["file"] if files else []))
-    for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
-        name = names[i].item() if hasattr(names[i], "item") else names[i]
-        writer.writerow([name, int(c), f"{float(p):.6f}"] + ([files[i]] if files else []))
-    _write_text(out, text.getvalue())  # atomically: an existing file is replaced only when complete
+    _write_text(out, _labels_csv(labels, confidence, files, ids if ids is not None else rows, first))
     counts = np.bincount(labels, minlength=q.shape[1])
     print(f"assigned {len(labels)} rows to {q.shape[1]} clusters; labels written to {out}")
     print("cluster sizes: " + " ".join(str(int(c)) for c in counts))
     return 0
+
+
+def _labels_csv(labels, confidence, files, names=None, first: str = "row") -> str:
+    """``first`` (each row's number, or its name: a table's ID column, the rows kept after
+    ``--dropna``), cluster, confidence, and for a folder each row's file, so that rows are named."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow([first, "cluster", "confidence"] + (["file"] if files else []))
+    names = range(len(labels)) if names is None else names
+    for i, (c, p) in enumerate(zip(labels, confidence, strict=True)):
+        name = names[i].item() if hasattr(names[i], "item") else names[i]
+        writer.writerow([name, int(c), f"{float(p):.6f}"] + ([files[i]] if files else []))
+    return text.getvalue()
+
 
 def _report(args) -> int:
     from ..data.folders import image_shape_of, terms_of
@@ -240,6 +281,7 @@ def _report(args) -> int:
     print(f"report written to {path.resolve()} ({time.perf_counter() - start:.1f} s)")
     return 0
 
+
 def _evaluate(args) -> int:
     from ..data.readers import read_labels
 
@@ -253,9 +295,11 @@ def _evaluate(args) -> int:
 
 # The datasets of ``deepclust experiment``: name -> loader in deepclust.datasets.
 
+
 EXPERIMENT_DATASETS = {"digits": "load_digits", "fashion-mnist": "load_fashion_mnist", "mnist": "load_mnist",
                        "usps": "load_usps", "reuters10k": "load_reuters10k", "reuters": "load_reuters",
                        "stl10": "load_stl10_hog"}
+
 
 def _experiment(args) -> int:
     from .. import datasets, experiments
@@ -319,6 +363,7 @@ def _experiment(args) -> int:
     print(written[0].read_text().split("\n", 2)[2], end="")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
 
 def _literal(text: str):
     import ast

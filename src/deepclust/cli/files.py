@@ -11,6 +11,7 @@ from ..data.atomic import atomic_file, check_writable
 
 _INPUTS = "inputs.json"  # how a folder of images or text was read at fit time (also kept in model.pt)
 
+
 def _read_data(data: str, label_column, inputs=None, image_size=None, model=None):
     """``(X, labels or None, inputs or None, files or None)`` of a data file, or of a folder of
     images or text (``files``: each row's file in the folder).
@@ -67,11 +68,13 @@ def _read_data(data: str, label_column, inputs=None, image_size=None, model=None
     X, y = read_table(data, label_column)
     return X, y, None, None
 
+
 def _is_shard_folder(folder: Path) -> bool:
     """A folder whose entries are .npy or .parquet files only: shards of one table, read memory-mapped
     (parquet ones through a converted copy, see ShardedArray)."""
     entries = [p for p in folder.iterdir() if not p.name.startswith((".", "_"))]  # Spark's _SUCCESS etc.
     return bool(entries) and all(p.is_file() and p.suffix.lower() in (".npy", ".parquet") for p in entries)
+
 
 def _load_model(model: str, device):
     """``(estimator, inputs or None)``: the model, and how it read a folder at fit time.
@@ -95,6 +98,7 @@ def _load_model(model: str, device):
     except (ValueError, OSError) as exc:
         raise ValueError(f"{str(path)!r} is damaged: {exc}. Fit the model again to rewrite it.") from exc
     return dec, check_inputs(inputs, repr(str(path)), dec.n_features_in_)
+
 
 @contextlib.contextmanager
 def _output_dir(out: Path):
@@ -123,15 +127,18 @@ def _output_dir(out: Path):
                 break
         raise
 
+
 def _write_text(path: Path, text: str) -> None:
     """Write ``path`` atomically: like model.pt, it needs only the folder to be writable (checked
     before the fit), not an old file of that name."""
     with atomic_file(path) as fh:
         fh.write(text.encode())
 
+
 def _model_path(model: str) -> Path:
     path = Path(model)
     return path / "model.pt" if path.is_dir() else path
+
 
 def _check_out(out: Path, data: str, model: str) -> None:
     """Refuse an output file that would overwrite the data, the model or its records, or land
@@ -145,6 +152,7 @@ def _check_out(out: Path, data: str, model: str) -> None:
         raise ValueError(f"--out {str(out)!r} is a folder; give a file name.")
     _writable_file(out, "--out")
 
+
 def _outside_data(out: Path, data: str, option: str) -> None:
     """Refuse ``out`` at or anywhere under the data folder: it would become part of the data
     (making the folder unreadable as one kind), or overwrite one of its files."""
@@ -152,6 +160,7 @@ def _outside_data(out: Path, data: str, option: str) -> None:
     if Path(data).is_dir() and (out.resolve() == folder or folder in out.resolve().parents):
         raise ValueError(f"{option} {str(out)!r} is inside the data folder {data!r} (it would become part of "
                          "the data, or overwrite one of its files); write it elsewhere.")
+
 
 def _writable_file(path: Path, option: str) -> None:
     """Check, before the work that produces it, that ``path``'s folder exists and takes a file."""
@@ -163,10 +172,12 @@ def _writable_file(path: Path, option: str) -> None:
     except OSError as exc:
         raise OSError(f"{option} {str(path)!r} cannot be written: {exc}.") from exc
 
+
 def _is_table(data: str) -> bool:
     from ..data.tables import TABLE_SUFFIXES
 
     return Path(data).is_file() and Path(data).suffix.lower() in TABLE_SUFFIXES
+
 
 def _read_input(data: str, label_column, inputs=None, image_size=None, model=None, args=None):
     """``_read_data``, with a table (CSV or parquet) read through ``deepclust.data.tables``:

@@ -94,6 +94,8 @@ class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepCl
         ae = self._initial_autoencoder(source, device, generator, checkpoint)
         distributed.average_buffers(ae)  # batch norm's statistics, the same on every rank
         timings = {"pretrain": time.perf_counter() - clock}
+        logger.info("pretraining done in %.1f s; k-means on the embedding (%d clusters)",
+                    timings["pretrain"], self.n_clusters)
         clock = time.perf_counter()
         z = self._embed(ae, source)
         self._check_embedding_spread(z, source)
@@ -114,6 +116,8 @@ class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepCl
                 init_labels = nearest(z, centers)
         centers = torch.nn.Parameter(centers)
         timings["kmeans"] = time.perf_counter() - clock
+        logger.info("k-means done in %.1f s; clustering (at most %d iterations, until fewer than "
+                    "%.3g%% of the points change cluster)", timings["kmeans"], self.max_iter, 100 * self.tol)
         clock = time.perf_counter()
         q, self.n_iter_, self.history_, snapshots = self._self_train(
             ae, centers, source, z, init_labels, generator, checkpoint

@@ -147,7 +147,7 @@ class AutoencoderPretraining:
             checkpoint.restore(ae)
             self.pretrain_history_ = list(checkpoint.resume["meta"]["pretrain_history"])
         elif self.pretrain == "end-to-end":
-            logger.info("end-to-end pretraining schedule: %s", self.pretrain_schedule_)
+            logger.info("pretraining started (end-to-end): %s", self.pretrain_schedule_)
             self.pretrain_history_ = pretrain_end_to_end(
                 ae, source, epochs=0, n_iter=self.pretrain_schedule_["n_iter"],
                 batch_size=self._batch_per_rank(), lr=self.pretrain_schedule_["lr"], generator=generator,
@@ -156,7 +156,7 @@ class AutoencoderPretraining:
                 augment=self._augmenter(generator, "pretrain"),
             )
         else:
-            logger.info("layer-wise pretraining schedule: %s", self.layerwise_schedule_)
+            logger.info("pretraining started (layer-wise): %s", self.layerwise_schedule_)
             self.pretrain_history_ = pretrain_layerwise(
                 ae, source, **self.layerwise_schedule_, dropout=self.dropout,
                 batch_size=self._batch_per_rank(), generator=generator, verbose=self.verbose,

@@ -26,6 +26,7 @@ from .precision import autocast
 from .pretraining import adam
 
 logger = logging.getLogger(__name__)
+_LOG_EVERY_S = 5.0  # at most one progress line this often while clustering (INFO on "deepclust")
 
 # The paper's near-optimal update interval (section 5.1); see DEC's update_interval.
 _AUTO_MIN_UPDATE_INTERVAL = 40
@@ -127,8 +128,11 @@ class SelfTraining:
                     return self._soft_assign_chunked(z, centers.detach()), it, history, snapshots
         elif checkpoint is not None:
             save()
-        bar = tqdm(total=self.max_iter, initial=it, desc="clustering", disable=not self.verbose,
+        # No total: the phase stops when fewer than tol of the points change cluster, usually long
+        # before max_iter, so the bar shows the iterations and their rate, not an ETA it cannot know.
+        bar = tqdm(total=None, initial=it, desc="clustering", unit="it", disable=not self.verbose,
                    leave=False)
+        logged = time.perf_counter()
         while True:
             if z_fixed is None and it > 0:
                 distributed.average_buffers(ae)
@@ -162,6 +166,10 @@ class SelfTraining:
                 snapshots.append({"iteration": it, "embedding": z[snapshot_rows].cpu(),
                                   "centers": centers.detach().cpu().clone()})
             bar.set_postfix(loss=f"{loss:.4g}", changed=f"{delta:.2%}")
+            if time.perf_counter() - logged >= _LOG_EVERY_S:  # a line every few seconds for a log file
+                logged = time.perf_counter()
+                logger.info("clustering iteration %d: %.2f%% of the points changed cluster, loss %.4g",
+                            it, 100 * delta, loss)
             labels_last = labels
             if (it > 0 and delta < self.tol) or it >= self.max_iter:
                 break

@@ -88,8 +88,8 @@ def _add_table_args(parser, fit: bool = False) -> None:
     parser.add_argument("--sep", default=None, metavar="SEP",
                         help="a CSV file's field separator (default: detected among ',', ';' and tab)")
 # Measured once, see benchmarks/RESULTS.md ("A default fit's cost").
-_DEFAULT_COST = ("A default DEC fit took about 21 minutes per 10,000 rows of 784 features on a 2-core CPU "
-                 "shared with other jobs, most of it pretraining (benchmarks/RESULTS.md).")
+_DEFAULT_COST = ("A default DEC fit took about 4.5 minutes per 10,000 rows of 784 features on a 2-core CPU: "
+                 "1.5 of pretraining, the rest clustering until tol (benchmarks/RESULTS.md).")
 
 
 def _minutes(text: str) -> float:

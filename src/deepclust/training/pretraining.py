@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 import warnings
 from collections.abc import Callable
 
@@ -45,6 +46,8 @@ CODES_IN_MEMORY_BYTES = 256 * 2**20
 
 # Warn when at least this fraction of a layer's ReLU units never fire after layer-wise pretraining.
 _DEAD_UNITS_WARNING = 0.9
+# At most one progress line this often, at the end of an epoch (INFO on "deepclust", for a log file).
+_LOG_EVERY_S = 5.0
 
 
 def _train(
@@ -102,6 +105,7 @@ def _train(
             )
 
     bar = tqdm(total=n_iter, initial=start, desc=desc, disable=not verbose, leave=False)
+    logged = time.perf_counter()
     for it in range(start, n_iter):
         x = source.take(next(batches))
         if augment is not None:
@@ -122,6 +126,9 @@ def _train(
             losses.append(mean)
             bar.set_postfix(loss=f"{mean:.4g}")
             running, count = None, 0
+            if time.perf_counter() - logged >= _LOG_EVERY_S:  # a line every few seconds for a log file
+                logged = time.perf_counter()
+                logger.info("%s: iteration %d of %d, reconstruction loss %.4g", desc, it + 1, n_iter, mean)
         bar.update()
         if checkpoint is not None and it + 1 < n_iter and due(it + 1):
             if running is not None:

@@ -184,3 +184,56 @@ def test_the_scale_warning_names_a_frames_column_and_report_reads_the_record(tmp
     result = run("report", tmp_path / "m", tmp_path / "r.csv", "--label-column", "label", "--out", tmp_path / "r.html")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_read_like_a_saved_index_labels_out_and_dropna_of_labels_and_ids(tmp_path):
+    """What a review found: read_like on a table model, a saved row index dropped or refused, --labels-out
+    into the new --out (never over the model's files), and --dropna for missing labels and IDs."""
+    import deepclust
+
+    frame = _table()
+    frame.insert(0, "id", [f"s{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "withidx.csv")  # with pandas' saved row index, "Unnamed: 0"
+    frame.loc[5, "label"] = np.nan
+    frame.loc[7, "id"] = None
+    frame.to_csv(tmp_path / "holes.csv", index=False)
+    common = ("--n-clusters", "2", "--id-column", "id", "--label-column", "label", *FIT)
+    _fails_cleanly(run("fit", tmp_path / "withidx.csv", "--out", tmp_path / "x", *common), "Unnamed: 0",
+                   "--drop-columns")
+    fit = run("fit", tmp_path / "withidx.csv", "--out", tmp_path / "m", "--drop-columns", "Unnamed: 0",
+              "--labels-out", tmp_path / "m" / "labels.csv", *common)
+    assert fit.returncode == 0, fit.stderr
+    written = pd.read_csv(tmp_path / "m" / "labels.csv")
+    assert list(written.columns[:2]) == ["id", "cluster"] and written["id"].iloc[3] == "s3"
+    # read_like reads a table as the model's record says (columns by name, the fit's scaling)
+    model = deepclust.load(tmp_path / "m")
+    X, y = deepclust.read_like(tmp_path / "m", tmp_path / "withidx.csv", label_column="label")
+    np.testing.assert_array_equal(model.predict(X), written["cluster"].to_numpy())
+    assert len(y) == len(frame)
+    _fails_cleanly(run("fit", tmp_path / "withidx.csv", "--out", tmp_path / "m", "--drop-columns", "Unnamed: 0",
+                       "--labels-out", tmp_path / "m" / "model.pt", *common), "overwrite the model's own file")
+    assert deepclust.load(tmp_path / "m").n_features_in_ == 4  # the model file is intact
+    _fails_cleanly(run("fit", tmp_path / "holes.csv", "--out", tmp_path / "h", *common), "missing values")
+    dropped = run("fit", tmp_path / "holes.csv", "--out", tmp_path / "h", "--dropna",
+                  "--labels-out", tmp_path / "h.csv", *common)
+    assert dropped.returncode == 0, dropped.stderr
+    assert "left out 2 row(s)" in dropped.stdout
+    kept = pd.read_csv(tmp_path / "h.csv")["id"].tolist()
+    assert len(kept) == len(frame) - 2 and "s5" not in kept and "s7" not in kept and "nan" not in map(str, kept)
+
+
+def test_a_headerless_table_names_columns_by_number_and_select_k_reads_tables_as_fit(tmp_path):
+    X = _table().drop(columns="label").to_numpy()
+    np.savetxt(tmp_path / "nohdr.csv", X, delimiter=",")
+    fit = run("fit", tmp_path / "nohdr.csv", "--n-clusters", "2", "--out", tmp_path / "m", "--drop-columns", "3",
+              *FIT)
+    assert fit.returncode == 0, fit.stderr
+    assert "standardised 3 columns" in fit.stdout  # column 3 left out, and the large column 0 scaled
+    frame = _table()
+    frame.insert(0, "id", [f"s{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    chosen = run("select-k", tmp_path / "t.csv", "--candidates", "2", "3", "--id-column", "id", "--label-column",
+                 "label", "--max-iter", "10", "--param", "hidden_dims=(8,)", "--param", "embedding_dim=2",
+                 "--param", "pretrain='end-to-end'", "--param", "pretrain_epochs=2", "--quiet")
+    assert chosen.returncode == 0, chosen.stderr
+    assert "--scale auto: standardised 4 columns" in chosen.stdout and "first opinion" in chosen.stdout

@@ -44,9 +44,9 @@ def read_like(model, data, *, label_column=None):
     >>> X, _ = deepclust.read_like("model", "new_photos/")     # doctest: +SKIP
     >>> labels = model.predict(X)                             # doctest: +SKIP
     """
-    from .cli.files import _load_model, _model_path, _read_data
+    from .cli.files import _load_model, _model_path, _read_input
 
     model = os.fspath(model)
-    _, inputs = _load_model(model, "cpu")  # how it read a folder, checked against its features
-    X, y, _, _ = _read_data(os.fspath(data), label_column, inputs, model=_model_path(model))
+    _, inputs = _load_model(model, "cpu")  # how it read a folder or a table, checked against its features
+    X, y, _, _, _, _, _ = _read_input(os.fspath(data), label_column, inputs, model=_model_path(model))
     return X, y

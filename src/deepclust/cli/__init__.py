@@ -29,7 +29,7 @@ from .commands import (
     _predict,
     _report,
 )
-from .files import _read_data  # noqa: F401 (tests read a shard folder as the command line does)
+from .files import _add_table_args, _read_data  # noqa: F401 (_read_data: tests read a shard folder)
 from .select_k import _select_k, add_parser as _add_select_k
 
 
@@ -69,24 +69,6 @@ def _check_checkpoint_args(parser, args) -> None:
                      "continue it, or choose another --checkpoint-dir")
 
 
-def _add_table_args(parser, fit: bool = False) -> None:
-    """The options of a table (a .csv or .parquet file); ``fit``'s are recorded in the model, which
-    ``predict`` and ``report`` then apply (the same columns by name, the same scaling)."""
-    if fit:
-        parser.add_argument("--scale", choices=["auto", "standard", "minmax", "none"], default="auto",
-                            help="scaling of a table's feature columns, recorded in the model (default auto: "
-                                 "standardise them when the largest column standard deviation is over 10 "
-                                 "times the median one, i.e. columns in different units; else keep them)")
-        parser.add_argument("--id-column", default=None, metavar="COL",
-                            help="a column naming the rows (numbers or text): kept out of the fit; predict "
-                                 "writes it beside each row's cluster")
-        parser.add_argument("--drop-columns", nargs="+", default=None, metavar="COL",
-                            help="columns of a table to leave out of the fit")
-    parser.add_argument("--dropna", action="store_true",
-                        help="leave out the rows of a table with missing values (saying how many) instead "
-                             "of stopping at them")
-    parser.add_argument("--sep", default=None, metavar="SEP",
-                        help="a CSV file's field separator (default: detected among ',', ';' and tab)")
 # Measured once, see benchmarks/RESULTS.md ("A default fit's cost").
 _DEFAULT_COST = ("A default DEC fit took about 4.5 minutes per 10,000 rows of 784 features on a 2-core CPU: "
                  "1.5 of pretraining, the rest clustering until tol (benchmarks/RESULTS.md).")

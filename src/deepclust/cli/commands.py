@@ -86,13 +86,16 @@ def _print_scores(y, labels) -> None:
 
 def _fit(args) -> int:
     _outside_data(Path(args.out), args.data, "--out")  # a model folder inside the data would join it
-    if args.labels_out is not None:  # checked before the fit, like --out
-        labels_out = Path(args.labels_out)
-        if labels_out.resolve() == Path(args.data).resolve() or labels_out.is_dir():
-            raise ValueError(f"--labels-out {args.labels_out!r} is the data or a folder; give a new .csv file.")
-        _outside_data(labels_out, args.data, "--labels-out")
-        _writable_file(labels_out, "--labels-out")
     with _output_dir(Path(args.out)) as out:  # checked before reading the data or training
+        if args.labels_out is not None:  # checked before the fit too, once --out exists to hold it
+            labels_out = Path(args.labels_out)
+            if labels_out.resolve() == Path(args.data).resolve() or labels_out.is_dir():
+                raise ValueError(f"--labels-out {args.labels_out!r} is the data or a folder; give a new .csv file.")
+            if labels_out.resolve() in {(out / name).resolve() for name in ("model.pt", "fit.json", _INPUTS)}:
+                raise ValueError(f"--labels-out {args.labels_out!r} would overwrite the model's own file; give "
+                                 "another name.")
+            _outside_data(labels_out, args.data, "--labels-out")
+            _writable_file(labels_out, "--labels-out")
         return _fit_into(args, out)
 
 

@@ -217,3 +217,23 @@ def _read_input(data: str, label_column, inputs=None, image_size=None, model=Non
         return X, y, inputs, None, ids, rows, []
     X, y, inputs, files = _read_data(data, label_column, inputs, image_size=image_size, model=model)
     return X, y, inputs, files, None, None, []
+
+
+def _add_table_args(parser, fit: bool = False) -> None:
+    """The options of a table (a .csv or .parquet file); ``fit``'s are recorded in the model, which
+    ``predict`` and ``report`` then apply (the same columns by name, the same scaling)."""
+    if fit:
+        parser.add_argument("--scale", choices=["auto", "standard", "minmax", "none"], default="auto",
+                            help="scaling of a table's feature columns, recorded in the model (default auto: "
+                                 "standardise them when the largest column standard deviation is over 10 "
+                                 "times the median one, i.e. columns in different units; else keep them)")
+        parser.add_argument("--id-column", default=None, metavar="COL",
+                            help="a column naming the rows (numbers or text): kept out of the fit; predict "
+                                 "writes it beside each row's cluster")
+        parser.add_argument("--drop-columns", nargs="+", default=None, metavar="COL",
+                            help="columns of a table to leave out of the fit")
+    parser.add_argument("--dropna", action="store_true",
+                        help="leave out the rows of a table with missing values (saying how many) instead "
+                             "of stopping at them")
+    parser.add_argument("--sep", default=None, metavar="SEP",
+                        help="a CSV file's field separator (default: detected among ',', ';' and tab)")

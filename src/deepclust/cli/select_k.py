@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from .files import _outside_data, _read_data, _writable_file, _write_text
+from .files import _add_table_args, _outside_data, _read_input, _writable_file, _write_text
 
 
 def _candidates(tokens) -> list[int]:
@@ -64,6 +64,7 @@ def add_parser(sub, positive, count) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--verbose", action="store_true", default=None, help="show progress bars")
     parser.add_argument("--quiet", dest="verbose", action="store_false", help="no progress lines")
+    _add_table_args(parser, fit=True)  # a table is read (and scaled) as fit reads it
 
 
 def _select_k(args) -> int:
@@ -89,7 +90,9 @@ def _select_k(args) -> int:
         params["max_iter"] = args.max_iter
     verbose = sys.stderr.isatty() if args.verbose is None else args.verbose
     params.update(device=args.device, verbose=verbose, snapshot_size=0)
-    X, y, _, _ = _read_data(args.data, args.label_column)
+    X, y, _, _, _, _, notes = _read_input(args.data, args.label_column, args=args)
+    for note in notes:  # what was done to a table: rows left out, scaling
+        print(note)
     if len(candidates) and max(candidates) > X.shape[0] // 2:
         raise ValueError(f"--candidates up to {max(candidates)} need at least {2 * max(candidates)} rows (each "
                          f"split holds half of them); {args.data!r} has {X.shape[0]}.")

@@ -61,19 +61,19 @@ def _load(path, sep, label_column, dropna):
         y = frame.pop(label_column).to_numpy()
         if _missing(y).any() and not dropna:
             raise ValueError(f"{str(path)!r}: the label column {label_column!r} has missing values.")
-    index_like = [str(c) for c in frame.columns if str(c).startswith("Unnamed: ")]
-    if index_like:
-        raise ValueError(f"{str(path)!r} has unnamed columns {index_like[:5]}, usually a saved row index "
-                         "(pandas' to_csv without index=False): clustering on it would be wrong. Drop it "
-                         "(--drop-columns).")
     return path, frame, named, y
 
 
-def _columns(path, frame, names, what):
+def _columns(path, frame, names, what) -> list:
+    """``names`` as the frame's columns (a headerless table's columns are numbers: "2" names column
+    2), or a ValueError naming those it lacks."""
+    names = [int(c) if c not in frame.columns and str(c).isdigit() and int(c) in frame.columns else c
+             for c in names]
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise ValueError(f"{str(path)!r} has no column {', '.join(_name(c) for c in missing[:5])} "
                          f"({what}); its columns are {[str(c) for c in frame.columns][:20]}.")
+    return names
 
 
 def _times(ratio: float) -> str:
@@ -92,8 +92,9 @@ def _id_like(series) -> bool:
     return False
 
 
-def _features(path, frame, dropna):
-    """The feature columns as float64 (n, d), the rows kept, and a note on dropped rows."""
+def _features(path, frame, dropna, also=None):
+    """The feature columns as float64 (n, d), the rows kept, and a note on dropped rows; ``also``
+    marks more rows with a missing value (a label or an ID) that ``dropna`` leaves out too."""
     non_numeric = [c for c, t in frame.dtypes.items() if t.kind not in "biuf"]
     if non_numeric:
         ids = [c for c in non_numeric if _id_like(frame[c])]
@@ -104,6 +105,8 @@ def _features(path, frame, dropna):
                          f"deepclust clusters numeric features.{hint}")
     X = frame.to_numpy(dtype=np.float64)
     bad = np.isnan(X)
+    if also is not None:
+        bad = np.column_stack([bad, also])
     rows = np.arange(len(X))
     note = None
     if bad.any():
@@ -133,16 +136,26 @@ def read_table_for_fit(path, *, label_column=None, id_column=None, drop_columns=
     """
     import pandas as pd
 
+    from .readers import _missing
+
     path, frame, named, y = _load(path, sep, label_column, dropna)
     ids = None
     if id_column is not None:
-        _columns(path, frame, [id_column], "--id-column")
+        (id_column,) = _columns(path, frame, [id_column], "--id-column")
         ids = frame.pop(id_column)
-    drop = list(drop_columns or ())
-    _columns(path, frame, drop, "--drop-columns")
+        if ids.isna().any() and not dropna:
+            raise ValueError(f"{str(path)!r}: the ID column {_name(id_column)} has missing values in "
+                             f"{int(ids.isna().sum())} row(s); fill them in, or pass --dropna to leave those "
+                             "rows out.")
+    drop = _columns(path, frame, list(drop_columns or ()), "--drop-columns")
     frame = frame.drop(columns=drop)
     if frame.shape[1] == 0:
         raise ValueError(f"{str(path)!r} has no feature columns left.")
+    index_like = [str(c) for c in frame.columns if str(c).startswith("Unnamed: ")]
+    if index_like:
+        raise ValueError(f"{str(path)!r} has unnamed columns {index_like[:5]}, usually a saved row index "
+                         "(pandas' to_csv without index=False): clustering on it would be wrong. Drop it "
+                         "(--drop-columns), or name it with --id-column.")
     from .readers import warn_label_like
 
     warn_label_like(path, frame.columns)
@@ -152,12 +165,15 @@ def read_table_for_fit(path, *, label_column=None, id_column=None, drop_columns=
                           f"row ID, and is used as a feature; pass --id-column {column} (or --drop-columns) "
                           "to keep it out of the fit.", UserWarning, stacklevel=2)
     columns = list(frame.columns)
-    X, rows, note = _features(path, frame, dropna)
+    also = None  # rows whose label or ID is missing: --dropna leaves them out too
+    if dropna and (y is not None or ids is not None):
+        also = np.zeros(len(frame), dtype=bool)
+        also |= _missing(y) if y is not None else also
+        also |= ids.isna().to_numpy() if ids is not None else also
+    X, rows, note = _features(path, frame, dropna, also)
     notes = [note] if note else []
     if y is not None:
         y = y[rows]
-        from .readers import _missing
-
         if _missing(y).any():
             raise ValueError(f"{str(path)!r}: the label column {label_column!r} has missing values.")
     if ids is not None:

@@ -33,15 +33,21 @@ from .files import _add_table_args, _read_data  # noqa: F401 (_read_data: tests 
 from .select_k import _select_k, add_parser as _add_select_k
 
 
-def _positive(text: str) -> int:
-    """argparse type: an int of 1 or more, with a usage error otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive; give a positive integer (1 or more)")
-    return value
+def _at_least(minimum: int, refusal: str):
+    """An argparse type: an int of ``minimum`` or more, with a usage error saying ``refusal`` otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} {refusal}")
+        return value
+    return parse
+
+
+_positive = _at_least(1, "is not positive; give a positive integer (1 or more)")
+_count = _at_least(0, "is negative; give 0 or more")
 
 
 def _add_checkpoint_args(parser) -> None:
@@ -82,17 +88,6 @@ def _minutes(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of minutes")
-    return value
-
-
-def _count(text: str) -> int:
-    """argparse type: a non-negative int, with a usage error otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
     return value
 
 

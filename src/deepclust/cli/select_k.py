@@ -123,7 +123,9 @@ def _select_k(args) -> int:
                   "first_opinion": {"what": "silhouette of AE + k-means", "table": opinion, "k": best},
                   "n_clusters": selection.n_clusters, "table": selection.table, "seconds": round(seconds, 1)}
         if out.suffix.lower() == ".json":
-            text = json.dumps(result, indent=1, default=_json) + "\n"
+            from ..experiments.writing import _jsonable
+
+            text = json.dumps(_jsonable(result), indent=1, allow_nan=False) + "\n"  # a NaN G as null
         else:
             text = _markdown(result)
         _write_text(out, text)
@@ -173,16 +175,3 @@ def _markdown(result) -> str:
         lines.append(f"| {row['k']} | {row['G']:.3f} | {', '.join(f'{g:.3f}' for g in row['G_splits'])} | {drop} |"
                      + (f" {row['nmi']:.3f} |" if nmi else ""))
     return "\n".join(lines) + "\n"
-
-
-def _json(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    return str(value)
-

@@ -110,7 +110,8 @@ def test_a_resumed_fit_ends_with_the_labels_of_an_uninterrupted_one(fitted, data
     shutil.copyfile(middle, tmp_path / "resume" / FILENAME)
     resumed = _new(name, checkpoint_dir=tmp_path / "resume").fit(X)
     np.testing.assert_array_equal(resumed.labels_, fitted[name].labels_)
-    for a, b in zip(fitted[name].autoencoder_.parameters(), resumed.autoencoder_.parameters()):
+    network = registry.get(name)._saved_network
+    for a, b in zip(getattr(fitted[name], network).parameters(), getattr(resumed, network).parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 

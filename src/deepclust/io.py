@@ -21,7 +21,7 @@ import torch
 from . import registry
 from ._version import __version__
 from .data.atomic import atomic_file
-from .nn.autoencoder import build_autoencoder
+from .nn.build import build_network
 from .training.device import resolve_device
 
 FORMAT = "deepclust-model"
@@ -203,8 +203,8 @@ def _restore(payload: dict, version: int, device):
         # Saved before DBC had batch norm (now its default): its network has none.
         params["batch_norm"] = bool(architecture.get("batch_norm", False))
     est = cls(**params)
-    # The constructor validates the scale (load_state_dict alone would not).
-    network = build_autoencoder(architecture, float(state["input_scale"]))
+    # The constructor validates what the state holds beyond weights (load_state_dict alone would not).
+    network = build_network(architecture, state)
     network.load_state_dict(state)
     n_features = int(network.dims[0])
 

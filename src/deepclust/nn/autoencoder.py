@@ -216,3 +216,8 @@ def build_autoencoder(config: dict, input_scale: float = 1.0) -> Autoencoder:
         return ConvAutoencoder(config["image_shape"], config["channels"], int(config["embedding_dim"]),
                                input_scale, bool(config.get("batch_norm", False)))
     raise ValueError(f"unknown autoencoder kind {kind!r}")
+
+
+def build_autoencoder_from_state(config: dict, state: dict) -> Autoencoder:
+    """:func:`build_autoencoder` with the input scale the saved weights hold (deepclust.nn.build)."""
+    return build_autoencoder(config, float(state["input_scale"]))

@@ -11,28 +11,24 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
-import time
 import warnings
 from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from . import distributed
 from ..data.batches import (
     BatchSource,
     MappedSource,
-    ShuffledBatches,
     batches_per_epoch,
     chunk_rows,
     map_chunks,
     rows_differ,
     running_range,
 )
-from .precision import autocast
+from .loop import train_steps
 from .._utils import caller_stacklevel
 from ..nn.autoencoder import Autoencoder, reconstruction_mse
 
@@ -46,101 +42,6 @@ CODES_IN_MEMORY_BYTES = 256 * 2**20
 
 # Warn when at least this fraction of a layer's ReLU units never fire after layer-wise pretraining.
 _DEAD_UNITS_WARNING = 0.9
-# At most one progress line this often, at the end of an epoch (INFO on "deepclust", for a log file).
-_LOG_EVERY_S = 5.0
-
-
-def _train(
-    loss_fn: Callable[[torch.Tensor], torch.Tensor],
-    source: BatchSource,
-    *,
-    n_iter: int,
-    batch_size: int,
-    optimizer: torch.optim.Optimizer,
-    scheduler,
-    generator: torch.Generator,
-    desc: str,
-    verbose: bool,
-    resume: tuple[int, dict] | None = None,
-    checkpoint: Callable[[int, dict], None] | None = None,
-    due: Callable[[int], bool] | None = None,
-    compute_dtype: torch.dtype = torch.float32,
-    augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
-) -> list[float]:
-    """Run ``n_iter`` mini-batch steps; return the mean loss of each epoch.
-
-    ``augment(batch, iteration)``, when given, transforms each mini-batch
-    before the loss sees it (the autoencoder then reconstructs the
-    transformed batch).
-
-    ``compute_dtype`` is the dtype of the steps' matrix products (see
-    ``deepclust.training.precision``); the loss and the parameters stay float32.
-
-    The loss is only read back to the host once per epoch (and before a
-    checkpoint), so the loop does not synchronise with the device at every
-    step. ``resume=(iteration, state)`` continues from a checkpoint's loop
-    state; ``checkpoint(iteration, state)`` is called after each iteration for
-    which ``due(iteration)`` holds, with a finite loss so far.
-    """
-    per_epoch = batches_per_epoch(len(source), batch_size)
-    batches = ShuffledBatches(len(source), batch_size, generator)
-    losses: list[float] = []
-    running, count, start = None, 0, 0
-    if resume is not None and resume[0] > 0:
-        start, state = resume
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        batches.load_state_dict(state["batches"])
-        losses, running, count = list(state["losses"]), state["running"], int(state["count"])
-
-    def check(value: float, it: int) -> None:
-        if not math.isfinite(value):
-            first = it - count + 1  # the loss is summed on the device and read back here
-            where = f"iteration {it}" if first >= it else f"iterations {first} to {it}"
-            raise FloatingPointError(
-                f"{desc}: the reconstruction loss became {value} at {where} of {n_iter}. "
-                "Standardise the input (e.g. StandardScaler) or lower the learning rate; "
-                "the last checkpoint, if any, was written before it."
-            )
-
-    bar = tqdm(total=n_iter, initial=start, desc=desc, disable=not verbose, leave=False)
-    logged = time.perf_counter()
-    for it in range(start, n_iter):
-        x = source.take(next(batches))
-        if augment is not None:
-            x = augment(x, it)
-        with autocast(source.device, compute_dtype):
-            loss = loss_fn(x)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        distributed.average_gradients([p for group in optimizer.param_groups for p in group["params"]])
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        running = loss.detach() if running is None else running + loss.detach()
-        count += 1
-        if count == per_epoch or it == n_iter - 1:
-            mean = running.item() / count
-            check(mean, it + 1)
-            losses.append(mean)
-            bar.set_postfix(loss=f"{mean:.4g}")
-            running, count = None, 0
-            if time.perf_counter() - logged >= _LOG_EVERY_S:  # a line every few seconds for a log file
-                logged = time.perf_counter()
-                logger.info("%s: iteration %d of %d, reconstruction loss %.4g", desc, it + 1, n_iter, mean)
-        bar.update()
-        if checkpoint is not None and it + 1 < n_iter and due(it + 1):
-            if running is not None:
-                check(running.item(), it + 1)  # never checkpoint a diverged network
-            checkpoint(it + 1, {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                "batches": batches.state_dict(),
-                "losses": list(losses), "running": running, "count": count,
-            })
-    bar.close()
-    return losses
 
 
 def _squared_error(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -245,7 +146,7 @@ def pretrain_end_to_end(
         opt = torch.optim.SGD(ae.parameters(), lr=lr, momentum=0.9)
     else:
         opt = adam(ae.parameters(), lr)
-    losses = _train(
+    losses = train_steps(
         lambda x: reconstruction_mse(ae, ae(x), x), source,
         n_iter=n_iter, batch_size=batch_size, optimizer=opt, scheduler=None,
         generator=generator, desc="pretrain (end-to-end)", verbose=verbose,
@@ -383,7 +284,7 @@ def pretrain_layerwise(
         if not trained_before:
             params = list(enc.parameters()) + list(dec.parameters())
             optimizer, scheduler = _sgd_step_schedule(params, lr, lr_step)
-            losses += _train(
+            losses += train_steps(
                 dae_loss, current, n_iter=layer_iter, batch_size=batch_size,
                 optimizer=optimizer, scheduler=scheduler, generator=generator,
                 desc=f"pretrain layer {i + 1}/{ae.n_layers}", verbose=verbose,
@@ -414,7 +315,7 @@ def pretrain_layerwise(
         current = next_source
 
     optimizer, scheduler = _sgd_step_schedule(ae.parameters(), lr, lr_step)
-    losses += _train(
+    losses += train_steps(
         lambda x: _squared_error(ae.normalise(ae(x)), ae.normalise(x)), source,
         n_iter=finetune_iter, batch_size=batch_size, optimizer=optimizer,
         scheduler=scheduler, generator=generator, desc="fine-tune", verbose=verbose,

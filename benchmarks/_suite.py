@@ -152,6 +152,16 @@ def fit_one(X, y, method: str, seed: int, tiny: bool) -> dict:
             "ari": adjusted_rand_score(y, labels), "seconds": seconds, **out}
 
 
+def fit_or_skip(X, y, method: str, seed: int, tiny: bool) -> dict:
+    """:func:`fit_one`, or a skipped record naming the optional package a method needs and lacks."""
+    try:
+        return fit_one(X, y, method, seed, tiny)
+    except ImportError as exc:
+        if not _missing_extra(exc):
+            raise
+        return {"status": "skipped", "reason": f"{exc} (an optional package is not installed)"}
+
+
 def _rss_mib() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -171,12 +181,7 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
     before = _rss_mib()
-    try:
-        result = fit_one(X, y, args.method, args.seed, args.tiny)
-    except ImportError as exc:
-        if not _missing_extra(exc):
-            raise
-        result = {"status": "skipped", "reason": f"{exc} (an optional package is not installed)"}
+    result = fit_or_skip(X, y, args.method, args.seed, args.tiny)
     result["rss_before_fit_mib"] = before
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps(result, allow_nan=False))

@@ -263,7 +263,7 @@ def main(argv=None) -> int:
                                                                                     else sys.argv[1:]))
         header = {"kind": "header", "command": command.strip(), "date": f"{stamp:%Y-%m-%d %H:%M} UTC",
                   "commit": commit(), "machine": machine(), "jobs": args.jobs, "threads": args.threads,
-                  "tiny": args.tiny, "methods": methods, "seeds": seeds, "data": {}}
+                  "tiny": args.tiny, "methods": methods, "seeds": seeds, "data": {}, "unread": {}}
         print(f"{header['date']}, commit {header['commit']}, {header['machine']}", flush=True)
         start = time.perf_counter()
         records = []
@@ -274,6 +274,7 @@ def main(argv=None) -> int:
                     prepared[name] = {"name": name, **_suite.prepare(name, Path(tmp), args.tiny)}
                 except (FileNotFoundError, OSError) as exc:
                     print(f"{name}: skipped, the data cannot be read: {exc}", flush=True)
+                    header["unread"][name] = str(exc).splitlines()[0][:300]
                     continue
                 header["data"][name] = {key: prepared[name][key] for key in ("n", "d", "k", "sparse")}
             described = header["data"]
@@ -298,6 +299,9 @@ def main(argv=None) -> int:
 
     rows = summarise(records, datasets, methods)
     table = markdown(rows, described)
+    if header.get("unread"):
+        table += "\n\nNot run, the data could not be read: " + "; ".join(
+            f"{name} ({reason})" for name, reason in header["unread"].items()) + "."
     print("\n" + table)
     if not args.no_write:
         write_section(args.results, section(header, table))

@@ -149,7 +149,8 @@ def summarise(records: list[dict], datasets: list[str], methods: list[str]) -> l
             rows.append({
                 "dataset": dataset, "method": method, "seeds": len(ok), "of": len(runs),
                 "acc": [r["acc"] for r in ok], "nmi": [r["nmi"] for r in ok], "ari": [r["ari"] for r in ok],
-                "seconds": [r["seconds"] for r in ok], "peak_rss_mib": [r["peak_rss_mib"] for r in ok],
+                "seconds": [r["seconds"] for r in ok], "cpu": [r["cpu_seconds"] for r in ok if "cpu_seconds" in r],
+                "peak_rss_mib": [r["peak_rss_mib"] for r in ok],
                 "phases": {p: float(np.mean(v)) for p, v in phases.items()},
                 "n_iter": [r["n_iter"] for r in ok if r.get("n_iter") is not None],
                 "to_max_iter": (sum(to_max), len(to_max)) if to_max else None, "notes": notes})
@@ -157,16 +158,17 @@ def summarise(records: list[dict], datasets: list[str], methods: list[str]) -> l
 
 
 def markdown(rows: list[dict], described: dict) -> str:
-    lines = ["| dataset | method | seeds | ACC | NMI | ARI | fit wall time (s) | peak RSS (MiB) | "
+    lines = ["| dataset | method | seeds | ACC | NMI | ARI | fit wall time (s) | fit CPU time (s) | peak RSS (MiB) | "
              "time per phase (mean s) | clustering iterations | ran to max_iter | note |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         phases = ", ".join(f"{p} {s:.1f}" for p, s in row["phases"].items())
         to_max = "" if row["to_max_iter"] is None else "{} of {}".format(*row["to_max_iter"])
         seeds = str(row["seeds"]) if row["seeds"] == row["of"] else f"{row['seeds']} of {row['of']}"
         note = "; ".join(row["notes"]).replace("|", "/").replace("\n", " ")
         lines.append(f"| {row['dataset']} | {row['method']} | {seeds} | {_ms(row['acc'])} | {_ms(row['nmi'])} | "
-                     f"{_ms(row['ari'])} | {_ms(row['seconds'], 1)} | {_ms(row['peak_rss_mib'], 0)} | {phases} | "
+                     f"{_ms(row['ari'])} | {_ms(row['seconds'], 1)} | {_ms(row['cpu'], 1)} | "
+                     f"{_ms(row['peak_rss_mib'], 0)} | {phases} | "
                      f"{_ms(row['n_iter'], 0)} | {to_max} | {note} |")
     per_dataset = []
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
@@ -185,6 +187,8 @@ def section(header: dict, table: str) -> str:
         if header["tiny"] else ""
     took = (f"the whole run took {header['wall_seconds']:.0f} s" if header.get("wall_seconds") is not None
             else "the run did not finish (its records up to the last fit that ended)")
+    if header.get("load_at_end") is not None:
+        took += f", load average {header['load_at_end']:.1f} at the end"
     source = f" Tabulated from the records {', '.join(header['from_records'])}." if header.get("from_records") else ""
     return "\n".join([
         START, "## The benchmark suite: `benchmarks/suite.py`", "",
@@ -192,8 +196,10 @@ def section(header: dict, table: str) -> str:
         f"{header['jobs']} fit(s) at a time, {header['threads']} torch thread(s) each; "
         f"{took}.{tiny}{source}", "",
         "Every method with its own defaults; mean ± std over the seeds; labels for evaluation only. Fit wall time "
-        "leaves out the process start and the data loading; peak RSS is the fit's process (Python, torch, the data "
-        "and the fit). A row marked below k-means has a mean ACC under k-means' on that dataset.", "",
+        "leaves out the process start and the data loading; fit CPU time is the process's over the fit, all its "
+        "threads (it counts only the time the fit got, so it varies less than wall time with the other jobs of "
+        "a shared machine); peak RSS is the fit's process (Python, torch, the data and the fit). A row marked "
+        "below k-means has a mean ACC under k-means' on that dataset.", "",
         table, END])
 
 
@@ -218,7 +224,7 @@ def read_records(paths: list[str]):
             if item.get("kind") == "header":
                 header = header or item
             elif item.get("kind") == "end":
-                header["wall_seconds"] = item["wall_seconds"]
+                header.update(wall_seconds=item["wall_seconds"], load_at_end=item.get("load_at_end"))
             else:
                 records[(item["dataset"], item["method"], item["seed"])] = item  # a later record wins
     return header, list(records.values())
@@ -294,7 +300,9 @@ def main(argv=None) -> int:
                         print(f"[{len(records)}/{len(jobs)}] {r['dataset']} {r['method']} seed {r['seed']}: {said}",
                               flush=True)
                 header["wall_seconds"] = time.perf_counter() - start
-                out.write(json.dumps({"kind": "end", "wall_seconds": header["wall_seconds"]}) + "\n")
+                header["load_at_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+                out.write(json.dumps({"kind": "end", "wall_seconds": header["wall_seconds"],
+                                      "load_at_end": header["load_at_end"]}) + "\n")
         print(f"\nrecords: {record}; wall time {header['wall_seconds']:.1f} s")
 
     rows = summarise(records, datasets, methods)

@@ -307,7 +307,8 @@ def test_suite_fits_each_method_in_its_own_process_tabulates_and_writes_its_sect
     # Again from the records: the same rows, no fit; the section replaced, not repeated.
     again_stdout, again = _run("suite.py", "--from-records", record, "--results", results, tmp_path=tmp_path)
     assert again["rows"] == out["rows"] and stdout.split("\n| dataset")[1] in again_stdout
-    assert results.read_text().count("<!-- suite:start -->") == 1 and "Tabulated from the records" in results.read_text()
+    text = results.read_text()
+    assert text.count("<!-- suite:start -->") == 1 and "Tabulated from the records" in text
     # A fit that runs past --timeout is a row saying so; the suite goes on.
     stdout, out = _run("suite.py", *common[:3], "--seeds", "0", "--methods", "DEC", "--timeout", "0.2", "--no-write",
                        "--record", tmp_path / "timeout.jsonl", tmp_path=tmp_path)

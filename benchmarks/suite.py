@@ -10,8 +10,9 @@ Datasets (``benchmarks/_suite.py``): digits (X / 16); wine and breast-cancer (st
 as REUTERS); Fashion-MNIST subsets of 5,000 and 20,000 fixed random images of the 70,000, and all of
 them (pixels / 255). Labels are used for evaluation only.
 
-Each (method, dataset, seed) fit runs in a fresh process, so its peak memory (``ru_maxrss``, read in
-that process: the interpreter, torch, the data and the fit) is its own, and a crash or a ``--timeout``
+Each (method, dataset, seed) fit runs in a fresh process, so its peak memory (``VmHWM``, read in that
+process: the interpreter, torch, the data and the fit; not ``ru_maxrss``, which Linux carries over from
+the parent's memory when the child is started) is its own, and a crash or a ``--timeout``
 is a row saying so. The script prints a line per fit, then a Markdown table: ACC / NMI / ARI mean ± std
 over the seeds (numpy's std, ddof 0), the fit's wall time (without the process start and the data
 loading), peak memory, the mean seconds of each phase of ``fit_times_``, the clustering iterations and

@@ -16,6 +16,7 @@ _LAZY = {
     "IDEC": (".methods.idec", "IDEC"),
     "DCN": (".methods.dcn", "DCN"),
     "DBC": (".methods.dbc", "DBC"),
+    "N2D": (".methods.n2d", "N2D"),
     "select_n_clusters": (".selection", "select_n_clusters"),
     "ShardedArray": (".data.shards", "ShardedArray"),
     "load": (".io", "load"),
@@ -27,7 +28,7 @@ _LAZY = {
 _SUBMODULES = {"autoencoder", "cli", "datasets", "dbc", "dcn", "dec", "experiments", "idec", "metrics",
                "plotting", "report", "selection", "shards"}
 
-__all__ = ["DEC", "IDEC", "DCN", "DBC", "select_n_clusters", "ShardedArray", "load", "read_like", "metrics",
+__all__ = ["DEC", "IDEC", "DCN", "DBC", "N2D", "select_n_clusters", "ShardedArray", "load", "read_like", "metrics",
            "__version__"]
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
@@ -38,6 +39,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from .methods.dcn import DCN
     from .methods.dec import DEC
     from .methods.idec import IDEC
+    from .methods.n2d import N2D
     from .selection import select_n_clusters
     from .data.shards import ShardedArray
 

@@ -116,6 +116,8 @@ def _pretrain_samples(ae, n: int) -> float:
 
 def _clustering_figures(model, n: int) -> dict:
     """Iterations, target updates and the clustering phase's throughput (samples/s) of a fit."""
+    if not hasattr(model, "history_"):  # no self-training phase (N2D): its mixture's EM iterations
+        return {"n_iter": getattr(model, "n_iter_", nan), "target_updates": nan, "samples_per_s": nan}
     seconds = model.fit_times_["clustering"]
     return {"n_iter": model.n_iter_, "target_updates": len(model.history_) - 1,
             "samples_per_s": model.n_iter_ * _samples_per_step(model, n) / seconds if seconds else nan}

@@ -153,7 +153,7 @@ def gmm_log_prob(u: torch.Tensor, weights, means, covariances) -> torch.Tensor:
     """log(w_j N(u_i | mu_j, Sigma_j)) for every point and component, shape (n, k), in float64
     from the mixture's arrays (a ValueError if a covariance is not positive definite)."""
     u = u.double()
-    weights, means, covariances = (torch.as_tensor(np.asarray(a), dtype=torch.float64, device=u.device)
+    weights, means, covariances = (torch.as_tensor(np.array(a), dtype=torch.float64, device=u.device)
                                    for a in (weights, means, covariances))
     factor, info = torch.linalg.cholesky_ex(covariances)
     if bool((info != 0).any()):

@@ -27,6 +27,8 @@ from deepclust.nn.autoencoder import Autoencoder
 from deepclust.training.checkpoint import FILENAME
 from deepclust.training.manifold import gmm_log_prob, membership, place
 
+from .test_cli import run
+
 
 @pytest.fixture(scope="module")
 def circles():
@@ -143,3 +145,10 @@ def test_init_manifold_resumes_to_the_same_labels(circles, identity, tmp_path, e
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
     np.testing.assert_array_equal(resumed.cluster_centers_, whole.cluster_centers_)
 
+
+
+def test_the_command_line_refuses_a_time_budget_for_n2d(circles, tmp_path):
+    np.save(tmp_path / "X.npy", circles[0])
+    fit = run("fit", tmp_path / "X.npy", "--method", "N2D", "--n-clusters", "2", "--out", tmp_path / "m",
+              "--time-budget", "1")
+    assert fit.returncode != 0 and "--pretrain-epochs instead" in fit.stderr

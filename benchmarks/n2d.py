@@ -57,8 +57,8 @@ def main(argv=None) -> int:
     X, y = load(args.dataset, args.n)
     k = len(np.unique(y))
     print(f"N2D on {args.dataset}: {X.shape[0]} samples, {X.shape[1]} features, {k} classes; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}",
-          flush=True)
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"{platform.processor() or platform.machine()}", flush=True)
     rows = {"k-means": [], "N2D": []}
     for seed in args.seeds:
         start = time.perf_counter()

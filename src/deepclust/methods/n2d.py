@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval
 from ..base import DeepClusterer, FitRun
 from ..data.batches import BatchSource, finite_rows
 from ..nn.autoencoder import Autoencoder
-from ..training.manifold import MANIFOLD_PARAMETERS, gmm_log_prob, manifold_clusters, place
+from ..training.manifold import MANIFOLD_PARAMETERS, gmm_log_prob, import_umap, manifold_clusters, place
 from ..training.pretrain_stage import PRETRAIN_PARAMETERS, AutoencoderPretraining
 
 __all__ = ["N2D"]
@@ -222,8 +222,6 @@ layerwise_lr_step, dropout, autoencoder
 
     def _fit_recipe(self, source: BatchSource, run: FitRun) -> None:
         """Pretrain (or copy) the autoencoder, embed every point, then UMAP and the mixture."""
-        from ..training.manifold import import_umap
-
         import_umap()  # before pretraining: a missing extra is said at once
         seed = self._shared_seed(run.rng)
         checkpoint = run.checkpoint

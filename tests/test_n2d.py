@@ -152,3 +152,9 @@ def test_the_command_line_refuses_a_time_budget_for_n2d(circles, tmp_path):
     fit = run("fit", tmp_path / "X.npy", "--method", "N2D", "--n-clusters", "2", "--out", tmp_path / "m",
               "--time-budget", "1")
     assert fit.returncode != 0 and "--pretrain-epochs instead" in fit.stderr
+
+
+def test_umap_leaves_pytorchs_thread_count_as_it_was(fitted):
+    # conftest runs PyTorch in one thread; numba's OpenMP layer may share PyTorch's OpenMP runtime,
+    # and its first parallel loop set the runtime's thread count to numba's.
+    assert torch.get_num_threads() == 1

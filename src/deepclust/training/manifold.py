@@ -15,6 +15,7 @@ membership-weighted mean of the coordinates of their nearest training points), a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -103,6 +104,20 @@ def place(z: torch.Tensor, train_z: torch.Tensor, train_u: torch.Tensor, n_neigh
     return (weights.unsqueeze(2) * train_u.double()[indices]).sum(dim=1).to(torch.float32)
 
 
+@contextlib.contextmanager
+def _torch_threads_kept():
+    """Give PyTorch back its thread count after UMAP. numba's OpenMP threading layer can share
+    PyTorch's OpenMP runtime (both load ``libgomp.so.1``), and UMAP's parallel loops then set
+    the runtime's thread count to numba's, which PyTorch's later operations take up: one torch
+    thread became two here and made the self-training after ``init="manifold"`` several times
+    slower on a busy machine."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def umap_coordinates(z: torch.Tensor, n_components: int, *, n_neighbors: int, min_dist: float,
                      n_epochs: int | None, seed: int, verbose: bool = False) -> np.ndarray:
     """UMAP of the embedding ``z`` to ``n_components`` dimensions (euclidean), from its exact
@@ -122,7 +137,7 @@ def umap_coordinates(z: torch.Tensor, n_components: int, *, n_neighbors: int, mi
         random_state=seed, verbose=verbose,
         precomputed_knn=(indices.cpu().numpy(), distances.float().cpu().numpy(), None),
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _torch_threads_kept():
         # A seed makes UMAP single-threaded (wanted: determinism); its own transform is not used.
         warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden")
         warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")

@@ -17,6 +17,7 @@ _LAZY = {
     "DCN": (".methods.dcn", "DCN"),
     "DBC": (".methods.dbc", "DBC"),
     "IMSAT": (".methods.imsat", "IMSAT"),
+    "N2D": (".methods.n2d", "N2D"),
     "select_n_clusters": (".selection", "select_n_clusters"),
     "ShardedArray": (".data.shards", "ShardedArray"),
     "load": (".io", "load"),
@@ -28,7 +29,7 @@ _LAZY = {
 _SUBMODULES = {"autoencoder", "cli", "datasets", "dbc", "dcn", "dec", "experiments", "idec", "metrics",
                "plotting", "report", "selection", "shards"}
 
-__all__ = ["DEC", "IDEC", "DCN", "DBC", "IMSAT", "select_n_clusters", "ShardedArray", "load", "read_like", "metrics",
+__all__ = ["DEC", "IDEC", "DCN", "DBC", "IMSAT", "N2D", "select_n_clusters", "ShardedArray", "load", "read_like", "metrics",
            "__version__"]
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
@@ -40,6 +41,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from .methods.dec import DEC
     from .methods.idec import IDEC
     from .methods.imsat import IMSAT
+    from .methods.n2d import N2D
     from .selection import select_n_clusters
     from .data.shards import ShardedArray
 

@@ -17,6 +17,7 @@ METHODS = {
     "DCN": "deepclust.methods.dcn:DCN",
     "DBC": "deepclust.methods.dbc:DBC",
     "IMSAT": "deepclust.methods.imsat:IMSAT",
+    "N2D": "deepclust.methods.n2d:N2D",
 }
 
 # One line each for ``deepclust fit --help`` (kept here so the help imports no method).
@@ -26,6 +27,7 @@ SUMMARIES = {
     "DCN": "Deep Clustering Network: autoencoder trained jointly with a k-means loss",
     "DBC": "DEC on a convolutional autoencoder, for images (optional augmentation)",
     "IMSAT": "an MLP's softmax trained to maximise mutual information under self-augmentation (VAT)",
+    "N2D": "autoencoder, UMAP of its embedding, Gaussian mixture on the UMAP coordinates (needs umap-learn)",
 }
 
 

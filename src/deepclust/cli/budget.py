@@ -122,6 +122,9 @@ def plan_budget(cls, params: dict, X, minutes: float) -> tuple[dict, str]:
     """The parameters that fit ``minutes`` (never above the method's own schedule), and the plan
     as one line."""
     est = cls(**params)
+    if not hasattr(est, "update_interval"):  # N2D: pretraining, then UMAP, no clustering phase
+        raise ValueError(f"--time-budget plans a clustering phase, which {cls.__name__} does not have; "
+                         "set its pretraining length with --pretrain-epochs instead.")
     n = len(X)
     default = _schedule(est, n)
     t_step, t_embed = _measure(est, X)

@@ -14,12 +14,14 @@ import warnings
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import StrOptions
 
 from .._utils import caller_stacklevel
 from ..base import DeepClusterer, FitRun
 from ..data.batches import BatchSource, chunk_rows, finite_rows
 from ..training import distributed
 from ..training.kmeans import KMEANS_PARAMETERS, KMeansInit, nearest
+from ..training.manifold import MANIFOLD_DEFAULTS, cluster_means, import_umap, manifold_clusters
 from ..training.pretrain_stage import PRETRAIN_PARAMETERS, AutoencoderPretraining
 from ..training.self_training import SELF_TRAINING_PARAMETERS, SelfTraining
 
@@ -47,6 +49,7 @@ class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepCl
         **PRETRAIN_PARAMETERS,
         **KMEANS_PARAMETERS,
         **SELF_TRAINING_PARAMETERS,
+        "init": [StrOptions({"kmeans", "manifold"})],
     }
     _saved_network = "autoencoder_"
     _test_params = dict(hidden_dims=(32,), embedding_dim=3, pretrain="end-to-end", pretrain_epochs=10, n_init=3,
@@ -72,6 +75,8 @@ class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepCl
         """Pretrain (or copy) the autoencoder, initialise the centroids by k-means on its
         embedding, and self-train."""
         device, generator, checkpoint = run.device, run.generator, run.checkpoint
+        if self.init == "manifold":
+            import_umap()  # before pretraining: a missing extra is said at once
         kmeans_seed = self._shared_seed(run.rng)
         # Drawn after the other seeds (and only when asked for), so recording snapshots changes
         # nothing else in the fit.
@@ -94,8 +99,8 @@ class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepCl
         ae = self._initial_autoencoder(source, device, generator, checkpoint)
         distributed.average_buffers(ae)  # batch norm's statistics, the same on every rank
         timings = {"pretrain": time.perf_counter() - clock}
-        logger.info("pretraining done in %.1f s; k-means on the embedding (%d clusters)",
-                    timings["pretrain"], self.n_clusters)
+        logger.info("pretraining done in %.1f s; %s on the embedding (%d clusters)", timings["pretrain"],
+                    "k-means" if self.init == "kmeans" else "UMAP and a Gaussian mixture", self.n_clusters)
         clock = time.perf_counter()
         z = self._embed(ae, source)
         self._check_embedding_spread(z, source)
@@ -103,15 +108,15 @@ class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepCl
         if resumed is not None:  # the centroids and labels are in the checkpoint
             centers = resumed[2]["centers"].to(device)
             init_labels = resumed[2]["labels"].to(device)
-        elif distributed.active():  # k-means on every rank's embedding, on rank 0
+        elif distributed.active():  # the initialisation of every rank's embedding, on rank 0
             z_all = distributed.gather_rows(z)
             centers = torch.zeros((self.n_clusters, z.shape[1]), dtype=torch.float32, device=device)
             if distributed.rank() == 0:
-                centers = self._kmeans(z_all, kmeans_seed)[0].to(device)
+                centers = self._initial_centers(z_all, kmeans_seed)[0].to(device)
             centers = distributed.broadcast(centers)
             init_labels = nearest(z, centers)
         else:
-            centers, init_labels = self._kmeans(z, kmeans_seed)
+            centers, init_labels = self._initial_centers(z, kmeans_seed)
             if init_labels is None:  # fitted on a sample
                 init_labels = nearest(z, centers)
         centers = torch.nn.Parameter(centers)
@@ -134,6 +139,15 @@ class CentroidClusterer(AutoencoderPretraining, KMeansInit, SelfTraining, DeepCl
         ]
         self._warn_empty_clusters()
         self.fit_times_ = timings
+
+    def _initial_centers(self, z: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The centroids the clustering starts from (``init``), and each point's initial cluster
+        when the initialisation labelled every point (else None)."""
+        if self.init == "kmeans":
+            return self._kmeans(z, seed)
+        labels = torch.as_tensor(manifold_clusters(z, self.n_clusters, **MANIFOLD_DEFAULTS, seed=seed)["labels"],
+                                 device=z.device)
+        return cluster_means(z, labels, self.n_clusters), labels
 
     def _warn_empty_clusters(self) -> None:
         sizes = np.bincount(self.labels_, minlength=self.n_clusters)

@@ -82,7 +82,7 @@ class DBC(DEC):
     The other parameters are :class:`DEC`'s, with its defaults and meaning:
     ``pretrain_lr``, ``autoencoder`` (a pretrained
     :class:`~deepclust.nn.autoencoder.ConvAutoencoder` or any autoencoder),
-    ``n_init``, ``kmeans_sample_size``, ``alpha``, ``update_interval``, ``lr``, ``momentum``,
+    ``init``, ``n_init``, ``kmeans_sample_size``, ``alpha``, ``update_interval``, ``lr``, ``momentum``,
     ``batch_size``, ``max_iter``, ``tol``, ``freeze_encoder``, ``device``,
     ``precision``, ``checkpoint_dir``, ``checkpoint_every``,
     ``snapshot_size``, ``random_state``, ``verbose``.
@@ -133,6 +133,7 @@ class DBC(DEC):
         pretrain_lr: float | str = "auto",
         pretrain_optimizer: str = "adam",
         autoencoder: Autoencoder | None = None,
+        init: str = "kmeans",
         n_init: int = 20,
         kmeans_sample_size: int | str | None = "auto",
         alpha: float = 1.0,

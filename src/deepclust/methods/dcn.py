@@ -88,7 +88,7 @@ class DCN(CentroidClusterer):
     (``pretrain``, ``pretrain_epochs``, ``pretrain_lr``,
     ``pretrain_optimizer``, ``layerwise_iter``, ``finetune_iter``,
     ``layerwise_lr``, ``layerwise_lr_step``, ``dropout``, ``autoencoder``),
-    ``n_init``, ``kmeans_sample_size``, ``batch_size``, ``device``, ``precision``,
+    ``init``, ``n_init``, ``kmeans_sample_size``, ``batch_size``, ``device``, ``precision``,
     ``checkpoint_dir``, ``checkpoint_every``, ``snapshot_size``,
     ``random_state`` and ``verbose``.
 
@@ -166,6 +166,7 @@ feature_names_in_, device_, precision_, fit_times_
         layerwise_lr_step: int | str = "auto",
         dropout: float = 0.2,
         autoencoder: Autoencoder | None = None,
+        init: str = "kmeans",
         n_init: int = 20,
         kmeans_sample_size: int | str | None = "auto",
         update_interval: int | str = "auto",

@@ -178,6 +178,16 @@ class DEC(CentroidClusterer):
         from instead of pretraining one (e.g. ``other_model.autoencoder_``).
         It is copied, never modified; ``hidden_dims``, ``embedding_dim`` and
         the pretraining parameters are then ignored.
+    init : {"kmeans", "manifold"}, default="kmeans"
+        How the centroids start. "kmeans": the paper's, k-means on the
+        pretrained embedding (``n_init`` restarts). "manifold": N2D's
+        clusters (see :class:`N2D`: UMAP of the embedding with its default
+        settings, then a Gaussian mixture on the UMAP coordinates, seeded
+        from ``random_state``), each centroid the mean embedding of its
+        cluster's points; self-training then runs in the embedding as
+        usual. It needs umap-learn (``pip install "deepclust[umap]"``)
+        and runs UMAP on every point (``kmeans_sample_size`` and
+        ``n_init`` do not apply).
     n_init : int, default=20
         Restarts of the k-means that initialises the centroids (paper: 20).
     kmeans_sample_size : int, "auto" or None, default="auto"
@@ -315,7 +325,7 @@ class DEC(CentroidClusterer):
     fit_times_ : dict
         Wall-clock seconds of the three phases of ``fit``: ``"pretrain"``
         (0 when ``autoencoder`` is given), ``"kmeans"`` (embedding plus
-        k-means) and ``"clustering"`` (self-training).
+        k-means, or the manifold step with ``init="manifold"``) and ``"clustering"`` (self-training).
 
     See Also
     --------
@@ -384,6 +394,7 @@ class DEC(CentroidClusterer):
         layerwise_lr_step: int | str = "auto",
         dropout: float = 0.2,
         autoencoder: Autoencoder | None = None,
+        init: str = "kmeans",
         n_init: int = 20,
         kmeans_sample_size: int | str | None = "auto",
         alpha: float = 1.0,

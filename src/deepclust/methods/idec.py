@@ -52,7 +52,7 @@ class IDEC(DEC):
         SGD momentum of the clustering phase; unused by Adam.
 
     All other parameters are :class:`DEC`'s, with its defaults and meaning
-    (``hidden_dims``, ``embedding_dim``, the pretraining settings, ``n_init``,
+    (``hidden_dims``, ``embedding_dim``, the pretraining settings, ``init``, ``n_init``,
     ``kmeans_sample_size``, ``alpha``, ``update_interval``, ``batch_size``,
     ``max_iter``, ``tol``,
     ``device``, ``precision``, ``checkpoint_dir``, ``checkpoint_every``,
@@ -114,6 +114,7 @@ class IDEC(DEC):
         layerwise_lr_step: int | str = "auto",
         dropout: float = 0.2,
         autoencoder: Autoencoder | None = None,
+        init: str = "kmeans",
         n_init: int = 20,
         kmeans_sample_size: int | str | None = "auto",
         alpha: float = 1.0,

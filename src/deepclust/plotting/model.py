@@ -266,6 +266,8 @@ def training_curves(model, y=None):
     clusters at each update.
     """
     check_is_fitted(model)
+    if not hasattr(model, "history_"):  # N2D: no clustering phase
+        raise ValueError(f"{type(model).__name__} has no clustering phase to draw")
     history = model.history_
     if not history or "delta_label" not in history[0]:
         return _loss_curve(model, history)
@@ -326,6 +328,8 @@ def gradient_magnitude(model, X, *, cluster: int = 0, max_points: int = 2000, ra
         A random subset of at most this many points is used.
     """
     check_is_fitted(model)
+    if not hasattr(model, "_clustering_loss"):  # N2D: a mixture's posterior, no loss to differentiate
+        raise ValueError(f"{type(model).__name__} has no clustering loss to differentiate")
     k = model.cluster_centers_.shape[0]
     if not 0 <= int(cluster) < k:
         raise ValueError(f"cluster={cluster} is not one of the model's clusters 0..{k - 1}.")

@@ -16,6 +16,7 @@ METHODS = {
     "IDEC": "deepclust.methods.idec:IDEC",
     "DCN": "deepclust.methods.dcn:DCN",
     "DBC": "deepclust.methods.dbc:DBC",
+    "DEPICT": "deepclust.methods.depict:DEPICT",
 }
 
 # One line each for ``deepclust fit --help`` (kept here so the help imports no method).
@@ -24,6 +25,7 @@ SUMMARIES = {
     "IDEC": "DEC that keeps the autoencoder's reconstruction loss while clustering",
     "DCN": "Deep Clustering Network: autoencoder trained jointly with a k-means loss",
     "DBC": "DEC on a convolutional autoencoder, for images (optional augmentation)",
+    "DEPICT": "denoising (conv) autoencoder with a softmax head trained on a balanced soft target",
 }
 
 

@@ -15,14 +15,14 @@ from deepclust import DEPICT
 from deepclust.methods.depict import balanced_target
 from deepclust.metrics import cluster_accuracy
 
-SMALL = dict(channels=(8, 8), pretrain_epochs=10, n_init=3, max_iter=60, batch_size=64, lr=1e-3,
-             random_state=0, device="cpu")
+# The default channels: narrower networks saturated the tanh embedding on digits (all points alike).
+SMALL = dict(pretrain_epochs=10, n_init=3, max_iter=40, batch_size=64, random_state=0, device="cpu")
 
 
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits(return_X_y=True)
-    return (X[:600] / 16).astype(np.float32), y[:600]
+    return (X[:400] / 16).astype(np.float32), y[:400]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_digits_are_clustered_better_than_chance_into_all_k_clusters(fitted, dig
     np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
     q = fitted.predict_proba(X)
     np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=1e-5)
-    assert fitted.transform(X).shape == (600, 10) and np.abs(fitted.transform(X)).max() <= 1  # tanh
+    assert fitted.transform(X).shape == (400, 10) and np.abs(fitted.transform(X)).max() <= 1  # tanh
     assert set(fitted.fit_times_) == {"pretrain", "kmeans", "clustering"}
     assert fitted.history_[-1]["iteration"] == fitted.n_iter_ and len(fitted.pretrain_history_) == 10
 
@@ -81,7 +81,7 @@ def test_the_head_starts_from_the_normalised_kmeans_centroids(digits, monkeypatc
         return centers, labels
 
     monkeypatch.setattr(DEPICT, "_kmeans", spy)
-    X = digits[0][:300]
+    X = digits[0][:200]
     model = DEPICT(n_clusters=10, **{**SMALL, "pretrain_epochs": 2, "max_iter": 0}).fit(X)
     z, centers = found[0]
     torch.testing.assert_close(torch.as_tensor(model.transform(X)), z)  # k-means ran on the clean embedding

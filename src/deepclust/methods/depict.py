@@ -341,6 +341,10 @@ class DEPICT(KMeansInit, DeepClusterer):
             if not bool(torch.isfinite(z).all()):
                 raise FloatingPointError("DEPICT: the pretrained network gives non-finite embeddings; lower "
                                          "pretrain_lr or standardise X (e.g. StandardScaler).")
+            if len(z) > 1 and float(z.std(dim=0).max()) < 1e-3:
+                warnings.warn("DEPICT: after pretraining the tanh embedding is the same for every point (its units "
+                              "saturated), so the clusters will be arbitrary; lower pretrain_lr, or widen the network "
+                              "(channels or hidden_dims).", RuntimeWarning, stacklevel=caller_stacklevel())
             centers, init_labels = self._kmeans(z, kmeans_seed)
             if init_labels is None:  # k-means ran on a sample
                 init_labels = nearest(z, centers)

@@ -23,6 +23,7 @@ MEASURED = re.compile(r"(?<![\w.])\d*\.\d{3,}\b|±")
 # constant here (with where it comes from) rather than loosening the pattern.
 ALLOWED = frozenset({
     "0.001",  # IDEC's default lr: the IDEC paper's Adam learning rate
+    "0.002",  # IMSAT's default lr: the IMSAT paper's Adam learning rate
 })
 
 

@@ -16,6 +16,7 @@ _LAZY = {
     "IDEC": (".methods.idec", "IDEC"),
     "DCN": (".methods.dcn", "DCN"),
     "DBC": (".methods.dbc", "DBC"),
+    "IMSAT": (".methods.imsat", "IMSAT"),
     "DEPICT": (".methods.depict", "DEPICT"),
     "select_n_clusters": (".selection", "select_n_clusters"),
     "ShardedArray": (".data.shards", "ShardedArray"),
@@ -28,8 +29,8 @@ _LAZY = {
 _SUBMODULES = {"autoencoder", "cli", "datasets", "dbc", "dcn", "dec", "experiments", "idec", "metrics",
                "plotting", "report", "selection", "shards"}
 
-__all__ = ["DEC", "IDEC", "DCN", "DBC", "DEPICT", "select_n_clusters", "ShardedArray", "load", "read_like", "metrics",
-           "__version__"]
+__all__ = ["DEC", "IDEC", "DCN", "DBC", "IMSAT", "DEPICT", "select_n_clusters", "ShardedArray", "load", "read_like",
+           "metrics", "__version__"]
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from . import metrics
@@ -40,6 +41,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from .methods.dec import DEC
     from .methods.depict import DEPICT
     from .methods.idec import IDEC
+    from .methods.imsat import IMSAT
     from .selection import select_n_clusters
     from .data.shards import ShardedArray
 

@@ -16,6 +16,7 @@ METHODS = {
     "IDEC": "deepclust.methods.idec:IDEC",
     "DCN": "deepclust.methods.dcn:DCN",
     "DBC": "deepclust.methods.dbc:DBC",
+    "IMSAT": "deepclust.methods.imsat:IMSAT",
     "DEPICT": "deepclust.methods.depict:DEPICT",
 }
 
@@ -25,6 +26,7 @@ SUMMARIES = {
     "IDEC": "DEC that keeps the autoencoder's reconstruction loss while clustering",
     "DCN": "Deep Clustering Network: autoencoder trained jointly with a k-means loss",
     "DBC": "DEC on a convolutional autoencoder, for images (optional augmentation)",
+    "IMSAT": "an MLP's softmax trained to maximise mutual information under self-augmentation (VAT)",
     "DEPICT": "denoising (conv) autoencoder with a softmax head trained on a balanced soft target",
 }
 

@@ -226,7 +226,10 @@ def write_report(model, X, path, *, y=None, image_shape=None, terms=None, featur
     else:
         page.text("No embedding snapshots were recorded; fit with snapshot_size > 0 (the command "
                   "line's fit does) to see the embedding over training (Figure 5).", "note")
-    if hasattr(model, "predict_proba"):
+    if not hasattr(model, "cluster_centers_"):
+        page.text(f"Figure 4 (gradient magnitude against q) is an analysis of DEC's soft assignment to "
+                  f"centroids; a {type(model).__name__} has no centroids.", "note")
+    elif hasattr(model, "predict_proba"):
         page.figure(lambda: plotting.gradient_magnitude(model, X, cluster=int(np.argmax(sizes)),
                                                         random_state=random_state),
                     "gradient magnitude")

@@ -20,7 +20,7 @@ from ..training.augment import ImageAugmenter
 from ..nn.autoencoder import Autoencoder, ConvAutoencoder
 from .dec import DEC
 
-__all__ = ["DBC"]
+__all__ = ["DBC", "image_shape_of"]
 
 _DROPPED = ("hidden_dims", "layerwise_iter", "finetune_iter", "layerwise_lr", "layerwise_lr_step",
             "dropout")
@@ -181,23 +181,7 @@ class DBC(DEC):
         if self.autoencoder is not None:  # its own architecture; image_shape, channels, batch_norm unused
             self.image_shape_ = getattr(self.autoencoder, "image_shape", None)
             return
-        if self.image_shape == "auto":
-            side = math.isqrt(n_features)
-            shape = (1, side, side) if side * side == n_features else (1, 1, n_features)
-        else:
-            shape = tuple(self.image_shape)
-            if len(shape) == 2:
-                shape = (1, *shape)
-            if len(shape) != 3 or not all(
-                    isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape):
-                raise ValueError(
-                    f"image_shape={self.image_shape!r} must be (channels, height, width) or "
-                    "(height, width) in positive ints, e.g. (1, 28, 28), or 'auto'.")
-            shape = tuple(int(s) for s in shape)
-            if math.prod(shape) != n_features:
-                raise ValueError(
-                    f"image_shape={shape} holds {math.prod(shape)} values but X has {n_features} "
-                    "features; rows of X must be images flattened channel first.")
+        shape = image_shape_of(self.image_shape, n_features)
         if not self.channels or not all(
                 isinstance(c, Integral) and not isinstance(c, bool) and c >= 1 for c in self.channels):
             raise ValueError(f"channels={self.channels!r} must be a non-empty sequence of positive "
@@ -212,3 +196,25 @@ class DBC(DEC):
     def _new_autoencoder(self, n_features: int, input_scale: float) -> Autoencoder:
         return ConvAutoencoder(self.image_shape_, self.channels, self.embedding_dim, input_scale,
                                self.batch_norm)
+
+
+def image_shape_of(image_shape, n_features: int) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of rows of ``n_features`` values, from an ``image_shape``
+    parameter: "auto" (a square grey image when ``n_features`` is a perfect square, else one row
+    of pixels), ``(height, width)`` or ``(channels, height, width)``; a ValueError otherwise."""
+    if image_shape == "auto":
+        side = math.isqrt(n_features)
+        return (1, side, side) if side * side == n_features else (1, 1, n_features)
+    shape = tuple(image_shape)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape):
+        raise ValueError(
+            f"image_shape={image_shape!r} must be (channels, height, width) or (height, width) in positive "
+            "ints, e.g. (1, 28, 28), or 'auto'.")
+    shape = tuple(int(s) for s in shape)
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={shape} holds {math.prod(shape)} values but X has {n_features} features; rows "
+            "of X must be images flattened channel first.")
+    return shape

@@ -29,6 +29,7 @@ from ..training.kmeans import KMEANS_PARAMETERS, KMeansInit, nearest
 from ..training.loop import train_steps
 from ..training.precision import autocast
 from ..training.pretraining import adam
+from .dbc import image_shape_of
 
 __all__ = ["DEPICT", "balanced_target"]
 
@@ -249,16 +250,7 @@ class DEPICT(KMeansInit, DeepClusterer):
         """Resolve the network and the image shape, refusing what cannot build it."""
         shape = None
         if self.image_shape != "auto":
-            shape = tuple(self.image_shape)
-            if len(shape) == 2:
-                shape = (1, *shape)
-            if len(shape) != 3 or not all(_positive_int(s) for s in shape):
-                raise ValueError(f"image_shape={self.image_shape!r} must be (channels, height, width) or "
-                                 "(height, width) in positive ints, e.g. (1, 28, 28), or 'auto'.")
-            shape = tuple(int(s) for s in shape)
-            if math.prod(shape) != n_features:
-                raise ValueError(f"image_shape={shape} holds {math.prod(shape)} values but X has {n_features} "
-                                 "features; rows of X must be images flattened channel first.")
+            shape = image_shape_of(self.image_shape, n_features)
         elif self.network != "mlp":
             side = math.isqrt(n_features)
             square = side * side == n_features

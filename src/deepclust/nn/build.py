@@ -14,6 +14,7 @@ import importlib
 BUILDERS = {
     "mlp": "deepclust.nn.autoencoder:build_autoencoder_from_state",
     "conv": "deepclust.nn.autoencoder:build_autoencoder_from_state",
+    "cluster-head": "deepclust.nn.classifier:build_cluster_head",
     "depict": "deepclust.nn.depict:build_depict_from_state",
 }
 

@@ -267,6 +267,8 @@ def training_curves(model, y=None):
     """
     check_is_fitted(model)
     history = model.history_
+    if not history or "delta_label" not in history[0]:
+        return _loss_curve(model, history)
     its = [h["iteration"] for h in history]
     panels = 3 if y is not None and getattr(model, "embedding_snapshots_", []) else 2
     fig = _figure(4.0 * panels, 3.2)
@@ -287,6 +289,19 @@ def training_curves(model, y=None):
         axes[2].set_xlabel("iteration")
         axes[2].set_ylabel(f"accuracy of the {len(model.snapshot_indices_)} recorded points")
     fig.suptitle("Clustering phase")
+    return fig
+
+
+def _loss_curve(model, history):
+    """A method trained without target updates (IMSAT): its loss at each entry of ``history_``
+    (per epoch, or per iteration)."""
+    fig = _figure(4.5, 3.2)
+    ax = fig.subplots()
+    x = "epoch" if history and "epoch" in history[0] else "iteration"
+    ax.plot([h.get(x, i + 1) for i, h in enumerate(history)], [h["loss"] for h in history], marker=".")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{type(model).__name__} loss\nmean over mini-batches")
+    fig.suptitle("Training")
     return fig
 
 

@@ -86,13 +86,30 @@ _LOOP_KEYS = {
 }
 
 
+# Phases of other methods that train_steps (training/loop.py) runs: a checkpoint inside one holds
+# that loop's state (after its first iteration) and whatever the method adds. A method registers
+# its phases with register_phase when its module is imported.
+_STEP_PHASES: set = set()
+
+
+def register_phase(name: str) -> str:
+    """Accept checkpoints of a method's own phase ``name``, trained by ``train_steps``."""
+    _STEP_PHASES.add(name)
+    return name
+
+
 def _check_position(position: dict, loop: dict, meta: dict) -> None:
     phase = position["phase"]
     stage, iteration = position["stage"], position["iteration"]
-    if phase not in ("pretrain", "clustering"):
-        raise ValueError(f"unknown phase {phase!r}")
     if not (isinstance(stage, int) and isinstance(iteration, int) and stage >= 0 and iteration >= 0):
         raise ValueError(f"bad position {position}")
+    if phase in _STEP_PHASES:
+        missing = (_LOOP_KEYS["pretrain-mid-stage"] - {"prior"} if iteration > 0 else set()) - set(loop)
+        if missing:
+            raise KeyError(f"the {phase} state lacks {sorted(missing)}")
+        return
+    if phase not in ("pretrain", "clustering"):
+        raise ValueError(f"unknown phase {phase!r}")
     kind = "pretrain-mid-stage" if phase == "pretrain" and iteration > 0 else phase
     missing = _LOOP_KEYS[kind] - set(loop)
     if missing:

@@ -42,15 +42,15 @@ def train_steps(
     augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
     loss_name: str = "reconstruction loss",
     advice: str = "Standardise the input (e.g. StandardScaler) or lower the learning rate",
-    with_iteration: bool = False,
+    indexed: bool = False,
 ) -> list[float]:
     """Run ``n_iter`` mini-batch steps; return the mean loss of each epoch.
 
     ``augment(batch, iteration)``, when given, transforms each mini-batch
     before the loss sees it (the autoencoder then reconstructs the
-    transformed batch). ``with_iteration=True`` calls ``loss_fn(batch, iteration)`` instead, for a
-    loss that draws its own augmentation per step (seeded by the iteration, so a resumed fit draws
-    the same). ``loss_name`` and ``advice`` word the error raised when the loss is not finite.
+    transformed batch). ``indexed=True`` calls ``loss_fn(batch, iteration, rows)`` instead: the
+    iteration seeds a loss's own augmentation (so a resumed fit draws the same), the rows (the
+    batch's indices into the data) read per-row data such as IMSAT's radii. ``loss_name`` and ``advice`` word the error raised when the loss is not finite.
 
     ``compute_dtype`` is the dtype of the steps' matrix products (see
     ``deepclust.training.precision``); the loss and the parameters stay float32.
@@ -85,11 +85,12 @@ def train_steps(
     bar = tqdm(total=n_iter, initial=start, desc=desc, disable=not verbose, leave=False)
     logged = time.perf_counter()
     for it in range(start, n_iter):
-        x = source.take(next(batches))
+        rows = next(batches)
+        x = source.take(rows)
         if augment is not None:
             x = augment(x, it)
         with autocast(source.device, compute_dtype):
-            loss = loss_fn(x, it) if with_iteration else loss_fn(x)
+            loss = loss_fn(x, it, rows) if indexed else loss_fn(x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         distributed.average_gradients([p for group in optimizer.param_groups for p in group["params"]])

@@ -122,9 +122,9 @@ class DEPICT(KMeansInit, DeepClusterer):
     target : {"dec", "sqrt"}, default="dec"
         The balanced target (:func:`balanced_target`): "dec" is the official
         code's p^2 / f, "sqrt" the paper's p / sqrt(f). "dec" is the default
-        because "sqrt", which does not sharpen the assignments, let the
-        clustering collapse into one cluster on digits where "dec" used all
-        of them (``benchmarks/RESULTS.md``).
+        because "sqrt", which does not sharpen the assignments, collapsed
+        into one cluster or stayed far less accurate on digits, where "dec"
+        used every cluster (``benchmarks/RESULTS.md``).
     pretrain_epochs : int, default=50
         Epochs of autoencoder pretraining. The official code trains up to
         4,000 epochs with early stopping on a label-stratified split; a fixed

@@ -110,10 +110,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.preprocessing import StandardScaler
 
 from deepclust import DEC, __version__, experiments, select_n_clusters
-from deepclust.datasets import load_digits
+from deepclust.datasets import load_digits, make_embedded_blobs
 from deepclust.selection import (NClustersSelection, _split_loss, choose_n_clusters, generalizability,
                                  pool_selections)
 
@@ -204,21 +203,6 @@ def trace_report(X, result, candidates, max_iter):
                              "G_splits": late_g.tolist(), "chosen": choose(late_mean),
                              "single_split_choices": late_single},
             "within_sd_median": within, "between_spread_median": between}
-
-
-def make_embedded_blobs(n_samples=1400, n_clusters=5, latent_dim=5, n_features=100, separation=6.0,
-                        random_state=0):
-    """k Gaussian blobs in ``latent_dim`` dimensions, embedded non-linearly in ``n_features``."""
-    rng = np.random.RandomState(random_state)
-    centers = rng.normal(scale=separation / np.sqrt(2), size=(n_clusters, latent_dim))
-    y = np.arange(n_samples) % n_clusters
-    z = centers[y] + rng.normal(size=(n_samples, latent_dim))
-    w1 = rng.normal(scale=1 / np.sqrt(latent_dim), size=(latent_dim, 64))
-    w2 = rng.normal(scale=1 / np.sqrt(64), size=(64, n_features))
-    X = np.tanh(0.5 * z @ w1) @ w2 + 0.05 * rng.normal(size=(n_samples, n_features))
-    order = rng.permutation(n_samples)
-    X = StandardScaler().fit_transform(X[order])
-    return X.astype(np.float32), y[order]
 
 
 def run_case(name, X, y, candidates, target, estimator, args, setup):

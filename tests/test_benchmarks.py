@@ -281,3 +281,59 @@ def test_the_recorded_20000_iteration_traces_read_as_results_md_says(tmp_path, c
     else:
         (warning,) = read["warnings"]
         assert f"could choose k={rival}" in warning
+
+
+def test_suite_fits_each_method_in_its_own_process_tabulates_and_writes_its_section(tmp_path):
+    """benchmarks/suite.py --tiny: a row per dataset and method with its phases and peak memory, the
+    section between its markers replaced (not added again) on a rerun, the records tabulated again
+    without fitting, and a fit past --timeout a row saying so."""
+    results, record = tmp_path / "RESULTS.md", tmp_path / "runs.jsonl"
+    results.write_text("# Results\n\nbefore\n\n## Settings tried and not adopted\n\nafter\n")
+    common = ["--tiny", "--datasets", "wine", "blobs", "--seeds", "0", "--results", results]
+    stdout, out = _run("suite.py", *common, "--methods", "k-means", "DEC", "--jobs", "2", "--record", record,
+                       tmp_path=tmp_path)
+    rows = {(row["dataset"], row["method"]): row for row in out["rows"]}
+    assert list(rows) == [("wine", "k-means"), ("wine", "DEC"), ("blobs", "k-means"), ("blobs", "DEC")]
+    for (dataset, method), row in rows.items():
+        assert row["seeds"] == 1 and 0 < row["acc"][0] <= 1 and row["peak_rss_mib"][0] > 0
+        assert f"| {dataset} | {method} | 1 | {row['acc'][0]:.3f} |" in stdout
+    assert set(rows["wine", "DEC"]["phases"]) == {"pretrain", "kmeans", "clustering"}
+    assert rows["wine", "DEC"]["n_iter"][0] >= 1 and rows["wine", "DEC"]["to_max_iter"][1] == 1
+    text = results.read_text()
+    assert text.count("<!-- suite:start -->") == 1 and text.index("before") < text.index("<!-- suite:start")
+    assert text.index("<!-- suite:end -->") < text.index("## Settings tried") and "**--tiny" in text
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert lines[0]["kind"] == "header" and lines[-1]["kind"] == "end" and len(lines) == 6
+    # Again from the records: the same rows, no fit; the section replaced, not repeated.
+    again_stdout, again = _run("suite.py", "--from-records", record, "--results", results, tmp_path=tmp_path)
+    assert again["rows"] == out["rows"] and stdout.split("\n| dataset")[1] in again_stdout
+    text = results.read_text()
+    assert text.count("<!-- suite:start -->") == 1 and "Tabulated from the records" in text
+    # A fit that runs past --timeout is a row saying so; the suite goes on.
+    stdout, out = _run("suite.py", *common[:3], "--seeds", "0", "--methods", "DEC", "--timeout", "0.2", "--no-write",
+                       "--record", tmp_path / "timeout.jsonl", tmp_path=tmp_path)
+    (row,) = out["rows"]
+    assert row["seeds"] == 0 and "timeout" in row["notes"][0] and "| wine | DEC | 0 of 1 |" in stdout
+
+
+def test_suite_skips_a_method_whose_optional_package_is_missing(monkeypatch):
+    from deepclust import registry
+
+    suite = _script("_suite.py")
+
+    class NeedsUmap:
+        _test_params = {}
+
+        def __init__(self, **params):
+            pass
+
+        def fit(self, X):
+            raise ModuleNotFoundError("No module named 'umap'", name="umap")
+
+    monkeypatch.setattr(registry, "get", lambda name: NeedsUmap)
+    X, y = np.zeros((4, 2), np.float32), np.array([0, 0, 1, 1])
+    record = suite.fit_or_skip(X, y, "N2D", 0, tiny=True)
+    assert record["status"] == "skipped" and "'umap'" in record["reason"]
+    NeedsUmap.fit = lambda self, X: (_ for _ in ()).throw(ModuleNotFoundError("x", name="deepclust.oops"))
+    with pytest.raises(ModuleNotFoundError):  # a broken deepclust is not an optional package
+        suite.fit_or_skip(X, y, "N2D", 0, tiny=True)

@@ -348,3 +348,25 @@ def test_loader_reads_from_a_tilde_data_home(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.mnist, "_DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     X, _ = datasets.load_fashion_mnist(subset="train")
     assert X.shape == (12, 784)
+
+
+def test_topic_corpus_is_sparse_unit_tfidf_of_the_most_frequent_terms():
+    from deepclust.datasets import make_topic_corpus
+
+    X, y = make_topic_corpus(300, 3, vocabulary_size=500, n_terms=100, topic_words=50, random_state=1)
+    assert sp.isspmatrix_csr(X) and X.dtype == np.float32 and X.shape == (300, 100)
+    assert y.dtype == np.int64 and set(np.unique(y)) == {0, 1, 2}
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    np.testing.assert_allclose(norms[norms > 0], 1, rtol=1e-5)
+    assert X.min() >= 0 and X.nnz < 0.5 * X.shape[0] * X.shape[1]
+    again, y_again = make_topic_corpus(300, 3, vocabulary_size=500, n_terms=100, topic_words=50, random_state=1)
+    assert (again != X).nnz == 0 and np.array_equal(y, y_again)
+
+
+def test_embedded_blobs_are_standardised_with_equal_clusters():
+    from deepclust.datasets import make_embedded_blobs
+
+    X, y = make_embedded_blobs(n_samples=100, n_clusters=4, n_features=20, random_state=2)
+    assert X.shape == (100, 20) and X.dtype == np.float32
+    np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-5)
+    assert np.bincount(y).tolist() == [25, 25, 25, 25]

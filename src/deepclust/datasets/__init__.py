@@ -18,6 +18,10 @@ loader                      samples   features  source
 :func:`load_reuters10k`       10,000     2,000  a fixed sample of :func:`load_reuters`
 :func:`load_stl10_hog`        13,000     1,092  STL-10 binary, HOG + 8x8 colour map
 ==========================  ========  ========  ========================================
+
+Synthetic data with known clusters (no files): :func:`make_embedded_blobs` (Gaussian blobs pushed
+through a random MLP) and :func:`make_topic_corpus` (documents drawn from topics, as REUTERS-shaped
+sparse tf-idf).
 """
 
 from ._files import data_home
@@ -27,6 +31,7 @@ from .digits import load_digits
 from .mnist import load_fashion_mnist, load_mnist
 from .reuters import load_reuters, load_reuters10k
 from .stl10 import load_stl10_hog
+from .synthetic import make_embedded_blobs, make_topic_corpus
 from .usps import load_usps
 
 __all__ = [
@@ -38,6 +43,8 @@ __all__ = [
     "load_reuters10k",
     "load_stl10_hog",
     "load_usps",
+    "make_embedded_blobs",
+    "make_topic_corpus",
     "read_idx",
     "scale_to_unit_energy",
 ]

@@ -115,9 +115,11 @@ def _pretrain_samples(ae, n: int) -> float:
 
 
 def _clustering_figures(model, n: int) -> dict:
-    """Iterations, target updates and the clustering phase's throughput (samples/s) of a fit."""
-    seconds = model.fit_times_["clustering"]
-    return {"n_iter": model.n_iter_, "target_updates": len(model.history_) - 1,
+    """Iterations, target updates and the clustering phase's throughput (samples/s) of a fit (a
+    method without a separate clustering phase, as IMSAT: its training, and no target updates)."""
+    seconds = model.fit_times_.get("clustering", model.fit_times_.get("training", 0.0))
+    updates = len(model.history_) - 1 if model.history_ and "delta_label" in model.history_[0] else 0
+    return {"n_iter": model.n_iter_, "target_updates": updates,
             "samples_per_s": model.n_iter_ * _samples_per_step(model, n) / seconds if seconds else nan}
 
 

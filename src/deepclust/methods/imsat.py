@@ -97,19 +97,21 @@ class IMSAT(DeepClusterer):
         Which neighbour's distance sets a point's radius. The point itself does not count (the
         published code counts it, so its "10th" neighbour is the 11th other point); duplicates
         of a point do.
-    xi : float, default=1.0
-        The power iteration's step, as a multiple of the point's radius. The published code
-        uses a fixed step of 10 on MNIST scaled to [-1, 1], which is of the order of the
-        radii there; relative to the radius, the same setting holds at any scale of X.
+    xi : float, default=0.1
+        The power iteration's step, as a multiple of the point's radius: relative to the radius,
+        one setting holds at any scale of X. The published code uses a fixed step of 10 on
+        MNIST scaled to [-1, 1], of the order of the radii there; a tenth of the radius measured
+        better on digits and Fashion-MNIST (``benchmarks/RESULTS.md``).
     image_shape : tuple of int or "auto", default="auto"
         ``(channels, height, width)`` of the rows for ``augment`` with "affine", as
         :class:`DBC` takes it ("auto": a square grey image when the number of features is a
         perfect square). Unused with ``augment="vat"``.
     epochs : int, default=50
         Passes over the data (the paper's 50).
-    max_iter : int or None, default=None
-        At most this many training steps (mini-batches), to bound the time on large data;
-        None: ``epochs`` passes.
+    max_iter : int or None, default=5000
+        At most this many training steps (mini-batches): the paper's 50 epochs up to 25,000
+        points, fewer passes above, so the time stays bounded on large data (the balance and
+        confidence of the clusters settle in the first passes); None: always ``epochs`` passes.
     lr : float, default=0.002
         Adam's learning rate.
     batch_size : int, default=250
@@ -197,10 +199,10 @@ class IMSAT(DeepClusterer):
         augment: str = "vat",
         eps_scale: float = 0.25,
         n_neighbors: int = 10,
-        xi: float = 1.0,
+        xi: float = 0.1,
         image_shape="auto",
         epochs: int = 50,
-        max_iter: int | None = None,
+        max_iter: int | None = 5000,
         lr: float = 0.002,
         batch_size: int = 250,
         device="auto",

@@ -22,18 +22,19 @@ __all__ = ["kth_neighbor_distances"]
 _BLOCK_ELEMENTS = 2**26
 
 
-def kth_neighbor_distances(source: BatchSource, k: int, *, block_elements: int = _BLOCK_ELEMENTS) -> torch.Tensor:
+def kth_neighbor_distances(source: BatchSource, k: int, *, block_elements: int | None = None) -> torch.Tensor:
     """Euclidean distance from each row of ``source`` to its ``k``-th nearest other row.
 
     A point is not its own neighbour (its exact duplicates are, at distance 0). With fewer than
-    ``k + 1`` rows, the farthest other row is used; a single row gets 0. Returns a float32
+    ``k + 1`` rows, the farthest other row is used; a single row gets 0. ``block_elements``
+    bounds the elements of one block of the distance matrix (default 64 Mi). Returns a float32
     tensor of shape ``(n_samples,)`` on the source's device.
     """
     n = len(source)
     if n < 2:
         return torch.zeros(n, dtype=torch.float32, device=source.device)
     k = min(int(k), n - 1)
-    rows = max(1, block_elements // n)
+    rows = max(1, (block_elements or _BLOCK_ELEMENTS) // n)
     if source._csr is not None:
         out = _sparse(source._csr, k, rows)
         return torch.from_numpy(out).to(source.device)

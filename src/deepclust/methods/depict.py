@@ -112,8 +112,10 @@ class DEPICT(KMeansInit, DeepClusterer):
     channels : tuple of int, default=(50, 50)
         Channels of the convolutions (the first 4 x 4, the others 5 x 5, all
         of stride 2, each followed by a leaky ReLU), the paper's MNIST network.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Widths of the fully connected network's hidden layers (DEC's).
+    hidden_dims : tuple of int, default=(256, 256)
+        Widths of the fully connected network's hidden layers. DEC's
+        (500, 500, 2000) saturated the tanh embedding at the default
+        ``pretrain_lr`` on digits; this narrower one did not.
     dropout : float, default=0.1
         Dropout rate of the noisy path, the paper's.
     hidden_weight : float, default=0.1
@@ -133,8 +135,8 @@ class DEPICT(KMeansInit, DeepClusterer):
         Adam's learning rate for pretraining. The official 1e-4 needs
         thousands of epochs; with the default ``pretrain_epochs``, 3e-3 gave
         an embedding that k-means separated better than 1e-3 did on digits.
-        A much narrower network (a few channels) can saturate the tanh
-        embedding at these rates; the fit warns when every point embeds alike.
+        Some widths (a few channels; DEC's wide MLP) saturated the tanh
+        embedding at this rate; the fit warns when every point embeds alike.
     n_init : int, default=20
         k-means restarts on the embedding.
     kmeans_sample_size : int, "auto" or None, default="auto"
@@ -223,7 +225,7 @@ class DEPICT(KMeansInit, DeepClusterer):
         network: str = "auto",
         image_shape="auto",
         channels: tuple[int, ...] = (50, 50),
-        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        hidden_dims: tuple[int, ...] = (256, 256),
         dropout: float = 0.1,
         hidden_weight: float = 0.1,
         target: str = "dec",
@@ -339,9 +341,10 @@ class DEPICT(KMeansInit, DeepClusterer):
                 raise FloatingPointError("DEPICT: the pretrained network gives non-finite embeddings; lower "
                                          "pretrain_lr or standardise X (e.g. StandardScaler).")
             if len(z) > 1 and float(z.std(dim=0).max()) < 1e-3:
-                warnings.warn("DEPICT: after pretraining the tanh embedding is the same for every point (its units "
-                              "saturated), so the clusters will be arbitrary; lower pretrain_lr, or widen the network "
-                              "(channels or hidden_dims).", RuntimeWarning, stacklevel=caller_stacklevel())
+                warnings.warn("DEPICT: after pretraining the tanh embedding is the same for every point (its "
+                              "units saturated), so the clusters will be arbitrary; lower pretrain_lr, or change "
+                              "the network's widths (channels or hidden_dims).", RuntimeWarning,
+                              stacklevel=caller_stacklevel())
             centers, init_labels = self._kmeans(z, kmeans_seed)
             if init_labels is None:  # k-means ran on a sample
                 init_labels = nearest(z, centers)

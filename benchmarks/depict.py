@@ -1,7 +1,8 @@
 """DEPICT on digits or Fashion-MNIST: ACC / NMI and the time of each phase, seed by seed.
 
 Wall time on a shared machine depends on the other load; the CPU time (this process's, with one
-torch thread) is closer to what the fit takes alone. Digits are scikit-learn's 8x8 images with pixels divided by 16; Fashion-MNIST has pixels in
+torch thread) is closer to what the fit takes alone. Digits are scikit-learn's 8x8 images with pixels
+divided by 16; Fashion-MNIST has pixels in
 [0, 1], all 70,000 images or, with ``--n N``, a random subset of N (drawn with ``--subset-seed``,
 without looking at the labels). Labels are used for evaluation only.
 
@@ -84,7 +85,8 @@ def main(argv=None) -> int:
                "clusters_used": int(len(np.unique(model.labels_)))}
         rows.append(row)
         times = ", ".join(f"{phase} {s:.1f} s" for phase, s in model.fit_times_.items())
-        print(f"seed {seed}: ACC {acc:.4f} NMI {nmi:.4f} in {seconds:.1f} s, {cpu:.1f} s of CPU ({times}); {model.n_iter_} steps, "
+        print(f"seed {seed}: ACC {acc:.4f} NMI {nmi:.4f} in {seconds:.1f} s, {cpu:.1f} s of CPU ({times}); "
+              f"{model.n_iter_} steps, "
               f"{row['updates']} target updates, {row['clusters_used']} clusters used", flush=True)
     accs, nmis = np.array([r["acc"] for r in rows]), np.array([r["nmi"] for r in rows])
     secs, cpus = np.array([r["seconds"] for r in rows]), np.array([r["cpu_seconds"] for r in rows])

@@ -113,3 +113,12 @@ def test_a_bad_image_shape_gets_a_clear_error(digits, params, message):
 def test_conv_needs_images(blobs):
     with pytest.raises(ValueError, match="network='conv' needs images"):
         DEPICT(n_clusters=3, network="conv").fit(blobs)
+
+
+def test_the_command_lines_time_budget_refuses_depict_in_one_line(blobs, tmp_path):
+    from .test_cli import run
+
+    np.save(tmp_path / "X.npy", blobs)
+    fit = run("fit", tmp_path / "X.npy", "--method", "DEPICT", "--n-clusters", "3", "--out", tmp_path / "m",
+              "--time-budget", "1")
+    assert fit.returncode != 0 and "DEPICT has no plan yet" in fit.stderr and "Traceback" not in fit.stderr

@@ -122,6 +122,9 @@ def plan_budget(cls, params: dict, X, minutes: float) -> tuple[dict, str]:
     """The parameters that fit ``minutes`` (never above the method's own schedule), and the plan
     as one line."""
     est = cls(**params)
+    if not hasattr(est, "pretrain"):  # a recipe without DEC's autoencoder schedules (IMSAT, DEPICT)
+        raise ValueError(f"--time-budget plans the schedules of DEC's family; {cls.__name__} has no plan yet: set "
+                         "its length with --max-iter and --pretrain-epochs (or --param).")
     n = len(X)
     default = _schedule(est, n)
     t_step, t_embed = _measure(est, X)

@@ -18,6 +18,7 @@ _LAZY = {
     "DBC": (".methods.dbc", "DBC"),
     "IMSAT": (".methods.imsat", "IMSAT"),
     "N2D": (".methods.n2d", "N2D"),
+    "DEPICT": (".methods.depict", "DEPICT"),
     "select_n_clusters": (".selection", "select_n_clusters"),
     "ShardedArray": (".data.shards", "ShardedArray"),
     "load": (".io", "load"),
@@ -29,8 +30,8 @@ _LAZY = {
 _SUBMODULES = {"autoencoder", "cli", "datasets", "dbc", "dcn", "dec", "experiments", "idec", "metrics",
                "plotting", "report", "selection", "shards"}
 
-__all__ = ["DEC", "IDEC", "DCN", "DBC", "IMSAT", "N2D", "select_n_clusters", "ShardedArray", "load", "read_like", "metrics",
-           "__version__"]
+__all__ = ["DEC", "IDEC", "DCN", "DBC", "IMSAT", "DEPICT", "N2D", "select_n_clusters", "ShardedArray", "load",
+           "read_like", "metrics", "__version__"]
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from . import metrics
@@ -39,6 +40,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from .methods.dbc import DBC
     from .methods.dcn import DCN
     from .methods.dec import DEC
+    from .methods.depict import DEPICT
     from .methods.idec import IDEC
     from .methods.imsat import IMSAT
     from .methods.n2d import N2D

@@ -18,6 +18,7 @@ METHODS = {
     "DBC": "deepclust.methods.dbc:DBC",
     "IMSAT": "deepclust.methods.imsat:IMSAT",
     "N2D": "deepclust.methods.n2d:N2D",
+    "DEPICT": "deepclust.methods.depict:DEPICT",
 }
 
 # One line each for ``deepclust fit --help`` (kept here so the help imports no method).
@@ -28,6 +29,7 @@ SUMMARIES = {
     "DBC": "DEC on a convolutional autoencoder, for images (optional augmentation)",
     "IMSAT": "an MLP's softmax trained to maximise mutual information under self-augmentation (VAT)",
     "N2D": "autoencoder, UMAP of its embedding, Gaussian mixture on the UMAP coordinates (needs umap-learn)",
+    "DEPICT": "denoising (conv) autoencoder with a softmax head trained on a balanced soft target",
 }
 
 

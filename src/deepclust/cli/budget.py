@@ -122,6 +122,9 @@ def plan_budget(cls, params: dict, X, minutes: float) -> tuple[dict, str]:
     """The parameters that fit ``minutes`` (never above the method's own schedule), and the plan
     as one line."""
     est = cls(**params)
+    if not hasattr(est, "pretrain"):  # a recipe without DEC's autoencoder schedules (IMSAT, DEPICT)
+        raise ValueError(f"--time-budget plans the schedules of DEC's family; {cls.__name__} has no plan yet: set "
+                         "its length with --max-iter or --param (its epochs).")
     if not hasattr(est, "update_interval"):  # N2D: pretraining, then UMAP, no clustering phase
         raise ValueError(f"--time-budget plans a clustering phase, which {cls.__name__} does not have; "
                          "set its pretraining length with --pretrain-epochs instead.")

@@ -15,6 +15,7 @@ BUILDERS = {
     "mlp": "deepclust.nn.autoencoder:build_autoencoder_from_state",
     "conv": "deepclust.nn.autoencoder:build_autoencoder_from_state",
     "cluster-head": "deepclust.nn.classifier:build_cluster_head",
+    "depict": "deepclust.nn.depict:build_depict_from_state",
 }
 
 

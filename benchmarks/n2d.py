@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 
-def load(dataset: str, n: int | None):
+def load(dataset: str, n: int | None, subset: str = "test"):
     if dataset == "digits":
         from sklearn.datasets import load_digits
 
@@ -35,7 +35,7 @@ def load(dataset: str, n: int | None):
     else:
         from deepclust.datasets import load_fashion_mnist
 
-        X, y = load_fashion_mnist(subset="test", scale=False, download=False)
+        X, y = load_fashion_mnist(subset=subset, scale=False, download=False)
     if n is not None:
         X, y = X[:n], y[:n]
     return np.ascontiguousarray(X, dtype=np.float32), np.asarray(y)
@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", choices=("digits", "fashion"), default="digits")
     parser.add_argument("--n", type=int, default=None, help="the first N samples (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--subset", choices=("test", "all"), default="test",
+                        help="Fashion-MNIST's 10,000 test images (default) or all 70,000")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
     from deepclust import N2D
     from deepclust.metrics import cluster_accuracy, normalized_mutual_info_score
 
-    X, y = load(args.dataset, args.n)
+    X, y = load(args.dataset, args.n, args.subset)
     k = len(np.unique(y))
     print(f"N2D on {args.dataset}: {X.shape[0]} samples, {X.shape[1]} features, {k} classes; "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "

@@ -71,7 +71,11 @@ def _start_fit(folder, *extra):
     args = ["fit", data, "--n-clusters", "2", "--out", str(folder / "m"), "--pretrain", "end-to-end",
             "--param", "pretrain_epochs=10", "--param", "hidden_dims=(16,)", "--max-iter", "1000000",
             "--param", "tol=0", "--snapshots", "0", *extra]
-    return args, subprocess.Popen([sys.executable, "-m", "deepclust", *args], stdout=subprocess.PIPE,
+    # `python -m deepclust ARGS`, with Ctrl-C's default handler: a shell starts a background job (a test
+    # run launched with `&` from a script) with SIGINT ignored, which the child would inherit.
+    launcher = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "sys.argv = ['deepclust', *sys.argv[1:]]; runpy.run_module('deepclust', run_name='__main__')")
+    return args, subprocess.Popen([sys.executable, "-c", launcher, *map(str, args)], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
 
 

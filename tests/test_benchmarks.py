@@ -284,26 +284,28 @@ def test_the_recorded_20000_iteration_traces_read_as_results_md_says(tmp_path, c
 
 
 def test_suite_fits_each_method_in_its_own_process_tabulates_and_writes_its_section(tmp_path):
-    """benchmarks/suite.py --tiny: a row per dataset and method with its phases and peak memory, the
-    section between its markers replaced (not added again) on a rerun, the records tabulated again
-    without fitting, and a fit past --timeout a row saying so."""
+    """benchmarks/suite.py --tiny: a row per dataset and method (a variant named by its settings) with its
+    phases, peak memory and the ACC of its start, the section between its markers replaced (not added again)
+    on a rerun, the records tabulated again without fitting, and a fit past --timeout a row saying so."""
     results, record = tmp_path / "RESULTS.md", tmp_path / "runs.jsonl"
     results.write_text("# Results\n\nbefore\n\n## Settings tried and not adopted\n\nafter\n")
-    common = ["--tiny", "--datasets", "wine", "blobs", "--seeds", "0", "--results", results]
-    stdout, out = _run("suite.py", *common, "--methods", "k-means", "DEC", "--jobs", "2", "--record", record,
+    variant = 'DEC{"max_iter": 7}'
+    common = ["--tiny", "--datasets", "wine", "--seeds", "0", "--results", results]
+    stdout, out = _run("suite.py", *common, "--methods", "k-means", variant, "--jobs", "2", "--record", record,
                        tmp_path=tmp_path)
     rows = {(row["dataset"], row["method"]): row for row in out["rows"]}
-    assert list(rows) == [("wine", "k-means"), ("wine", "DEC"), ("blobs", "k-means"), ("blobs", "DEC")]
+    assert list(rows) == [("wine", "k-means"), ("wine", variant)]
     for (dataset, method), row in rows.items():
         assert row["seeds"] == 1 and 0 < row["acc"][0] <= 1 and row["peak_rss_mib"][0] > 0
         assert f"| {dataset} | {method} | 1 | {row['acc'][0]:.3f} |" in stdout
-    assert set(rows["wine", "DEC"]["phases"]) == {"pretrain", "kmeans", "clustering"}
-    assert rows["wine", "DEC"]["n_iter"][0] >= 1 and rows["wine", "DEC"]["to_max_iter"][1] == 1
+    dec = rows["wine", variant]
+    assert set(dec["phases"]) == {"pretrain", "kmeans", "clustering"} and rows["wine", "k-means"]["init_acc"] == []
+    assert dec["n_iter"] == [7] and dec["to_max_iter"][1] == 1 and 0 < dec["init_acc"][0] <= 1
     text = results.read_text()
     assert text.count("<!-- suite:start -->") == 1 and text.index("before") < text.index("<!-- suite:start")
     assert text.index("<!-- suite:end -->") < text.index("## Settings tried") and "**--tiny" in text
     lines = [json.loads(line) for line in record.read_text().splitlines()]
-    assert lines[0]["kind"] == "header" and lines[-1]["kind"] == "end" and len(lines) == 6
+    assert lines[0]["kind"] == "header" and lines[-1]["kind"] == "end" and len(lines) == 4
     # Again from the records: the same rows, no fit; the section replaced, not repeated.
     again_stdout, again = _run("suite.py", "--from-records", record, "--results", results, tmp_path=tmp_path)
     assert again["rows"] == out["rows"] and stdout.split("\n| dataset")[1] in again_stdout

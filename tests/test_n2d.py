@@ -25,7 +25,7 @@ from deepclust import DEC, N2D
 from deepclust.metrics import cluster_accuracy
 from deepclust.nn.autoencoder import Autoencoder
 from deepclust.training.checkpoint import FILENAME
-from deepclust.training.manifold import gmm_log_prob, membership, place
+from deepclust.training.manifold import compile_umap, gmm_log_prob, membership, place
 
 from .test_cli import run
 
@@ -117,6 +117,11 @@ def test_a_missing_umap_names_the_extra(circles, identity, monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "deepclust\[umap\]"'):
         DEC(2, autoencoder=identity, init="manifold", device="cpu").fit(circles[0])
     DEC(2, autoencoder=identity, max_iter=0, n_init=1, device="cpu").fit(circles[0])  # k-means needs no umap
+    assert compile_umap() is False  # scripts/test's set-up step does nothing without the extra
+
+
+def test_compile_umap_runs_umap_once(fitted):
+    assert compile_umap() is True  # scripts/test's set-up step (the fixture compiled UMAP in this process)
 
 
 def test_init_manifold_starts_dec_from_n2d_clusters(circles, identity, fitted):

@@ -51,6 +51,19 @@ def import_umap():
     return umap
 
 
+def compile_umap() -> bool:
+    """Run UMAP once on a few random points, so that numba compiles umap-learn's cacheable
+    functions into its on-disk cache (set-up, e.g. ``scripts/test``: a later process reads them
+    from there instead of compiling them again). False, doing nothing, without umap-learn."""
+    try:
+        import_umap()
+    except ImportError:
+        return False
+    z = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    umap_coordinates(z, 2, n_neighbors=8, min_dist=0.0, n_epochs=10, seed=0)
+    return True
+
+
 def nearest_neighbors(queries: torch.Tensor, points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest ``points`` of each query row: ``(distances, indices)``, nearest first.
 

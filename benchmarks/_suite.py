@@ -43,6 +43,16 @@ def _digits(tiny):
     return X / np.float32(16), y
 
 
+def _digits_28(tiny):
+    """The digits upsampled to 28 x 28 (bilinear): the same images and information in MNIST's 784
+    dimensions, so that a default that depends on the input's dimension shows it."""
+    from scipy.ndimage import zoom
+
+    X, y = _digits(tiny)
+    images = zoom(X.reshape(-1, 8, 8), (1, 3.5, 3.5), order=1)
+    return np.clip(images, 0, 1).reshape(len(X), -1).astype(np.float32), y
+
+
 def _table(loader):
     def load(tiny):
         import sklearn.datasets
@@ -68,6 +78,7 @@ def _blobs(tiny):
 # name -> (what it is, loader(tiny) -> (X, y)); in the order of the table.
 DATASETS = {
     "digits": ("scikit-learn's 8x8 digits, X / 16", _digits),
+    "digits-28": ("scikit-learn's 8x8 digits, X / 16, upsampled to 28x28 (bilinear, 784 features)", _digits_28),
     "wine": ("scikit-learn's wine, standardised", _table("load_wine")),
     "breast-cancer": ("scikit-learn's breast cancer, standardised", _table("load_breast_cancer")),
     "blobs": ("make_embedded_blobs: 5 Gaussian blobs through a random MLP, 100 features, seed 0", _blobs),

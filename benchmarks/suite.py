@@ -23,7 +23,7 @@ the section between ``<!-- suite:start -->`` and ``<!-- suite:end -->`` of ``--r
 file (``--record``, default ``benchmarks/records/suite/<UTC time>.jsonl``) as it ends, and
 ``--from-records FILE ...`` tabulates records again without fitting.
 
-    OMP_NUM_THREADS=1 python benchmarks/suite.py --quick            # a subset, one seed
+    OMP_NUM_THREADS=1 python benchmarks/suite.py --quick            # a subset, one seed, a fit per core
     OMP_NUM_THREADS=1 python benchmarks/suite.py                    # everything, 3 seeds (hours)
     python benchmarks/suite.py --datasets digits wine --methods k-means DEC --seeds 0 1 --jobs 2
     python benchmarks/suite.py --from-records benchmarks/records/suite/20261208-190000.jsonl --no-write
@@ -57,7 +57,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _suite  # noqa: E402  (benchmarks/ is not a package)
 
-QUICK_DATASETS = ["digits", "wine", "breast-cancer", "blobs"]
+QUICK_DATASETS = ["digits", "wine", "blobs"]
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
 LAST = "\n## Settings tried and not adopted"
 
@@ -244,10 +244,10 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=list(_suite.DATASETS), default=None,
                         help="default: all (--quick: " + " ".join(QUICK_DATASETS) + ")")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default 0 1 2 (--quick: 0)")
-    parser.add_argument("--quick", action="store_true", help="the quick subset of datasets, one seed, every method")
+    parser.add_argument("--quick", action="store_true", help="the quick subset of datasets, one seed, every method, a fit per core at a time")
     parser.add_argument("--tiny", action="store_true", help="300 rows a dataset, each method's test settings")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per fit (default 1)")
-    parser.add_argument("--jobs", type=int, default=1, help="fits run at a time (default 1)")
+    parser.add_argument("--jobs", type=int, default=None, help="fits run at a time (default 1; --quick: one per core)")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds a fit may take (default 7200)")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="leave --results alone")
@@ -269,6 +269,8 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"--methods {unknown}: not known; the methods are {known}")
         datasets = args.datasets or (QUICK_DATASETS if args.quick else list(_suite.DATASETS))
+        if args.jobs is None:
+            args.jobs = len(os.sched_getaffinity(0)) if args.quick and hasattr(os, "sched_getaffinity") else 1
         seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
         stamp = datetime.now(timezone.utc)
         record = args.record or HERE / "records" / "suite" / f"{stamp:%Y%m%d-%H%M%S}.jsonl"

@@ -229,8 +229,9 @@ def read_records(paths: list[str]):
     for path in paths:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             item = json.loads(line)
-            if item.get("kind") == "header":
-                header = header or item
+            if item.get("kind") == "header":  # the first run's header, with every run's data
+                data = {**item.get("data", {}), **(header or {}).get("data", {})}
+                header = {**(header or item), "data": data}
             elif item.get("kind") == "end":
                 header.update(wall_seconds=item["wall_seconds"], load_at_end=item.get("load_at_end"))
             else:

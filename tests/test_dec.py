@@ -432,9 +432,15 @@ def test_fit_refuses_an_autoencoder_whose_embedding_is_constant(blobs):
 @pytest.mark.parametrize("pretrain", ["end-to-end", "layerwise"])
 def test_identical_samples_are_not_mistaken_for_a_collapsed_embedding(pretrain):
     X = np.ones((20, 3), dtype=np.float32)
-    model = DEC(n_clusters=1, layerwise_iter=20, finetune_iter=20, random_state=0,
-                **{**FAST, "pretrain": pretrain}).fit(X)
+    length = {"layerwise_iter": 20, "finetune_iter": 20} if pretrain == "layerwise" else {}
+    model = DEC(n_clusters=1, random_state=0, **{**FAST, "pretrain": pretrain, **length}).fit(X)
     assert np.all(model.labels_ == 0)
+
+
+def test_a_layerwise_setting_given_to_end_to_end_pretraining_is_refused(blobs):
+    with pytest.raises(ValueError, match=r"layerwise_iter, layerwise_lr set layer-wise pretraining, which "
+                                         r"pretrain='end-to-end' ignores"):
+        DEC(n_clusters=3, **{**FAST, "layerwise_iter": 5, "layerwise_lr": 0.1}).fit(blobs[0])
 
 
 def _schedule(X, **params):

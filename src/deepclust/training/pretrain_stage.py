@@ -105,6 +105,7 @@ class AutoencoderPretraining:
                 checkpoint.meta["pretrain_history"] = []
                 checkpoint.restore(ae)
             return ae
+        self._check_pretrain_settings()
         # The paper's normalisation, (1/d)||x||^2 = 1 on average, inside the network.
         energy, offset, variances = data_moments(source)
         dominant = dominant_feature(variances)
@@ -165,6 +166,18 @@ class AutoencoderPretraining:
         if checkpoint is not None:
             checkpoint.meta["pretrain_history"] = list(self.pretrain_history_)
         return ae
+
+    def _check_pretrain_settings(self) -> None:
+        """Refuse a layer-wise setting given to end-to-end pretraining, which would ignore it."""
+        if self.pretrain != "end-to-end":
+            return
+        given = [name for name in ("layerwise_iter", "finetune_iter", "layerwise_lr", "layerwise_lr_step")
+                 if getattr(self, name, "auto") != "auto"]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} set layer-wise pretraining, which pretrain='end-to-end' ignores: set "
+                "pretrain='layerwise', or leave them out and set end-to-end's length with pretrain_epochs."
+            )
 
     def _end_to_end_schedule(self, source: BatchSource) -> dict:
         """Resolve end-to-end pretraining's "auto" settings for this data (see DEC's docstring)."""

@@ -181,7 +181,7 @@ def test_a_fit_killed_mid_clustering_resumes_to_the_same_labels(blobs, tmp_path)
     """Fault injection: SIGKILL a real fit in a subprocess once it is inside the clustering
     phase, then resume from its directory."""
     X, _ = blobs
-    params = {**END_TO_END, "max_iter": 4000, "checkpoint_every": 100}
+    params = {**END_TO_END, "max_iter": 1500, "checkpoint_every": 100}
     np.save(tmp_path / "X.npy", X)
     script = tmp_path / "fit.py"
     script.write_text(_KILLED_FIT.format(params=params))

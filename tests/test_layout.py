@@ -115,6 +115,8 @@ def digits():
 
 def _settings(name):
     params = json.loads((RECORDED / "recorded_settings.json").read_text())[name]
+    if params.get("pretrain") == "end-to-end":  # recorded beside layer-wise settings, which that fit ignored
+        params = {k: v for k, v in params.items() if k not in ("layerwise_iter", "finetune_iter")}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
 
 

@@ -116,7 +116,7 @@ from deepclust.datasets import load_digits, make_embedded_blobs
 from deepclust.selection import (NClustersSelection, _split_loss, choose_n_clusters, generalizability,
                                  pool_selections)
 
-FAST = dict(layerwise_iter=100, finetune_iter=200, max_iter=4000)
+FAST = dict(pretrain="layerwise", layerwise_iter=100, finetune_iter=200, max_iter=4000)
 
 
 class TracedDEC(DEC):

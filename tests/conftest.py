@@ -10,11 +10,11 @@ from sklearn.preprocessing import StandardScaler
 from deepclust.training.checkpoint import Checkpointer
 
 # Small networks so a fit takes a fraction of a second: end-to-end pretraining
-# for most tests, and the default layer-wise pretraining with its "auto"
+# for most tests, and layer-wise pretraining (the default on small data) with its "auto"
 # schedule (200 iterations a layer + 400 fine-tuning on small data).
 FAST = dict(hidden_dims=(32,), embedding_dim=3, pretrain="end-to-end", pretrain_epochs=10, n_init=3,
             max_iter=60, batch_size=32)
-FAST_LAYERWISE = dict(hidden_dims=(32,), embedding_dim=3, n_init=3, max_iter=60, batch_size=32)
+FAST_LAYERWISE = dict(hidden_dims=(32,), embedding_dim=3, pretrain="layerwise", n_init=3, max_iter=60, batch_size=32)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -35,8 +35,8 @@ def _new(name, **params):
 
 
 @parametrize_with_checks(
-    # every method, and DEC with its default (layer-wise) pretraining
-    [_new(name) for name in NAMES] + [_new("DEC", pretrain="layerwise", **FAST_LAYERWISE)],
+    # every method, and DEC with layer-wise pretraining (its default on small data)
+    [_new(name) for name in NAMES] + [_new("DEC", **FAST_LAYERWISE)],
     expected_failed_checks=lambda est: type(est)._expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):

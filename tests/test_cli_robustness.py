@@ -186,14 +186,18 @@ def test_a_time_budget_scales_the_methods_schedule_down_and_never_up(monkeypatch
 
     X = np.zeros((10_000, 784), dtype=np.float32)
     monkeypatch.setattr(budget, "_measure", lambda est, X: (0.01, 0.002))  # 10 ms a step
-    # the default: 280 + 1680 pretraining steps (20 s) and 10,000 clustering iterations (70 s)
-    changed, plan = budget.plan_budget(DEC, {"n_clusters": 10}, X, 600)
+    # layer-wise: 280 + 1680 pretraining steps (20 s) and 10,000 clustering iterations (70 s)
+    layerwise = {"n_clusters": 10, "pretrain": "layerwise"}
+    changed, plan = budget.plan_budget(DEC, layerwise, X, 600)
     assert changed == {"max_iter": 10_000} and plan.startswith("plan: the method's own schedule: 7 epochs a layer")
-    changed, plan = budget.plan_budget(DEC, {"n_clusters": 10}, X, 0.5)  # 30 s: a third of it
+    changed, plan = budget.plan_budget(DEC, layerwise, X, 0.5)  # 30 s: a third of it
     assert (changed["layerwise_iter"], changed["finetune_iter"], changed["max_iter"]) == (93, 562, 3348)
     minutes = float(plan.split("about ")[1].split(" s ")[0]) / 60
     assert 0.4 <= minutes <= 0.55, plan
-    changed, _ = budget.plan_budget(DEC, {"n_clusters": 10, "pretrain": "end-to-end", "max_iter": 500}, X, 0.2)
+    # the default on 10,000 rows, end to end: 2,500 steps (62.5 epochs of 40 batches, 25 s)
+    changed, plan = budget.plan_budget(DEC, {"n_clusters": 10}, X, 600)
+    assert changed == {"max_iter": 10_000} and plan.startswith("plan: the method's own schedule: 62 epochs of end")
+    changed, _ = budget.plan_budget(DEC, {"n_clusters": 10, "max_iter": 500}, X, 0.2)
     assert 1 <= changed["pretrain_epochs"] < 50 and changed["max_iter"] <= 500
 
 

@@ -439,7 +439,7 @@ def test_identical_samples_are_not_mistaken_for_a_collapsed_embedding(pretrain):
 
 def test_a_layerwise_setting_given_to_end_to_end_pretraining_is_refused(blobs):
     with pytest.raises(ValueError, match=r"layerwise_iter, layerwise_lr set layer-wise pretraining, which "
-                                         r"pretrain='end-to-end' ignores"):
+                                         r"end-to-end pretraining ignores \(pretrain='end-to-end'\)"):
         DEC(n_clusters=3, **{**FAST, "layerwise_iter": 5, "layerwise_lr": 0.1}).fit(blobs[0])
 
 
@@ -504,9 +504,25 @@ def test_layerwise_warns_when_a_common_offset_dominates_the_data(blobs):
         DEC(n_clusters=3, random_state=0, **FAST).fit(X + 1000)
 
 
-def test_layerwise_is_the_default_and_its_schedule_is_recorded(blobs, tmp_path):
+def test_auto_pretraining_is_layerwise_on_small_data_and_end_to_end_on_larger(blobs):
+    def kind(n_samples, **params):
+        X = np.zeros((n_samples, 4), dtype=np.float32)
+        return DEC(**params)._pretrain_kind(BatchSource(X, torch.device("cpu")))
+
+    assert (DEC().pretrain, DEC().pretrain_epochs) == ("auto", "auto")
+    # End to end where 100 epochs reach its 1,000 iterations: 10 batches of 256, 2,305 points and up.
+    assert kind(1797) == kind(2304) == "layerwise" and kind(2305) == kind(70_000) == "end-to-end"
+    assert kind(1797, batch_size=128) == "end-to-end" and kind(70_000, pretrain="layerwise") == "layerwise"
+    X, _ = blobs  # 300 points: layer-wise, with its schedule recorded
+    assert DEC(n_clusters=3, random_state=0, **{**FAST_LAYERWISE, "pretrain": "auto"}).fit(X).pretrain_schedule_ is None
+    with pytest.raises(ValueError, match=r"layerwise_iter set layer-wise pretraining, which end-to-end pretraining "
+                                         r"ignores \(pretrain='auto', end-to-end on data of this size\)"):
+        DEC(n_clusters=3, batch_size=16, layerwise_iter=5, **{k: v for k, v in FAST.items()
+                                                                 if k not in ("pretrain", "batch_size")}).fit(X)
+
+
+def test_the_layerwise_schedule_is_recorded(blobs, tmp_path):
     X, _ = blobs
-    assert DEC().pretrain == "layerwise"
     model = DEC(n_clusters=3, random_state=0, **FAST_LAYERWISE).fit(X)
     assert model.layerwise_schedule_ == _schedule(X, **FAST_LAYERWISE)
     assert model.layerwise_schedule_["layer_iter"] == 200  # the floor of "auto" on small data
@@ -527,10 +543,15 @@ def test_end_to_end_schedule_resolves_auto_for_the_data(blobs, tmp_path):
     assert schedule(1000, pretrain_epochs=3) == {"optimizer": "adam", "lr": 1e-3, "n_iter": 12}
     assert schedule(1000, pretrain_epochs=3, pretrain_optimizer="sgd")["lr"] == 0.2
     assert schedule(1000, pretrain_epochs=3, pretrain_lr=0.05)["lr"] == 0.05
-    # "auto": DEC-keras's 300 epochs, at least 4,000 and at most 100,000 iterations.
-    assert schedule(1797, pretrain_epochs="auto")["n_iter"] == 4_000
-    assert schedule(70_000, pretrain_epochs="auto")["n_iter"] == 300 * 274
-    assert schedule(200_000, pretrain_epochs="auto")["n_iter"] == 100_000
+    # "auto" with Adam: 100 epochs, at least 1,000 and at most 2,500 iterations.
+    assert schedule(1797, pretrain_epochs="auto")["n_iter"] == 1_000
+    assert schedule(5_000, pretrain_epochs="auto")["n_iter"] == 100 * 20
+    assert schedule(20_000, pretrain_epochs="auto")["n_iter"] == schedule(70_000)["n_iter"] == 2_500
+    # with SGD, DEC-keras's recipe: 300 epochs, at least 4,000 and at most 100,000 iterations.
+    sgd = {"pretrain_epochs": "auto", "pretrain_optimizer": "sgd"}
+    assert schedule(1797, **sgd)["n_iter"] == 4_000
+    assert schedule(70_000, **sgd)["n_iter"] == 300 * 274
+    assert schedule(200_000, **sgd)["n_iter"] == 100_000
     with pytest.raises(ValueError, match="pretrain_epochs"):
         DEC(n_clusters=3, **{**FAST, "pretrain_epochs": "long"}).fit(blobs[0])
     # The schedule used is a fitted attribute, saved with the model.

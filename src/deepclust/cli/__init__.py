@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     demo.add_argument("--verbose", action="store_true", help="show progress bars")
     demo.add_argument("--pretrain-iter", type=_count, default=None, metavar="N",
                       help="layer-wise pretraining with N iterations a layer and 2N of fine-tuning "
-                           "instead of DEC's 'auto' schedule (a quicker, rougher run)")
+                           "instead of DEC's default pretraining (a quicker, rougher run)")
     demo.add_argument("--max-iter", type=_count, default=None, metavar="N",
                       help="override DEC's max_iter")
     demo.add_argument("--report", default="deepclust-demo-report.html", metavar="HTML",
@@ -137,8 +137,9 @@ def main(argv=None) -> int:
     fit.add_argument("--labels-out", default=None, metavar="LABELS_CSV",
                      help="also write the training data's clusters as predict does: row, cluster, "
                           "confidence (and file, for a folder)")
-    fit.add_argument("--pretrain", choices=["layerwise", "end-to-end"], default=None,
-                     help="pretraining scheme (default: the method's; DEC's is layer-wise)")
+    fit.add_argument("--pretrain", choices=["auto", "layerwise", "end-to-end"], default=None,
+                     help="pretraining scheme (default: the method's; DEC's is auto: layer-wise on 2,304 "
+                          "rows or fewer, end-to-end on more)")
     fit.add_argument("--max-iter", type=_count, default=None, metavar="N",
                      help="override the method's max_iter")
     fit.add_argument("--pretrain-epochs", type=_positive, default=None, metavar="N",

@@ -30,9 +30,11 @@ def pretrain_epochs_params(cls, params: dict, epochs: int, n: int) -> dict:
     ``epochs`` a layer and six times as many of fine-tuning (the 7 : 42 ratio of the "auto"
     schedule), as iteration counts; for end-to-end pretraining ``pretrain_epochs``."""
     takes = set(cls._get_param_names())
-    pretrain = params.get("pretrain", cls().get_params().get("pretrain", "end-to-end"))
+    from ..training.pretrain_stage import resolve_pretrain
+
+    per_epoch = _per_epoch(n, params.get("batch_size", cls().batch_size))
+    pretrain = resolve_pretrain(params.get("pretrain", cls().get_params().get("pretrain", "end-to-end")), per_epoch)
     if pretrain == "layerwise" and "layerwise_iter" in takes:
-        per_epoch = _per_epoch(n, params.get("batch_size", cls().batch_size))
         return {"layerwise_iter": epochs * per_epoch, "finetune_iter": 6 * epochs * per_epoch}
     if "pretrain_epochs" not in takes:
         raise ValueError(f"--pretrain-epochs: {cls.__name__} has no pretraining length to set.")
@@ -44,7 +46,7 @@ def _schedule(est, n: int) -> dict:
     from ..training import pretrain_stage as ps
 
     per_epoch = _per_epoch(n, est.batch_size)
-    if est.pretrain == "layerwise" and hasattr(est, "layerwise_iter"):
+    if ps.resolve_pretrain(est.pretrain, per_epoch) == "layerwise" and hasattr(est, "layerwise_iter"):
         def resolve(value, epochs, floor, paper):
             return value if value != "auto" else min(paper, max(floor, epochs * per_epoch))
 
@@ -53,10 +55,7 @@ def _schedule(est, n: int) -> dict:
                                  ps._PAPER_LAYER_ITER),
                 "finetune": resolve(est.finetune_iter, ps._AUTO_FINETUNE_EPOCHS, ps._AUTO_MIN_FINETUNE_ITER,
                                     ps._PAPER_FINETUNE_ITER)}
-    if est.pretrain_epochs == "auto":
-        e2e = min(ps._PAPER_FINETUNE_ITER, max(ps._AUTO_MIN_E2E_ITER, ps._AUTO_E2E_EPOCHS * per_epoch))
-    else:
-        e2e = est.pretrain_epochs * per_epoch
+    e2e = ps.end_to_end_iterations(est.pretrain_epochs, per_epoch, getattr(est, "pretrain_optimizer", "adam"))
     return {"kind": "end-to-end", "per_epoch": per_epoch, "max_iter": est.max_iter, "e2e": e2e}
 
 

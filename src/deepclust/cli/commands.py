@@ -50,7 +50,7 @@ def _demo(args) -> int:
     start = time.perf_counter()
     overrides = {} if args.max_iter is None else {"max_iter": args.max_iter}
     if args.pretrain_iter is not None:
-        overrides.update(layerwise_iter=args.pretrain_iter, finetune_iter=2 * args.pretrain_iter)
+        overrides.update(pretrain="layerwise", layerwise_iter=args.pretrain_iter, finetune_iter=2 * args.pretrain_iter)
     if args.checkpoint_dir is not None:
         overrides["checkpoint_dir"] = args.checkpoint_dir
     dec = DEC(n_clusters=10, random_state=args.seed, verbose=args.verbose,

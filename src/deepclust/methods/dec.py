@@ -94,7 +94,7 @@ class DEC(CentroidClusterer):
         linear.
     embedding_dim : int, default=10
         Dimension of the embedding z (paper: 10).
-    pretrain : {"layerwise", "end-to-end"}, default="layerwise"
+    pretrain : {"auto", "layerwise", "end-to-end"}, default="auto"
         How the autoencoder is initialised.
 
         - "layerwise" (the paper's): a greedy layer-wise denoising
@@ -108,31 +108,36 @@ class DEC(CentroidClusterer):
         - "end-to-end": the whole autoencoder is trained on the mean squared
           reconstruction error for ``pretrain_epochs`` epochs, with Adam or
           SGD (``pretrain_optimizer``).
+        - "auto": end-to-end where 100 epochs reach its "auto" minimum of
+          iterations (more than 2,304 points at a batch of 256), layer-wise
+          on fewer points. Which one ran is in ``pretrain_schedule_`` (end to
+          end) or ``layerwise_schedule_``.
 
-        The default is "layerwise". On the benchmark suite
-        (``benchmarks/suite.py``; each candidate's figures are in
-        ``benchmarks/RESULTS.md``) neither pretraining won everywhere, and
-        neither did end-to-end Adam's length (a hundred epochs, or capped at
-        a fixed number of iterations): DEC from the layer-wise autoencoder
-        clustered scikit-learn's digits (as they are and upsampled to
-        MNIST's 784 dimensions) and wine better, from end-to-end Adam's the
-        breast cancer table, while on Fashion-MNIST subsets the two were
-        level, end-to-end Adam's whole fit taking about half the time on
-        20,000 images. On 10,000 MNIST digits, measured outside the
-        repository, end-to-end Adam's autoencoder was far better for
-        k-means: try ``pretrain="end-to-end"`` on such data. Layer-wise
-        autoencoders also varied less from seed to seed.
-        End-to-end SGD for 300 epochs (``pretrain_optimizer="sgd"``,
-        ``pretrain_epochs="auto"``) gave an autoencoder as good as the
-        layer-wise one but a worse DEC from it, for longer pretraining.
+        "auto" was chosen on the benchmark suite (``benchmarks/suite.py``;
+        each candidate's figures per dataset are in
+        ``benchmarks/RESULTS.md``): neither pretraining won everywhere, and
+        the split followed the data's size. Layer-wise pretraining gave DEC
+        more on the small sets (scikit-learn's digits, as they are and at
+        MNIST's 784 dimensions, and wine), where end-to-end training needs
+        hundreds of epochs over few points and layer-wise dropout
+        regularises; end-to-end Adam gave more on the larger ones (Fashion-MNIST
+        subsets, at about half the time of the whole fit, and a sparse
+        REUTERS-shaped corpus, by far), as on 10,000 MNIST digits measured
+        outside the repository. End-to-end SGD for 300 epochs
+        (``pretrain_optimizer="sgd"``, ``pretrain_epochs="auto"``) gave an
+        autoencoder as good as the layer-wise one but a worse DEC from it.
         End-to-end Adam copes better with data dominated by an offset common
-        to every sample (see Notes). Both are ignored when ``autoencoder``
-        is given; a layer-wise setting given with ``pretrain="end-to-end"``
+        to every sample (see Notes). All are ignored when ``autoencoder`` is
+        given; a layer-wise setting given where end-to-end pretraining runs
         is refused.
-    pretrain_epochs : int or "auto", default=50
-        Epochs of end-to-end pretraining. "auto" is DEC-keras's 300 epochs,
-        at least 4,000 iterations and at most the paper's 100,000; the
-        counts it resolves to are in ``pretrain_schedule_``.
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of end-to-end pretraining. "auto" is, with Adam, 100 epochs
+        but at least 1,000 and at most 2,500 iterations (on large data the
+        iterations, not the epochs, set the autoencoder's quality: a hundred
+        epochs of 20,000 images clustered worse than 32); with SGD,
+        DEC-keras's 300 epochs, at least 4,000 iterations and at most the
+        paper's 100,000. The counts it resolves to are in
+        ``pretrain_schedule_``.
     pretrain_lr : float or "auto", default="auto"
         Learning rate of end-to-end pretraining; "auto" is 1e-3 for Adam
         and 0.2 for SGD.
@@ -393,8 +398,8 @@ class DEC(CentroidClusterer):
         *,
         hidden_dims: tuple[int, ...] = (500, 500, 2000),
         embedding_dim: int = 10,
-        pretrain: str = "layerwise",
-        pretrain_epochs: int = 50,
+        pretrain: str = "auto",
+        pretrain_epochs: int | str = "auto",
         pretrain_lr: float | str = "auto",
         pretrain_optimizer: str = "adam",
         layerwise_iter: int | str = "auto",

@@ -49,9 +49,11 @@ _PAPER_LR_STEP = 20_000
 # energy in [0, 1], and the loss and its gradients scale with the energy).
 _AUTO_ADAM_PRETRAIN_LR = 1e-3
 _AUTO_SGD_PRETRAIN_LR = 0.2
-# End-to-end pretraining's "auto" length: DEC-keras's 300 epochs, at least _AUTO_MIN_E2E_ITER
-# iterations on small data and at most the paper's 100,000 fine-tuning iterations on large data.
-_AUTO_E2E_EPOCHS, _AUTO_MIN_E2E_ITER = 300, 4_000
+# End-to-end pretraining's "auto" length, with Adam: 100 epochs, at least _AUTO_MIN_E2E_ITER and at
+# most _AUTO_MAX_E2E_ITER iterations (benchmarks/suite.py's candidates, RESULTS.md). With SGD:
+# DEC-keras's 300 epochs, at least _AUTO_MIN_SGD_ITER and at most the paper's 100,000.
+_AUTO_E2E_EPOCHS, _AUTO_MIN_E2E_ITER, _AUTO_MAX_E2E_ITER = 100, 1_000, 2_500
+_AUTO_SGD_EPOCHS, _AUTO_MIN_SGD_ITER = 300, 4_000
 # Warn before layer-wise pretraining when the samples' spread is below this fraction of their energy.
 _MIN_SPREAD = 0.01
 
@@ -59,7 +61,7 @@ _MIN_SPREAD = 0.01
 PRETRAIN_PARAMETERS = {
     "hidden_dims": [list, tuple],
     "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-    "pretrain": [StrOptions({"end-to-end", "layerwise"})],
+    "pretrain": [StrOptions({"auto", "end-to-end", "layerwise"})],
     "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
     "pretrain_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     "pretrain_optimizer": [StrOptions({"adam", "sgd"})],
@@ -70,6 +72,27 @@ PRETRAIN_PARAMETERS = {
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "autoencoder": [Autoencoder, None],
 }
+
+
+def resolve_pretrain(pretrain: str, per_epoch: int) -> str:
+    """``pretrain="auto"`` for data of ``per_epoch`` batches an epoch: "end-to-end" where 100 epochs
+    reach end-to-end pretraining's minimum of iterations (more than 2,304 points at a batch of 256), else
+    "layerwise" (few points: end-to-end Adam would need hundreds of epochs over them, and
+    layer-wise pretraining's dropout regularises); any other value as it is."""
+    if pretrain != "auto":
+        return pretrain
+    return "end-to-end" if _AUTO_E2E_EPOCHS * per_epoch >= _AUTO_MIN_E2E_ITER else "layerwise"
+
+
+def end_to_end_iterations(pretrain_epochs, per_epoch: int, optimizer: str = "adam") -> int:
+    """End-to-end pretraining's iterations: ``pretrain_epochs`` epochs of ``per_epoch`` batches;
+    "auto" is, with Adam, 100 epochs within 1,000 to 2,500 iterations, with SGD DEC-keras's 300
+    epochs within 4,000 to 100,000."""
+    if pretrain_epochs != "auto":
+        return int(pretrain_epochs) * per_epoch
+    if optimizer == "sgd":
+        return min(_PAPER_FINETUNE_ITER, max(_AUTO_MIN_SGD_ITER, _AUTO_SGD_EPOCHS * per_epoch))
+    return min(_AUTO_MAX_E2E_ITER, max(_AUTO_MIN_E2E_ITER, _AUTO_E2E_EPOCHS * per_epoch))
 
 
 class AutoencoderPretraining:
@@ -88,6 +111,10 @@ class AutoencoderPretraining:
             )
         return tuple(int(d) for d in dims)
 
+    def _pretrain_kind(self, source: BatchSource) -> str:
+        """The pretraining this fit runs: ``pretrain``, with "auto" resolved for the data."""
+        return resolve_pretrain(self.pretrain, batches_per_epoch(self._n_everywhere(source), self.batch_size))
+
     def _initial_autoencoder(
         self, source, device, generator, checkpoint=None
     ) -> Autoencoder:
@@ -105,7 +132,8 @@ class AutoencoderPretraining:
                 checkpoint.meta["pretrain_history"] = []
                 checkpoint.restore(ae)
             return ae
-        self._check_pretrain_settings()
+        kind = self._pretrain_kind(source)
+        self._check_pretrain_settings(kind)
         # The paper's normalisation, (1/d)||x||^2 = 1 on average, inside the network.
         energy, offset, variances = data_moments(source)
         dominant = dominant_feature(variances)
@@ -129,7 +157,7 @@ class AutoencoderPretraining:
                 "multiply X by a large constant first."
             ) from exc
         ae = ae.to(device)
-        if (self.pretrain == "layerwise" and energy > 0 and energy - offset < _MIN_SPREAD * energy
+        if (kind == "layerwise" and energy > 0 and energy - offset < _MIN_SPREAD * energy
                 and rows_differ(source)):
             spread = 100 * max(energy - offset, 0.0) / energy
             warnings.warn(
@@ -139,7 +167,7 @@ class AutoencoderPretraining:
                 "standardise X first (e.g. StandardScaler) or use pretrain='end-to-end'.",
                 RuntimeWarning, stacklevel=caller_stacklevel(),
             )
-        if self.pretrain == "layerwise":
+        if kind == "layerwise":
             self.layerwise_schedule_ = self._layerwise_schedule(source)
         else:
             self.pretrain_schedule_ = self._end_to_end_schedule(source)
@@ -147,7 +175,7 @@ class AutoencoderPretraining:
             checkpoint.model = ae
             checkpoint.restore(ae)
             self.pretrain_history_ = list(checkpoint.resume["meta"]["pretrain_history"])
-        elif self.pretrain == "end-to-end":
+        elif kind == "end-to-end":
             logger.info("pretraining started (end-to-end): %s", self.pretrain_schedule_)
             self.pretrain_history_ = pretrain_end_to_end(
                 ae, source, epochs=0, n_iter=self.pretrain_schedule_["n_iter"],
@@ -167,25 +195,25 @@ class AutoencoderPretraining:
             checkpoint.meta["pretrain_history"] = list(self.pretrain_history_)
         return ae
 
-    def _check_pretrain_settings(self) -> None:
+    def _check_pretrain_settings(self, kind: str) -> None:
         """Refuse a layer-wise setting given to end-to-end pretraining, which would ignore it."""
-        if self.pretrain != "end-to-end":
+        if kind != "end-to-end":
             return
         given = [name for name in ("layerwise_iter", "finetune_iter", "layerwise_lr", "layerwise_lr_step")
                  if getattr(self, name, "auto") != "auto"]
         if given:
             raise ValueError(
-                f"{', '.join(given)} set layer-wise pretraining, which pretrain='end-to-end' ignores: set "
-                "pretrain='layerwise', or leave them out and set end-to-end's length with pretrain_epochs."
+                f"{', '.join(given)} set layer-wise pretraining, which end-to-end pretraining ignores "
+                f"(pretrain={self.pretrain!r}"
+                + (", end-to-end on data of this size" if self.pretrain == "auto" else "")
+                + "): set pretrain='layerwise', or leave them out and set end-to-end's length with "
+                "pretrain_epochs."
             )
 
     def _end_to_end_schedule(self, source: BatchSource) -> dict:
         """Resolve end-to-end pretraining's "auto" settings for this data (see DEC's docstring)."""
         per_epoch = batches_per_epoch(self._n_everywhere(source), self.batch_size)
-        if self.pretrain_epochs == "auto":
-            n_iter = min(_PAPER_FINETUNE_ITER, max(_AUTO_MIN_E2E_ITER, _AUTO_E2E_EPOCHS * per_epoch))
-        else:
-            n_iter = self.pretrain_epochs * per_epoch
+        n_iter = end_to_end_iterations(self.pretrain_epochs, per_epoch, self.pretrain_optimizer)
         if self.pretrain_lr != "auto":
             lr = float(self.pretrain_lr)
         else:
@@ -230,7 +258,7 @@ class AutoencoderPretraining:
         """Refuse to cluster an embedding that is not finite or maps distinct samples to one point."""
         if self.autoencoder is not None:
             cause, advice = "The given autoencoder", "Check how it was trained."
-        elif self.pretrain == "end-to-end":
+        elif self._pretrain_kind(source) == "end-to-end":
             cause, advice = "The pretrained autoencoder", (
                 "Lower pretrain_lr or standardise the input (e.g. StandardScaler)."
             )

@@ -19,19 +19,31 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="no
 WORKER = Path(__file__).with_name("_ddp_worker.py")
 
 
-def _launch(tmp_path, mode, ranks=2):
-    scratch = tmp_path / "tmp"  # torchrun's log folders land here, not in the system's /tmp
-    scratch.mkdir(exist_ok=True)
+MODES = ("exact", "train", "tiny", "bn", "uneven")  # "uneven" last: it patches the worker's precision
+
+
+def _launch(folder, modes, ranks=2):
+    scratch = folder / "tmp"  # torchrun's log folders land here, not in the system's /tmp
+    scratch.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parents[1]), "TMPDIR": str(scratch)}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-         "--nproc-per-node", str(ranks), str(WORKER), str(tmp_path), mode],
-        capture_output=True, text=True, timeout=300, env=env)
+         "--nproc-per-node", str(ranks), str(WORKER), str(folder), ",".join(modes)],
+        capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    out = {}
-    for name in ("rows", "labels", "centers", "n_iter", "embedding", "precision"):
-        out[name] = [np.load(tmp_path / f"{name}_{r}.npy") for r in range(ranks)]
-    return out
+    results = {}
+    for mode in modes:
+        out = {name: [np.load(folder / mode / f"{name}_{r}.npy") for r in range(ranks)]
+               for name in ("rows", "labels", "centers", "n_iter", "embedding", "precision")}
+        out["folder"] = folder / mode
+        results[mode] = out
+    return results
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    """Every mode's fit on two ranks, from one launch of torchrun."""
+    return _launch(tmp_path_factory.mktemp("ddp"), MODES)
 
 
 def _labels_of_all_points(ranks, n: int) -> np.ndarray:
@@ -48,10 +60,10 @@ def test_without_a_process_group_nothing_is_distributed():
     assert all_reduce(t) is t and gather_rows(t) is t
 
 
-def test_two_ranks_compute_what_one_process_computes(tmp_path):
+def test_two_ranks_compute_what_one_process_computes(launched):
     """Equal contiguous shards, full-batch steps: the all-reduced cluster frequencies, gradients,
     label changes and the gathered k-means give one process's fit, up to summation order."""
-    ranks = _launch(tmp_path, "exact")
+    ranks = launched["exact"]
     X, _ = worker.data()
     single = worker.fit(X, "exact")
     np.testing.assert_allclose(ranks["centers"][0], ranks["centers"][1], rtol=0, atol=0)  # in step
@@ -60,13 +72,13 @@ def test_two_ranks_compute_what_one_process_computes(tmp_path):
     np.testing.assert_array_equal(labels, single.labels_)
     assert ranks["n_iter"][0][0] == ranks["n_iter"][1][0] == single.n_iter_
     # only rank 0 wrote the model
-    assert (tmp_path / "model_0.pt").exists() and not (tmp_path / "model_1.pt").exists()
+    assert (ranks["folder"] / "model_0.pt").exists() and not (ranks["folder"] / "model_1.pt").exists()
 
 
-def test_two_ranks_train_the_whole_pipeline_like_one_process(tmp_path):
+def test_two_ranks_train_the_whole_pipeline_like_one_process(launched):
     """Pretraining and clustering on strided shards with mini-batches: other batches than one
     process draws, so not the same numbers, but the same clustering of the blobs."""
-    ranks = _launch(tmp_path, "train")
+    ranks = launched["train"]
     X, y = worker.data()
     single = worker.fit(X, "train")
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])  # every rank in step
@@ -76,11 +88,11 @@ def test_two_ranks_train_the_whole_pipeline_like_one_process(tmp_path):
     assert cluster_accuracy(single.labels_, labels) > 0.95
 
 
-def test_uneven_shards_and_no_random_state(tmp_path):
+def test_uneven_shards_and_no_random_state(launched):
     """Shards of 140 and 100 points, random_state=None: the ranks agree on every schedule (from
     the total sample count), on their seeds and on what precision="auto" means (rank 0's, though
     the worker makes rank 1 measure bfloat16 as faster), so they run in step to the same model."""
-    ranks = _launch(tmp_path, "uneven")
+    ranks = launched["uneven"]
     assert [len(r) for r in ranks["rows"]] == [140, 100]
     assert ranks["precision"][0][0] == ranks["precision"][1][0] == "float32"
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
@@ -90,10 +102,10 @@ def test_uneven_shards_and_no_random_state(tmp_path):
     assert cluster_accuracy(y, labels) > 0.95
 
 
-def test_a_rank_may_hold_fewer_points_than_clusters(tmp_path):
+def test_a_rank_may_hold_fewer_points_than_clusters(launched):
     """k-means runs on every rank's embedding, so only the total must reach n_clusters: a rank with
     2 points of 3 clusters used to refuse alone (and leave the other rank waiting)."""
-    ranks = _launch(tmp_path, "tiny")
+    ranks = launched["tiny"]
     assert [len(r) for r in ranks["rows"]] == [238, 2]
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
     X, y = worker.data()
@@ -101,10 +113,10 @@ def test_a_rank_may_hold_fewer_points_than_clusters(tmp_path):
     assert cluster_accuracy(y, labels) > 0.95
 
 
-def test_batch_norm_statistics_agree_between_ranks(tmp_path):
+def test_batch_norm_statistics_agree_between_ranks(launched):
     """DBC's batch norm: each rank's running statistics come from its own batches; they are
     averaged before every full-data pass, so the ranks embed with one network and stay in step."""
-    ranks = _launch(tmp_path, "bn")
+    ranks = launched["bn"]
     np.testing.assert_array_equal(ranks["embedding"][0], ranks["embedding"][1])
     np.testing.assert_array_equal(ranks["centers"][0], ranks["centers"][1])
     X, y = worker.data()

@@ -233,7 +233,8 @@ def read_records(paths: list[str]):
                 data = {**item.get("data", {}), **(header or {}).get("data", {})}
                 header = {**(header or item), "data": data}
             elif item.get("kind") == "end":
-                header.update(wall_seconds=item["wall_seconds"], load_at_end=item.get("load_at_end"))
+                if "wall_seconds" not in header:  # the first run's
+                    header.update(wall_seconds=item["wall_seconds"], load_at_end=item.get("load_at_end"))
             else:
                 records[(item["dataset"], item["method"], item["seed"])] = item  # a later record wins
     return header, list(records.values())

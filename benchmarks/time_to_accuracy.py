@@ -46,11 +46,8 @@ def _budget_params(n_samples: int, batch_size: int, budget: float) -> dict:
     """The "auto" layer-wise schedule (see DEC's docstring) scaled by ``budget``."""
     if budget == 1:
         return {}
-    per_epoch = batches_per_epoch(n_samples, batch_size)
-    layer = min(_base._PAPER_LAYER_ITER, max(_base._AUTO_MIN_LAYER_ITER, _base._AUTO_LAYER_EPOCHS * per_epoch))
-    finetune = min(_base._PAPER_FINETUNE_ITER,
-                   max(_base._AUTO_MIN_FINETUNE_ITER, _base._AUTO_FINETUNE_EPOCHS * per_epoch))
-    step = min(_base._PAPER_LR_STEP, max(1, 2 * layer, math.ceil(3 * finetune / 4)))
+    layer, finetune = _base.layerwise_iterations("auto", "auto", batches_per_epoch(n_samples, batch_size))
+    step = _base.layerwise_lr_step("auto", layer, finetune)
     return {"layerwise_iter": max(1, round(budget * layer)), "finetune_iter": max(1, round(budget * finetune)),
             "layerwise_lr_step": max(1, round(budget * step))}
 

@@ -21,18 +21,15 @@ _MIN_EPOCHS, _MIN_CLUSTERING_ITER = 1, 100
 _MEASURED_STEPS, _WARMUP_STEPS, _MEASURE_S = 50, 3, 3.0
 
 
-def _per_epoch(n: int, batch_size: int) -> int:
-    return -(-n // batch_size)
-
-
 def pretrain_epochs_params(cls, params: dict, epochs: int, n: int) -> dict:
     """The parameters that set a pretraining of ``epochs`` epochs: for layer-wise pretraining
     ``epochs`` a layer and six times as many of fine-tuning (the 7 : 42 ratio of the "auto"
     schedule), as iteration counts; for end-to-end pretraining ``pretrain_epochs``."""
-    takes = set(cls._get_param_names())
+    from ..data.batches import batches_per_epoch
     from ..training.pretrain_stage import resolve_pretrain
 
-    per_epoch = _per_epoch(n, params.get("batch_size", cls().batch_size))
+    takes = set(cls._get_param_names())
+    per_epoch = batches_per_epoch(n, params.get("batch_size", cls().batch_size))
     pretrain = resolve_pretrain(params.get("pretrain", cls().get_params().get("pretrain", "end-to-end")), per_epoch)
     if pretrain == "layerwise" and "layerwise_iter" in takes:
         return {"layerwise_iter": epochs * per_epoch, "finetune_iter": 6 * epochs * per_epoch}
@@ -43,18 +40,14 @@ def pretrain_epochs_params(cls, params: dict, epochs: int, n: int) -> dict:
 
 def _schedule(est, n: int) -> dict:
     """The method's own schedule on ``n`` points, in iterations (its "auto" values resolved)."""
+    from ..data.batches import batches_per_epoch
     from ..training import pretrain_stage as ps
 
-    per_epoch = _per_epoch(n, est.batch_size)
+    per_epoch = batches_per_epoch(n, est.batch_size)
     if ps.resolve_pretrain(est.pretrain, per_epoch) == "layerwise" and hasattr(est, "layerwise_iter"):
-        def resolve(value, epochs, floor, paper):
-            return value if value != "auto" else min(paper, max(floor, epochs * per_epoch))
-
+        layer, finetune = ps.layerwise_iterations(est.layerwise_iter, est.finetune_iter, per_epoch)
         return {"kind": "layerwise", "per_epoch": per_epoch, "max_iter": est.max_iter,
-                "layer": resolve(est.layerwise_iter, ps._AUTO_LAYER_EPOCHS, ps._AUTO_MIN_LAYER_ITER,
-                                 ps._PAPER_LAYER_ITER),
-                "finetune": resolve(est.finetune_iter, ps._AUTO_FINETUNE_EPOCHS, ps._AUTO_MIN_FINETUNE_ITER,
-                                    ps._PAPER_FINETUNE_ITER)}
+                "layer": layer, "finetune": finetune}
     e2e = ps.end_to_end_iterations(est.pretrain_epochs, per_epoch, getattr(est, "pretrain_optimizer", "adam"))
     return {"kind": "end-to-end", "per_epoch": per_epoch, "max_iter": est.max_iter, "e2e": e2e}
 

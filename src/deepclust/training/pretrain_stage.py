@@ -95,6 +95,24 @@ def end_to_end_iterations(pretrain_epochs, per_epoch: int, optimizer: str = "ada
     return min(_AUTO_MAX_E2E_ITER, max(_AUTO_MIN_E2E_ITER, _AUTO_E2E_EPOCHS * per_epoch))
 
 
+def layerwise_iterations(layerwise_iter, finetune_iter, per_epoch: int) -> tuple[int, int]:
+    """Layer-wise pretraining's iterations a layer and of fine-tuning, each "auto" resolved for data
+    of ``per_epoch`` batches an epoch (7 and 42 epochs, at least 200 and 400, at most the paper's)."""
+    def iterations(value, epochs, floor, paper):
+        return int(value) if value != "auto" else min(paper, max(floor, epochs * per_epoch))
+
+    return (iterations(layerwise_iter, _AUTO_LAYER_EPOCHS, _AUTO_MIN_LAYER_ITER, _PAPER_LAYER_ITER),
+            iterations(finetune_iter, _AUTO_FINETUNE_EPOCHS, _AUTO_MIN_FINETUNE_ITER, _PAPER_FINETUNE_ITER))
+
+
+def layerwise_lr_step(lr_step, layer_iter: int, finetune_iter: int) -> int:
+    """The layer-wise learning rate's step, "auto" resolved: two layers' worth of iterations or three
+    quarters of fine-tuning, whichever is longer, at most the paper's 20,000."""
+    if lr_step != "auto":
+        return int(lr_step)
+    return min(_PAPER_LR_STEP, max(1, 2 * layer_iter, math.ceil(3 * finetune_iter / 4)))
+
+
 class AutoencoderPretraining:
     """Mixin: the autoencoder stage, for a recipe with :data:`PRETRAIN_PARAMETERS`."""
 
@@ -223,20 +241,8 @@ class AutoencoderPretraining:
     def _layerwise_schedule(self, source: BatchSource) -> dict:
         """Resolve the "auto" layer-wise settings for this data (see DEC's docstring)."""
         per_epoch = batches_per_epoch(self._n_everywhere(source), self.batch_size)
-
-        def iterations(value, epochs, floor, paper):
-            return value if value != "auto" else min(paper, max(floor, epochs * per_epoch))
-
-        layer_iter = iterations(
-            self.layerwise_iter, _AUTO_LAYER_EPOCHS, _AUTO_MIN_LAYER_ITER, _PAPER_LAYER_ITER
-        )
-        finetune_iter = iterations(
-            self.finetune_iter, _AUTO_FINETUNE_EPOCHS, _AUTO_MIN_FINETUNE_ITER, _PAPER_FINETUNE_ITER
-        )
-        if self.layerwise_lr_step == "auto":
-            lr_step = min(_PAPER_LR_STEP, max(1, 2 * layer_iter, math.ceil(3 * finetune_iter / 4)))
-        else:
-            lr_step = self.layerwise_lr_step
+        layer_iter, finetune_iter = layerwise_iterations(self.layerwise_iter, self.finetune_iter, per_epoch)
+        lr_step = layerwise_lr_step(self.layerwise_lr_step, layer_iter, finetune_iter)
         if self.layerwise_lr == "auto":
             lr = min(_AUTO_MAX_LAYERWISE_LR, _AUTO_LAYERWISE_LR_SCALE / source.n_features)
         else:
@@ -258,7 +264,7 @@ class AutoencoderPretraining:
         """Refuse to cluster an embedding that is not finite or maps distinct samples to one point."""
         if self.autoencoder is not None:
             cause, advice = "The given autoencoder", "Check how it was trained."
-        elif self._pretrain_kind(source) == "end-to-end":
+        elif self.pretrain_schedule_ is not None:  # end to end
             cause, advice = "The pretrained autoencoder", (
                 "Lower pretrain_lr or standardise the input (e.g. StandardScaler)."
             )
